@@ -1,0 +1,1 @@
+"""Deployable processes: district node, municipal worker, sinks."""

@@ -1,0 +1,5 @@
+import sys
+
+from sgs.cli import main
+
+sys.exit(main())

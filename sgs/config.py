@@ -1,0 +1,199 @@
+"""The federation config: the tree of nodes and departments, the sinks, the timeliness rules and the stores.
+
+Loaded from one TOML file and checked on load; every problem is a `ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "federation.toml"
+TIERS = ("provincial", "national")
+_DIVISION = re.compile(r"^\d{6}$")
+_USCC = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file and the key."""
+
+    def __init__(self, path: Path, key: str, message: str) -> None:
+        super().__init__(f"{path}: {key}: {message}")
+
+
+@dataclass(frozen=True)
+class Department:
+    """A deciding body (委办局 or 区级部门) that submits through one node."""
+
+    id: str  # "<node code>-<key>", stable, used in metrics labels and receipts
+    key: str
+    name: str
+    node: str
+    uscc: str  # the authority's 统一社会信用代码: records it submits must carry it (issue 4, D10)
+    token: str
+
+
+@dataclass(frozen=True)
+class Node:
+    """A district node (区县信用子平台) or the municipal ingest node (D9, D10)."""
+
+    code: str  # GB/T 2260 division code
+    name: str
+    level: str  # "district" or "municipal"
+    departments: tuple[Department, ...]
+
+
+@dataclass(frozen=True)
+class Sink:
+    tier: str
+    name: str
+    store_url: str
+
+
+@dataclass(frozen=True)
+class Timeliness:
+    publish_working_days: int  # D5
+    report_working_days: int  # D6
+    calendar_overrides: Path | None
+
+
+@dataclass(frozen=True)
+class Federation:
+    path: Path
+    name: str
+    partitions: int
+    municipal: Node
+    districts: tuple[Node, ...]
+    sinks: dict[str, Sink]
+    timeliness: Timeliness
+    refbase_url: str
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return (self.municipal, *self.districts)
+
+    def node(self, code: str) -> Node:
+        for node in self.nodes:
+            if node.code == code:
+                return node
+        raise KeyError(code)
+
+    def department_by_token(self, token: str) -> Department | None:
+        for node in self.nodes:
+            for dept in node.departments:
+                if dept.token == token:
+                    return dept
+        return None
+
+
+class _Reader:
+    """Typed access to the parsed TOML that reports the dotted key on any problem."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(self.path, key, message)
+
+    def get(self, table: dict[str, Any], key: str, where: str, kind: type, default: Any = ...) -> Any:
+        dotted = f"{where}.{key}" if where else key
+        if key not in table:
+            if default is ...:
+                raise self.fail(dotted, "missing")
+            return default
+        value = table[key]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            raise self.fail(dotted, f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return value
+
+
+def _node(r: _Reader, table: Any, where: str, level: str) -> Node:
+    if not isinstance(table, dict):
+        raise r.fail(where, "expected a table")
+    code = r.get(table, "code", where, str)
+    if not _DIVISION.match(code):
+        raise r.fail(f"{where}.code", f"{code!r} is not a six-digit GB/T 2260 division code")
+    depts = r.get(table, "departments", where, list)
+    if not depts:
+        raise r.fail(f"{where}.departments", "a node needs at least one department")
+    departments = []
+    for i, d in enumerate(depts):
+        dwhere = f"{where}.departments[{i}]"
+        if not isinstance(d, dict):
+            raise r.fail(dwhere, "expected a table")
+        key = r.get(d, "key", dwhere, str)
+        uscc = r.get(d, "uscc", dwhere, str)
+        if not _USCC.match(uscc):
+            raise r.fail(f"{dwhere}.uscc", f"{uscc!r} is not an 18-character 统一社会信用代码")
+        token = r.get(d, "token", dwhere, str)
+        if len(token) < 8:
+            raise r.fail(f"{dwhere}.token", "a token needs at least 8 characters")
+        departments.append(Department(f"{code}-{key}", key, r.get(d, "name", dwhere, str), code, uscc, token))
+    return Node(code, r.get(table, "name", where, str), level, tuple(departments))
+
+
+def load_config(path: str | Path | None = None) -> Federation:
+    """Read and check the federation config; `None` means the default file shipped at the repository root."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "(file)", f"not valid TOML: {exc}") from None
+    r = _Reader(path)
+
+    fed = r.get(raw, "federation", "", dict)
+    partitions = r.get(fed, "partitions", "federation", int, 4)
+    if not 1 <= partitions <= 1024:
+        raise r.fail("federation.partitions", f"{partitions} is outside 1..1024")
+
+    municipal = _node(r, r.get(raw, "municipal", "", dict), "municipal", "municipal")
+    districts = tuple(
+        _node(r, d, f"districts[{i}]", "district") for i, d in enumerate(r.get(raw, "districts", "", list))
+    )
+    seen: dict[str, str] = {}
+    for node in (municipal, *districts):
+        for dept in node.departments:
+            if dept.token in seen:
+                raise r.fail(f"{dept.id}.token", f"token already used by {seen[dept.token]}")
+            seen[dept.token] = dept.id
+    codes = [n.code for n in (municipal, *districts)]
+    if len(set(codes)) != len(codes):
+        raise r.fail("districts", "two nodes share a division code")
+
+    sinks_raw = r.get(raw, "sinks", "", dict)
+    sinks = {}
+    for tier in TIERS:
+        s = r.get(sinks_raw, tier, "sinks", dict)
+        sinks[tier] = Sink(tier, r.get(s, "name", f"sinks.{tier}", str), r.get(s, "store_url", f"sinks.{tier}", str))
+    unknown = set(sinks_raw) - set(TIERS)
+    if unknown:
+        raise r.fail("sinks", f"unknown tier(s) {sorted(unknown)}; known: {list(TIERS)}")
+
+    t = r.get(raw, "timeliness", "", dict, {})
+    overrides = r.get(t, "calendar_overrides", "timeliness", str, "")
+    timeliness = Timeliness(
+        publish_working_days=r.get(t, "publish_working_days", "timeliness", int, 7),
+        report_working_days=r.get(t, "report_working_days", "timeliness", int, 2),
+        calendar_overrides=(path.parent / overrides) if overrides else None,
+    )
+    stores = r.get(raw, "stores", "", dict, {})
+    return Federation(
+        path=path,
+        name=r.get(fed, "name", "federation", str),
+        partitions=partitions,
+        municipal=municipal,
+        districts=districts,
+        sinks=sinks,
+        timeliness=timeliness,
+        refbase_url=r.get(stores, "refbase_url", "stores", str, "sqlite:///{data_dir}/refbase.db"),
+    )
+
+
+def store_url(template: str, data_dir: str | Path) -> str:
+    """Store URLs in the config may say `{data_dir}`: the process's `--data-dir`."""
+    return template.replace("{data_dir}", str(Path(data_dir).resolve()))

@@ -1,0 +1,1 @@
+"""Record generators and load drivers."""
