@@ -1,0 +1,51 @@
+"""The embedded Tansu broker: starts on a free loopback port, gets every topic with the configured partitions,
+and leaves no port bound when stopped (issue 2)."""
+
+from __future__ import annotations
+
+import socket
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from sgs.broker import EmbeddedBroker, ensure_topics
+from sgs.topics import TOPICS
+
+
+def test_every_topic_exists_with_the_configured_partitions(kafka, federation):
+    consumer = KafkaConsumer(bootstrap_servers=kafka)
+    try:
+        for spec in TOPICS:
+            assert consumer.partitions_for_topic(spec.name) == set(range(federation.partitions)), spec.name
+    finally:
+        consumer.close()
+
+
+def test_ensure_topics_is_idempotent(kafka, federation):
+    assert ensure_topics(kafka, federation.partitions) == []
+
+
+def test_records_keyed_alike_land_in_one_partition_in_order(kafka):
+    producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+    metas = [producer.send("sgs.receipts", key=b"test-broker-order", value=str(i).encode()).get(10) for i in range(5)]
+    producer.close()
+    assert len({m.partition for m in metas}) == 1
+    offsets = [m.offset for m in metas]
+    assert offsets == sorted(offsets)
+    consumer = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    tp = TopicPartition("sgs.receipts", metas[0].partition)
+    consumer.assign([tp])
+    consumer.seek(tp, offsets[0])
+    seen: list[bytes] = []
+    while len(seen) < 5:
+        for records in consumer.poll(2000).values():
+            seen += [r.value for r in records if r.key == b"test-broker-order"]
+    consumer.close()
+    assert seen == [b"0", b"1", b"2", b"3", b"4"]
+
+
+def test_stopped_broker_frees_its_port(tmp_path):
+    broker = EmbeddedBroker(log_path=tmp_path / "tansu.log").start()
+    port = broker.port
+    broker.stop()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # raises if still bound
