@@ -6,6 +6,7 @@ what keep records safe across that (see the README).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -100,13 +101,11 @@ def ensure_topics(bootstrap: str, partitions: int, topics: tuple[TopicSpec, ...]
         existing = set(admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 admin.create_topics(
                     [NewTopic(t.name, partitions, 1, topic_configs=t.configs()) for t in missing],
                     timeout_ms=10000,
                 )
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
         return [t.name for t in missing]
     finally:
         admin.close()

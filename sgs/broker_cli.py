@@ -10,11 +10,17 @@ from sgs.settings import add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu) with the topics created")
+    p = sub.add_parser(
+        "broker", help="run the embedded Kafka-protocol broker (Tansu) with the topics created"
+    )
     add_option(p, "--broker-port", type=int, default=9092, help="loopback port to listen on")
-    add_option(p, "--partitions", type=int, default=None, help="partitions per topic (default: from the config)")
+    add_option(
+        p, "--partitions", type=int, default=None, help="partitions per topic (default: from the config)"
+    )
     add_option(p, "--config", default=None, help="federation config file (TOML)")
-    add_option(p, "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level")
+    add_option(
+        p, "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level"
+    )
     p.set_defaults(run=run)
 
 
@@ -30,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     with EmbeddedBroker(args.broker_port) as broker:
         created = ensure_topics(broker.bootstrap, partitions)
-        log.info("broker.ready", bootstrap=broker.bootstrap, topics_created=len(created), partitions=partitions)
+        log.info(
+            "broker.ready", bootstrap=broker.bootstrap, topics_created=len(created), partitions=partitions
+        )
         stop.wait()
     return 0

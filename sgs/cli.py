@@ -14,6 +14,7 @@ from sgs.config import ConfigError
 
 # Order is the order `sgs --help` lists them in.
 COMMAND_MODULES = (
+    "sgs.up",
     "sgs.broker_cli",
     "sgs.calendar_cli",
 )

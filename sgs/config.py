@@ -169,7 +169,9 @@ def load_config(path: str | Path | None = None) -> Federation:
     sinks = {}
     for tier in TIERS:
         s = r.get(sinks_raw, tier, "sinks", dict)
-        sinks[tier] = Sink(tier, r.get(s, "name", f"sinks.{tier}", str), r.get(s, "store_url", f"sinks.{tier}", str))
+        sinks[tier] = Sink(
+            tier, r.get(s, "name", f"sinks.{tier}", str), r.get(s, "store_url", f"sinks.{tier}", str)
+        )
     unknown = set(sinks_raw) - set(TIERS)
     if unknown:
         raise r.fail("sinks", f"unknown tier(s) {sorted(unknown)}; known: {list(TIERS)}")

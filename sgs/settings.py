@@ -29,6 +29,12 @@ def add_option(parser: argparse.ArgumentParser, flag: str, *, help: str, **kwarg
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Options every process of the federation takes."""
     add_option(parser, "--config", default=None, help="federation config file (TOML)")
-    add_option(parser, "--kafka-bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers, host:port[,...]")
-    add_option(parser, "--data-dir", default="var", help="directory for local state (SQLite stores, outboxes, logs)")
-    add_option(parser, "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level")
+    add_option(
+        parser, "--kafka-bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers, host:port[,...]"
+    )
+    add_option(
+        parser, "--data-dir", default="var", help="directory for local state (SQLite stores, outboxes, logs)"
+    )
+    add_option(
+        parser, "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level"
+    )

@@ -35,7 +35,8 @@ class Totals:
         totals: dict[str, float] = {}
         for column, service, name, labels in COLUMNS:
             value = sum(
-                v for n, lab, v in samples.get(service, [])
+                v
+                for n, lab, v in samples.get(service, [])
                 if n == name and all(lab.get(k) == want for k, want in labels.items())
             )
             totals[column] = totals.get(column, 0.0) + value

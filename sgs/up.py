@@ -86,11 +86,18 @@ def run(args: argparse.Namespace) -> int:
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
 
-    ports = {"node": args.node_port, "worker": args.worker_port, "provincial": args.provincial_port,
-             "national": args.national_port}
+    ports = {
+        "node": args.node_port,
+        "worker": args.worker_port,
+        "provincial": args.provincial_port,
+        "national": args.national_port,
+    }
     busy = [f"{name} port {port}" for name, port in ports.items() if not _port_free(port)]
     if busy:
-        print(f"sgs up: already in use: {', '.join(busy)} (another `sgs up` running? set --*-port)", file=sys.stderr)
+        print(
+            f"sgs up: already in use: {', '.join(busy)} (another `sgs up` running? set --*-port)",
+            file=sys.stderr,
+        )
         return 2
 
     stop = threading.Event()
@@ -104,8 +111,14 @@ def run(args: argparse.Namespace) -> int:
         bootstrap = broker.bootstrap
     ensure_topics(bootstrap, federation.partitions)
 
-    env = dict(os.environ, SGS_KAFKA_BOOTSTRAP=bootstrap, SGS_DATA_DIR=str(data_dir),
-               SGS_CONFIG=str(federation.path), SGS_LOG_LEVEL=args.log_level, PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        SGS_KAFKA_BOOTSTRAP=bootstrap,
+        SGS_DATA_DIR=str(data_dir),
+        SGS_CONFIG=str(federation.path),
+        SGS_LOG_LEVEL=args.log_level,
+        PYTHONUNBUFFERED="1",
+    )
     sgs = [sys.executable, "-m", "sgs"]
     refbase_dir = data_dir / "refbase"
     setup = [
@@ -114,43 +127,73 @@ def run(args: argparse.Namespace) -> int:
         sgs + ["refbase", "load", "persons", str(refbase_dir / "persons.csv")],
     ]
     children = [
-        Child("provincial-sink", sgs + ["sink", "--tier", "provincial", "--http-port", str(args.provincial_port)],
-              args.provincial_port),
-        Child("national-sink", sgs + ["sink", "--tier", "national", "--http-port", str(args.national_port)],
-              args.national_port),
+        Child(
+            "provincial-sink",
+            sgs + ["sink", "--tier", "provincial", "--http-port", str(args.provincial_port)],
+            args.provincial_port,
+        ),
+        Child(
+            "national-sink",
+            sgs + ["sink", "--tier", "national", "--http-port", str(args.national_port)],
+            args.national_port,
+        ),
         Child("worker", sgs + ["worker", "--http-port", str(args.worker_port)], args.worker_port),
-        Child("node", sgs + ["node", "--district", "all", "--http-port", str(args.node_port)], args.node_port),
+        Child(
+            "node", sgs + ["node", "--district", "all", "--http-port", str(args.node_port)], args.node_port
+        ),
     ]
     if args.rate > 0:
-        children.append(Child("simulator", sgs + ["simulate", "--target", f"http://127.0.0.1:{args.node_port}",
-                                                   "--rate", str(args.rate), "--seed", str(args.seed),
-                                                   "--no-progress"]))
+        children.append(
+            Child(
+                "simulator",
+                sgs
+                + [
+                    "simulate",
+                    "--target",
+                    f"http://127.0.0.1:{args.node_port}",
+                    "--rate",
+                    str(args.rate),
+                    "--seed",
+                    str(args.seed),
+                    "--no-progress",
+                ],
+            )
+        )
     code = 0
     try:
         for argv in setup:
             with open(logs / "setup.log", "ab") as out:
                 if subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
-                    print(f"sgs up: setup step failed: {' '.join(argv[2:])} (see {logs / 'setup.log'})",
-                          file=sys.stderr)
+                    print(
+                        f"sgs up: setup step failed: {' '.join(argv[2:])} (see {logs / 'setup.log'})",
+                        file=sys.stderr,
+                    )
                     return 1
         for child in children:
             if stop.is_set():
                 return 0
             child.log = open(logs / f"{child.name}.log", "ab")  # noqa: SIM115 - closed in _stop_all
-            child.proc = subprocess.Popen(child.argv, env=env, stdout=child.log, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+            child.proc = subprocess.Popen(
+                child.argv, env=env, stdout=child.log, stderr=subprocess.STDOUT, start_new_session=True
+            )
             if child.port and not _wait_http(child.port, child.proc, 60):
                 print(f"sgs up: {child.name} did not come up; see {logs / child.name}.log", file=sys.stderr)
                 return 1
             log.info("child.started", child=child.name, pid=child.proc.pid, port=child.port)
 
-        print(f"\n  federation: {federation.name} — {len(federation.nodes)} nodes, "
-              f"{sum(len(n.departments) for n in federation.nodes)} departments")
+        print(
+            f"\n  federation: {federation.name} — {len(federation.nodes)} nodes, "
+            f"{sum(len(n.departments) for n in federation.nodes)} departments"
+        )
         print(f"  broker:            {bootstrap}{' (embedded Tansu, in memory)' if broker else ''}")
         print(f"  district nodes:    http://127.0.0.1:{args.node_port}/docs   (API)   /metrics")
         print(f"  municipal worker:  http://127.0.0.1:{args.worker_port}/metrics")
-        print(f"  provincial sink:   http://127.0.0.1:{args.provincial_port}/   (public page)   /docs   /metrics")
-        print(f"  national sink:     http://127.0.0.1:{args.national_port}/   (public page)   /docs   /metrics")
+        print(
+            f"  provincial sink:   http://127.0.0.1:{args.provincial_port}/   (public page)   /docs   /metrics"
+        )
+        print(
+            f"  national sink:     http://127.0.0.1:{args.national_port}/   (public page)   /docs   /metrics"
+        )
         print(f"  logs:              {logs}/")
         print("  Ctrl-C stops everything.\n", flush=True)
 
@@ -158,8 +201,11 @@ def run(args: argparse.Namespace) -> int:
         while not stop.wait(args.status_interval):
             for child in children:
                 if child.proc and child.proc.poll() is not None:
-                    print(f"sgs up: {child.name} exited with code {child.proc.returncode}; "
-                          f"see {logs / child.name}.log — stopping", file=sys.stderr)
+                    print(
+                        f"sgs up: {child.name} exited with code {child.proc.returncode}; "
+                        f"see {logs / child.name}.log — stopping",
+                        file=sys.stderr,
+                    )
                     code = 1
                     stop.set()
             if not stop.is_set():

@@ -26,7 +26,10 @@ def test_ensure_topics_is_idempotent(kafka, federation):
 
 def test_records_keyed_alike_land_in_one_partition_in_order(kafka):
     producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
-    metas = [producer.send("sgs.receipts", key=b"test-broker-order", value=str(i).encode()).get(10) for i in range(5)]
+    metas = [
+        producer.send("sgs.receipts", key=b"test-broker-order", value=str(i).encode()).get(10)
+        for i in range(5)
+    ]
     producer.close()
     assert len({m.partition for m in metas}) == 1
     offsets = [m.offset for m in metas]

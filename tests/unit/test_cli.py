@@ -17,7 +17,9 @@ def _subcommands() -> list[str]:
 
 
 def test_top_level_help_lists_every_subcommand():
-    result = subprocess.run([sys.executable, "-m", "sgs", "--help"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "sgs", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0
     for name in _subcommands():
         assert name in result.stdout
@@ -26,6 +28,8 @@ def test_top_level_help_lists_every_subcommand():
 
 @pytest.mark.parametrize("name", _subcommands())
 def test_each_subcommand_has_its_own_help(name):
-    result = subprocess.run([sys.executable, "-m", "sgs", name, "--help"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "sgs", name, "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert f"sgs {name}" in result.stdout

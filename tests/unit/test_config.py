@@ -62,7 +62,10 @@ def test_bad_config_names_the_key(tmp_path, old, new, key):
 def test_bad_config_exits_2_with_one_clear_line_and_no_traceback(tmp_path):
     path = _write_variant(tmp_path, "partitions = 4", "partitions = 0")
     result = subprocess.run(
-        [sys.executable, "-m", "sgs", "broker", "--config", str(path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "sgs", "broker", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "federation.partitions" in result.stderr and str(path) in result.stderr
@@ -72,6 +75,8 @@ def test_bad_config_exits_2_with_one_clear_line_and_no_traceback(tmp_path):
 def test_unreadable_config_exits_2(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "sgs", "up", "--config", str(tmp_path / "missing.toml")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2 and "missing.toml" in result.stderr and "Traceback" not in result.stderr
