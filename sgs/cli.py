@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "sgs.up",
     "sgs.broker_cli",
     "sgs.calendar_cli",
+    "sgs.validate_cli",
 )
 
 
