@@ -18,7 +18,6 @@ COMMAND_MODULES = (
     "sgs.broker_cli",
     "sgs.calendar_cli",
     "sgs.validate_cli",
-    "sgs.refbase_cli",
     "sgs.lag_cli",
 )
 
