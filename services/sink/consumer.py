@@ -1,0 +1,273 @@
+"""Relay topic -> sink store -> receipts: the write side of one tier.
+
+At-least-once from Kafka, made exactly-once in effect by the store: each polled batch is applied in one
+transaction together with the next offsets, and on (re)assignment the consumer seeks to the offsets stored there,
+so the Kafka commit is only an optimisation. Receipts go through an outbox table written in the same transaction
+and are sent after the commit (a crash can repeat a receipt, never lose one).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+
+from services.sink.metrics import SinkMetrics
+from services.sink.store import Outcome, Row, SinkStore, kind_of
+from sgs.serialization import SerializationError, default_codec
+from sgs.topics import RECEIPTS
+
+RELAY_SCHEMAS = ("sgs.LicenseRecord", "sgs.PenaltyRecord", "sgs.Withdrawal")
+RELAYED_STATUS = {"provincial": "RELAYED_PROVINCIAL", "national": "RELAYED_NATIONAL"}
+# Transient: the database is down or locked; retry the same batch rather than skip it.
+TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
+log = structlog.get_logger("sink")
+
+
+def refusal_rule(tier: str, name: str, record: dict[str, Any]) -> str | None:
+    """D11: 信用中国 neither collects nor publishes simple-procedure penalties or penalties on natural persons.
+    The relay worker already filters them; the national sink refuses them again, defensively."""
+    if tier != "national" or name != "sgs.PenaltyRecord":
+        return None
+    if record["counterpart"]["category"] == "NATURAL_PERSON" or record.get("procedure") == "SIMPLE":
+        return "D11"
+    return None
+
+
+class ReceiptBuilder:
+    """Builds the `sgs.Receipt` (key = source node) for a record stored or withdrawn at this tier."""
+
+    def __init__(self, tier: str) -> None:
+        self.tier = tier
+        self.codec = default_codec()
+
+    def __call__(self, event: str, record: dict[str, Any]) -> tuple[str, bytes]:
+        if "envelope" in record:
+            env = record["envelope"]
+            record_id, version, receipt_id, node = (
+                env["record_id"],
+                env["version"],
+                env["receipt_id"],
+                env["source_node"],
+            )
+            reason = "REVOKED"
+        else:
+            record_id, version, receipt_id, node = (
+                record["record_id"],
+                record["version"],
+                record["receipt_id"],
+                record["source_node"],
+            )
+            reason = record["reason"]
+        receipt = {
+            "receipt_id": receipt_id,
+            "record_id": record_id,
+            "version": version,
+            "source_node": node,
+            "status": "WITHDRAWN" if event == "withdrawn" else RELAYED_STATUS[self.tier],
+            "at": datetime.now(UTC),
+            "detail": f"{self.tier}: {reason}" if event == "withdrawn" else self.tier,
+            "reasons": [],
+        }
+        return node, self.codec.encode("sgs.Receipt", receipt)
+
+
+class _SeekToStored(ConsumerRebalanceListener):
+    """On assignment, resume from the offsets the store holds (the truth), else from the beginning."""
+
+    def __init__(self, sink: RelayConsumer) -> None:
+        self.sink = sink
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        stored = self.sink.store.stored_offsets(self.sink.topic)
+        for tp in assigned:
+            if tp.partition in stored:
+                self.sink.consumer.seek(tp, stored[tp.partition])
+            else:
+                self.sink.consumer.seek_to_beginning(tp)
+        log.info("sink.assigned", partitions=sorted(tp.partition for tp in assigned), resumed_from=stored)
+
+
+class RelayConsumer:
+    """Consumes one relay topic into one store until `stop` is set."""
+
+    def __init__(
+        self,
+        store: SinkStore,
+        metrics: SinkMetrics,
+        *,
+        tier: str,
+        bootstrap: str,
+        topic: str,
+        group_id: str,
+        receipts_topic: str = RECEIPTS,
+    ) -> None:
+        self.store, self.metrics, self.tier, self.topic = store, metrics, tier, topic
+        self.receipts_topic = receipts_topic
+        self.receipt_for: Callable[[str, dict[str, Any]], tuple[str, bytes]] = ReceiptBuilder(tier)
+        self.codec = default_codec()
+        try:
+            self.consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap,
+                group_id=group_id,
+                client_id=f"sgs-sink-{tier}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_interval_ms=3000,
+                session_timeout_ms=6000,
+                heartbeat_interval_ms=1000,
+            )
+            self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        except KafkaError as exc:
+            raise ConnectionError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        self.consumer.subscribe([topic], listener=_SeekToStored(self))
+        self._held_refreshed = 0.0
+        self.processed = 0
+
+    def run(self, stop: threading.Event) -> None:
+        self.send_receipts()
+        self.refresh_held(force=True)
+        last_progress = time.monotonic()
+        while not stop.is_set():
+            batches = self.consumer.poll(timeout_ms=500, max_records=500)
+            for tp, messages in batches.items():
+                self.process(tp, messages, stop)
+            self.send_receipts()
+            self.refresh_held()
+            if time.monotonic() - last_progress >= 10:
+                log.info("sink.progress", processed=self.processed, held=self.store.held_by_kind())
+                last_progress = time.monotonic()
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+        self.producer.flush(10)
+        self.producer.close(10)
+
+    def _decode(self, message: Any) -> tuple[str, dict[str, Any]] | None:
+        try:
+            name, record = self.codec.decode(message.value or b"")
+            if name not in RELAY_SCHEMAS:
+                raise SerializationError(f"{name} does not belong on a relay topic")
+            if name != "sgs.Withdrawal":
+                Row.from_record(record)  # every column the store needs can be extracted
+            return name, record
+        except (SerializationError, KeyError, TypeError, AttributeError, ValueError) as exc:
+            self.metrics.poison.labels(self.tier).inc()
+            log.warning(
+                "sink.poison",
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                error=str(exc),
+            )
+            return None
+
+    def process(self, tp: TopicPartition, messages: list[Any], stop: threading.Event) -> None:
+        """Apply one partition's polled messages; the store's offset moves past every one of them."""
+        good: list[tuple[str, dict[str, Any]]] = []
+        for message in messages:
+            decoded = self._decode(message)
+            if decoded is None:
+                continue
+            rule = refusal_rule(self.tier, *decoded)
+            if rule:
+                self.metrics.refused.labels(self.tier, "penalty", rule).inc()
+                log.warning("sink.refused", record_id=decoded[1]["envelope"]["record_id"], rule=rule)
+                continue
+            good.append(decoded)
+        offsets = {(tp.topic, tp.partition): messages[-1].offset + 1}
+        outcome = self._apply(good, offsets, stop)
+        if outcome is None:
+            return
+        self.processed += len(messages)
+        self.account(outcome)
+        try:
+            self.consumer.commit({tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)})
+        except KafkaError as exc:  # the store holds the truth; the group offset is only a hint
+            log.info("sink.commit_failed", error=str(exc))
+
+    def _apply(
+        self,
+        good: list[tuple[str, dict[str, Any]]],
+        offsets: dict[tuple[str, int], int],
+        stop: threading.Event,
+    ) -> Outcome | None:
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                return self.store.apply(good, offsets, self.receipt_for)
+            except TRANSIENT_DB_ERRORS as exc:
+                log.error("sink.store_unavailable", error=str(exc), retry_in_s=delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 10)
+            except sa.exc.SQLAlchemyError:
+                return self._apply_one_by_one(good, offsets)
+        return None  # stopping: nothing stored, the batch is consumed again on restart
+
+    def _apply_one_by_one(
+        self, good: list[tuple[str, dict[str, Any]]], offsets: dict[tuple[str, int], int]
+    ) -> Outcome:
+        """A batch the database refused: find the message it cannot take, skip it as poison, keep the rest."""
+        total = Outcome()
+        for item in good:
+            try:
+                one = self.store.apply([item], {}, self.receipt_for)
+            except sa.exc.SQLAlchemyError as exc:
+                self.metrics.poison.labels(self.tier).inc()
+                log.warning("sink.poison", stage="store", error=str(exc).splitlines()[0])
+                continue
+            total.upserted += one.upserted
+            total.duplicates += one.duplicates
+            total.withdrawn += one.withdrawn
+            total.ignored_withdrawals += one.ignored_withdrawals
+        self.store.skip(offsets)
+        return total
+
+    def account(self, outcome: Outcome) -> None:
+        m, tier = self.metrics, self.tier
+        for row in outcome.upserted:
+            m.upserts.labels(tier, row.kind).inc()
+            if row.revoked:
+                m.withdrawals.labels(tier, row.kind).inc()
+        for kind in outcome.duplicates:
+            m.duplicates.labels(tier, kind).inc()
+        for w in outcome.withdrawn:
+            m.withdrawals.labels(tier, kind_of(w["record_id"])).inc()
+        for w in outcome.ignored_withdrawals:
+            m.ignored_withdrawals.labels(tier, kind_of(w["record_id"])).inc()
+            log.info("sink.withdrawal_ignored", record_id=w["record_id"], version=w["version"])
+
+    def send_receipts(self) -> None:
+        """Send what the outbox holds, then forget it once the broker has acknowledged it."""
+        while pending := self.store.pending_receipts():
+            try:
+                futures = [
+                    self.producer.send(self.receipts_topic, key=k.encode(), value=v) for _, k, v in pending
+                ]
+                self.producer.flush(10)
+                for f in futures:
+                    f.get(timeout=0)
+            except KafkaError as exc:
+                log.warning("sink.receipts_unsent", pending=len(pending), error=str(exc))
+                return
+            self.store.receipts_sent([i for i, _, _ in pending])
+            self.metrics.receipts.labels(self.tier).inc(len(pending))
+
+    def refresh_held(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._held_refreshed < 1.0:
+            return
+        self._held_refreshed = now
+        held = self.store.held_by_kind()
+        for kind in ("license", "penalty"):
+            self.metrics.held.labels(self.tier, kind).set(held.get(kind, 0))
