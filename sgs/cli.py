@@ -16,6 +16,7 @@ from sgs.config import ConfigError
 COMMAND_MODULES = (
     "sgs.up",
     "sgs.broker_cli",
+    "services.node.cli",
     "services.sink.cli",
     "sgs.calendar_cli",
     "sgs.validate_cli",

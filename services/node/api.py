@@ -1,0 +1,453 @@
+"""The node's HTTP API (FastAPI; OpenAPI at /docs and /openapi.json).
+
+Answers, per record (JSON) or per row (files):
+- a single record: 202 taken, 200 unchanged (same version and content as before, the earlier receipt), 422 rejected
+  with every reason, 403 another authority's record;
+- a batch or a file: 202 when every record was taken (or unchanged), 422 when none was (403 when every one was
+  another authority's), 207 for a mixed batch. Valid records of a mixed batch ARE taken: the answer lists, for
+  each record by its index (JSON) or row number (file), its status, its receipt id and its errors, so the
+  department resubmits only what failed.
+Request problems: 401 no or unknown token; 403 the department's node is not served here; 413 body over the limit
+(--max-body-bytes for JSON, --max-file-bytes for files) or a batch over --max-batch-records; 415 wrong content
+type; 400 unreadable JSON; 422 a template file that cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.node.intake import BEIJING, Intake, Outcome
+from services.node.metrics import NodeMetrics
+from services.node.store import RANK, NodeStore, ReceiptView
+from sgs.config import Department, Federation
+from sgs.records import TemplateError
+from sgs.serialization import default_codec
+from sgs.template import template_fields
+
+FILE_SUFFIX = {
+    "text/csv": ".csv",
+    "application/csv": ".csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/x-ndjson": ".jsonl",
+    "application/jsonl": ".jsonl",
+}
+UPLOAD_SUFFIXES = (".csv", ".xlsx", ".jsonl", ".ndjson")
+
+
+class Kind(StrEnum):
+    license = "license"
+    penalty = "penalty"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_file_bytes: int = 512 * 1024 * 1024
+    max_batch_records: int = 10_000
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over the limit, checked on Content-Length and again while it streams in
+    (a chunked upload has no length), so no handler ever holds more than the limit."""
+
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = (
+            self.limits.max_file_bytes
+            if scope["path"].startswith("/v1/files/")
+            else self.limits.max_body_bytes
+        )
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return _error(413, "too_large", f"请求体超过上限 {limit} 字节 / body over the limit of {limit} bytes")
+
+
+def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
+
+
+def _status_labels() -> dict[str, str]:
+    schema = default_codec().schemas["sgs.Receipt"]
+    status = next(f for f in schema["fields"] if f["name"] == "status")
+    return dict(status["type"]["labels"])
+
+
+STATUS_LABELS = _status_labels()
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(BEIJING).isoformat(timespec="milliseconds")
+
+
+def _record_schema(kind: str) -> dict[str, Any]:
+    """The OpenAPI schema of one record: template columns (Chinese) or Avro field names, plus envelope fields."""
+    props: dict[str, Any] = {
+        f.column: {
+            "type": "string",
+            "description": f"Avro field `{f.name}`" + ("" if f.nullable else "; required"),
+        }
+        for f in template_fields(kind)
+    }
+    props["version"] = {"type": "integer", "minimum": 1, "default": 1, "description": "版本号 (D4)"}
+    props["operation"] = {"type": "string", "enum": ["CREATE", "UPDATE", "REVOKE"], "description": "操作类型"}
+    props["published_at"] = {
+        "type": "string",
+        "format": "date-time",
+        "description": "部门网站公示时间 (D6); Beijing time when no offset is given",
+    }
+    return {"type": "object", "properties": props, "additionalProperties": True}
+
+
+def _records_openapi() -> dict[str, Any]:
+    one = {"oneOf": [_record_schema("penalty"), _record_schema("license")]}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": [one, {"type": "array", "items": one}]}}},
+        }
+    }
+
+
+def _files_openapi() -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary"}
+    content = {ctype: {"schema": binary} for ctype in FILE_SUFFIX}
+    content["multipart/form-data"] = {
+        "schema": {"type": "object", "properties": {"file": binary}, "required": ["file"]}
+    }
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def receipt_json(view: ReceiptView, report_working_days: int) -> dict[str, Any]:
+    days = view.portal_to_submit_working_days
+    return {
+        "receipt_id": view.receipt_id,
+        "record_id": view.record_id,
+        "version": view.version,
+        "kind": view.kind,
+        "district": view.node,
+        "department": view.department,
+        "status": view.status,
+        "status_label": STATUS_LABELS.get(view.status, view.status),
+        "received_at": _iso(view.created_at),
+        "updated_at": _iso(view.updated_at),
+        "portal_to_submit_working_days": days,
+        "reported_within_d6": None if days is None else days <= report_working_days,
+        "calendar_provisional": view.calendar_provisional,
+        "reasons": view.reasons,
+        "history": [
+            {
+                "status": e["status"],
+                "status_label": STATUS_LABELS.get(e["status"], e["status"]),
+                "at": _iso(e["at"]),
+                "detail": e["detail"],
+                "reasons": e["reasons"],
+            }
+            for e in view.history
+        ],
+    }
+
+
+def _summary_status(counts: dict[str, int]) -> int:
+    """202 all taken (or unchanged), 422 none, 403 every one another authority's, 207 a mix."""
+    ok = counts["taken"] + counts["unchanged"]
+    total = sum(counts.values())
+    if ok == total:
+        return 202
+    if ok:
+        return 207
+    return 403 if counts["forbidden"] == total else 422
+
+
+def _single_status(outcome: Outcome) -> int:
+    return {"taken": 202, "unchanged": 200, "rejected": 422, "forbidden": 403}[outcome.status]
+
+
+def create_app(
+    federation: Federation,
+    nodes: tuple[str, ...],
+    store: NodeStore,
+    intake: Intake,
+    metrics: NodeMetrics,
+    broker_connected: Callable[[], bool],
+    *,
+    limits: Limits,
+    tmp_dir: Path,
+) -> FastAPI:
+    served = frozenset(nodes)
+    report_days = federation.timeliness.report_working_days
+    app = FastAPI(
+        title="双公示 district node (区县信用子平台)",
+        description=__doc__,
+        version="1",
+    )
+    app.add_middleware(BodyLimit, limits=limits)
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return _too_large(exc.limit)
+
+    def department(request: Request) -> Department:
+        """Bearer token -> department (401); the department's node must be served by this process (403)."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        dept = federation.department_by_token(token.strip()) if scheme.lower() == "bearer" else None
+        if dept is None:
+            metrics.unauthorized.inc()
+            raise HTTPException(
+                401,
+                "需要有效的部门令牌 / a valid department token is required",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if dept.node not in served:
+            metrics.forbidden.labels(dept.node, dept.id).inc()
+            raise HTTPException(403, f"本节点不受理 {dept.node} 的报送 / node {dept.node} is not served here")
+        return dept
+
+    Dept = Annotated[Department, Depends(department)]
+
+    def media_type(request: Request) -> str:
+        return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @app.post(
+        "/v1/records/{kind}",
+        summary="Submit one record (JSON object) or a batch (JSON array)",
+        openapi_extra=_records_openapi(),
+        responses={
+            200: {"description": "unchanged: the same version was taken before"},
+            207: {"description": "a batch, partly taken"},
+            400: {"description": "unreadable JSON"},
+            413: {"description": "body or batch too large"},
+            415: {"description": "not application/json"},
+        },
+        status_code=202,
+    )
+    async def submit_records(kind: Kind, request: Request, dept: Dept) -> JSONResponse:
+        if media_type(request) != "application/json":
+            return _error(
+                415, "content_type", "请以 application/json 提交记录 / send records as application/json"
+            )
+        raw = await request.body()
+        try:
+            data = json.loads(raw, parse_float=Decimal)
+        except (ValueError, RecursionError) as exc:
+            where = {"line": exc.lineno, "column": exc.colno} if isinstance(exc, json.JSONDecodeError) else {}
+            return _error(400, "bad_json", f"请求体不是有效的 JSON / body is not valid JSON: {exc}", **where)
+        if isinstance(data, list):
+            if not data:
+                return _error(422, "empty_batch", "批量记录为空 / the batch is empty")
+            if len(data) > limits.max_batch_records:
+                return _error(
+                    413,
+                    "batch_too_large",
+                    f"一批最多 {limits.max_batch_records} 条 / at most {limits.max_batch_records} records per batch",
+                )
+            outcomes = await run_in_threadpool(intake.submit_records, dept, kind.value, data)
+            counts = {s: 0 for s in ("taken", "unchanged", "rejected", "forbidden")}
+            results = []
+            for index, outcome in enumerate(outcomes):
+                counts[outcome.status] += 1
+                results.append({"index": index, **outcome.as_json()})
+            return JSONResponse({**counts, "results": results}, status_code=_summary_status(counts))
+        if not isinstance(data, dict):
+            return _error(
+                422,
+                "not_a_record",
+                "请求体应为一条记录（对象）或一批记录（数组）/ expected an object or an array",
+            )
+        (outcome,) = await run_in_threadpool(intake.submit_records, dept, kind.value, [data])
+        return JSONResponse(outcome.as_json(), status_code=_single_status(outcome))
+
+    @app.post(
+        "/v1/files/{kind}",
+        summary="Upload a template file (CSV UTF-8, XLSX or JSON lines), raw or as multipart field `file`",
+        openapi_extra=_files_openapi(),
+        responses={
+            207: {"description": "partly taken"},
+            413: {"description": "file too large"},
+            415: {"description": "unknown file type"},
+        },
+        status_code=202,
+    )
+    async def submit_file(kind: Kind, request: Request, dept: Dept) -> Response:
+        ctype = media_type(request)
+        if ctype == "multipart/form-data":
+            path = await _spool_multipart(request, tmp_dir)
+        elif ctype in FILE_SUFFIX:
+            path = await _spool(request.stream(), tmp_dir, FILE_SUFFIX[ctype])
+        else:
+            path = None
+        if path is None:
+            return _error(
+                415,
+                "content_type",
+                "请上传 CSV（text/csv）、XLSX 或 JSON lines（application/x-ndjson）文件 / unsupported file type",
+                accepted=[*FILE_SUFFIX, "multipart/form-data"],
+            )
+        results = tempfile.NamedTemporaryFile("w+", dir=tmp_dir, suffix=".jsonl", delete=False)  # noqa: SIM115
+        try:
+            counts, file_error = await run_in_threadpool(_take_file, intake, dept, kind.value, path, results)
+        finally:
+            path.unlink(missing_ok=True)
+        results.flush()
+        status = _summary_status(counts) if sum(counts.values()) else 422
+        if file_error and status == 202:
+            status = 207
+        head = {**counts, "file_error": file_error}
+        return StreamingResponse(
+            _stream_results(head, results.name),
+            status_code=status,
+            media_type="application/json",
+            background=BackgroundTask(_close_and_remove, results),
+        )
+
+    @app.get("/v1/receipts/{receipt_id}", summary="One receipt: the record's status and its history")
+    async def get_receipt(receipt_id: str, dept: Dept) -> JSONResponse:
+        view = await run_in_threadpool(store.receipt, receipt_id)
+        if view is None or view.department != dept.id:
+            return _error(404, "not_found", "没有此回执 / no such receipt")
+        return JSONResponse(receipt_json(view, report_days))
+
+    @app.get("/v1/receipts", summary="The department's receipts, newest first")
+    async def list_receipts(
+        dept: Dept,
+        department: str | None = None,
+        status: Annotated[str | None, Query(description=f"one of {', '.join(RANK)}")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> JSONResponse:
+        if department not in (None, dept.id):
+            return _error(403, "forbidden", "只能查询本部门的回执 / a department reads only its own receipts")
+        if status is not None and status.upper() not in RANK:
+            return _error(422, "status", f"status 应为 {', '.join(RANK)}")
+        total, views = await run_in_threadpool(
+            store.receipts, dept.id, status.upper() if status else None, limit, offset
+        )
+        return JSONResponse(
+            {
+                "total": total,
+                "limit": limit,
+                "offset": offset,
+                "receipts": [receipt_json(v, report_days) for v in views],
+            }
+        )
+
+    @app.get("/healthz", summary="Liveness: the node takes records even while the broker is away")
+    async def healthz() -> dict[str, Any]:
+        stats = await run_in_threadpool(store.outbox_stats)
+        return {
+            "status": "ok",
+            "nodes": list(nodes),
+            "broker_connected": broker_connected(),
+            "outbox_depth": sum(count for count, _ in stats.values()),
+        }
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        body = await run_in_threadpool(generate_latest, metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _spool(chunks: AsyncIterator[bytes], tmp_dir: Path, suffix: str) -> Path:
+    """Stream an upload to a temp file (the body limit is enforced by BodyLimit as it streams)."""
+    fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in chunks:
+                out.write(chunk)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+async def _spool_multipart(request: Request, tmp_dir: Path) -> Path | None:
+    """The `file` part of a multipart upload, as a temp file whose suffix tells `read_rows` the format."""
+    async with request.form(max_files=1, max_fields=5) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return None
+        suffix = Path(upload.filename or "").suffix.lower()
+        if suffix not in UPLOAD_SUFFIXES:
+            suffix = FILE_SUFFIX.get((upload.content_type or "").split(";")[0].strip().lower(), "")
+        if not suffix:
+            return None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while chunk := await upload.read(1 << 20):
+                yield chunk
+
+        return await _spool(chunks(), tmp_dir, suffix)
+
+
+def _take_file(
+    intake: Intake, dept: Department, kind: str, path: Path, results: Any
+) -> tuple[dict[str, int], str | None]:
+    """Run a file through the intake, writing one JSON line per row to `results` (bounded memory)."""
+    counts = {s: 0 for s in ("taken", "unchanged", "rejected", "forbidden")}
+    try:
+        for row, outcome in intake.submit_file(dept, kind, path):
+            counts[outcome.status] += 1
+            results.write(json.dumps({"row": row, **outcome.as_json()}, ensure_ascii=False))
+            results.write("\n")
+    except TemplateError as exc:  # rows before the problem are taken and listed
+        return counts, str(exc).replace(str(path), "(upload)")
+    return counts, None
+
+
+def _stream_results(head: dict[str, Any], results_path: str) -> Iterator[bytes]:
+    yield json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "results": ['
+    with open(results_path, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            yield (b"," if i else b"") + line.rstrip("\n").encode()
+    yield b"]}"
+
+
+def _close_and_remove(results: Any) -> None:
+    results.close()
+    Path(results.name).unlink(missing_ok=True)

@@ -1,0 +1,369 @@
+"""Taking records from departments: parse and check each record (D12), refuse another authority's records (D10),
+apply the resubmission rules (D4), measure D6, and commit what is taken to the outbox before anyone is told so.
+
+A department sends the template fields (Chinese column names or Avro field names, see `sgs.records`) plus, for
+JSON, optional envelope fields: `version` (default 1), `operation` (CREATE/UPDATE/REVOKE or 新增/更新/撤销; default
+CREATE for version 1, else UPDATE) and `published_at` (its portal publication time, ISO 8601; without an offset it
+is Beijing time). They may also come nested as `"envelope": {...}`. The node fills in the rest of `sgs.Envelope`.
+
+Every record gets one of four outcomes:
+- `taken`: durably in the outbox, with a new receipt (RECEIVED);
+- `unchanged`: the same version with the same content was taken before — the earlier receipt, nothing new (D4);
+- `rejected`: every reason, stored as a REJECTED receipt the department can look up (D12, D4);
+- `forbidden`: the record names another deciding authority (许可机关/处罚机关统一社会信用代码); nothing is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from services.node.metrics import NodeMetrics
+from services.node.store import Candidate, NodeStore, now_ms
+from sgs.config import Department
+from sgs.records import SCHEMA_NAME, combine, parse_row, read_rows, record_id
+from sgs.serialization import Codec, SerializationError
+from sgs.validation import ROW, Issue, quote, validate
+from sgs.workdays import Calendar
+
+BEIJING = timezone(timedelta(hours=8), "CST")
+OPERATIONS = {
+    "CREATE": "CREATE",
+    "UPDATE": "UPDATE",
+    "REVOKE": "REVOKE",
+    "新增": "CREATE",
+    "更新": "UPDATE",
+    "撤销": "REVOKE",
+}
+ENVELOPE_KEYS = ("version", "operation", "published_at")
+MAX_VERSION = 2**62
+FILE_CHUNK_ROWS = 500  # rows per transaction while taking a file: bounded memory, few fsyncs
+
+
+@dataclass
+class Outcome:
+    """What happened to one record of a request; `as_json` is what the department reads."""
+
+    status: str  # taken | unchanged | rejected | forbidden
+    receipt_id: str | None = None
+    record_id: str | None = None
+    version: int | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    portal_to_submit_working_days: int | None = None
+    calendar_provisional: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status}
+        for key in ("receipt_id", "record_id", "version", "portal_to_submit_working_days"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.calendar_provisional:
+            out["calendar_provisional"] = True
+        if self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+@dataclass
+class _Prepared:
+    """A record after the checks that need no store: a candidate to admit, or a final outcome."""
+
+    outcome: Outcome
+    candidate: Candidate | None = None
+    reasons: list[dict[str, Any]] = field(default_factory=list)  # for a rejection to store
+
+
+def _envelope_fields(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split the optional envelope fields off a JSON record (top level or nested `envelope`)."""
+    fields: dict[str, Any] = {}
+    nested = row.get("envelope")
+    if isinstance(nested, Mapping):
+        fields.update({k: nested[k] for k in ENVELOPE_KEYS if k in nested})
+    fields.update({k: row[k] for k in ENVELOPE_KEYS if k in row})
+    rest = {k: v for k, v in row.items() if k not in ENVELOPE_KEYS}
+    return rest, fields
+
+
+def _parse_version(value: Any) -> tuple[int | None, Issue | None]:
+    if value is None:
+        return 1, None
+    if isinstance(value, int) and not isinstance(value, bool):
+        version = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        version = int(value.strip())
+    else:
+        return None, Issue("version", "version.format", "版本号应为正整数", quote(value))
+    if not 1 <= version < MAX_VERSION:
+        return None, Issue("version", "version.range", "版本号应为正整数（从 1 开始）", quote(value))
+    return version, None
+
+
+def _parse_operation(value: Any, version: int) -> tuple[str | None, Issue | None]:
+    if value is None:
+        return ("CREATE" if version == 1 else "UPDATE"), None
+    operation = OPERATIONS.get(value.strip().upper() if isinstance(value, str) else "")
+    if operation is None:
+        return None, Issue(
+            "operation",
+            "operation.enum",
+            "操作类型应为：CREATE（新增）、UPDATE（更新）、REVOKE（撤销）",
+            quote(value),
+        )
+    return operation, None
+
+
+def _parse_published_at(value: Any, now: datetime) -> tuple[datetime | None, Issue | None]:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
+    if not isinstance(value, str):
+        return None, Issue(
+            "published_at",
+            "published_at.format",
+            "公示时间应为 ISO 8601 时间，如 2026-05-06T09:30:00+08:00",
+            quote(value),
+        )
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None, Issue(
+            "published_at",
+            "published_at.format",
+            "公示时间应为 ISO 8601 时间，如 2026-05-06T09:30:00+08:00",
+            quote(value),
+        )
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=BEIJING)
+    if at > now + timedelta(minutes=5):  # a little clock skew between the department and the node
+        return None, Issue("published_at", "published_at.future", "公示时间晚于报送时间", quote(value))
+    return at, None
+
+
+def content_hash(kind: str, body: dict[str, Any], operation: str, published_at: datetime | None) -> str:
+    """What D4 compares between two submissions of one version: the department's content, not the envelope the
+    node adds (receipt id, times). Canonical JSON, so key order and number formatting do not matter."""
+    content = {"kind": kind, "body": body, "operation": operation, "published_at": published_at}
+    text = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Intake:
+    """Turns department submissions into outcomes; shared by the JSON and the file endpoints."""
+
+    def __init__(
+        self,
+        store: NodeStore,
+        metrics: NodeMetrics,
+        calendar: Calendar,
+        codec: Codec,
+        on_taken: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.calendar = calendar
+        self.codec = codec
+        self.on_taken = on_taken
+
+    def submit_records(self, department: Department, kind: str, rows: list[Any]) -> list[Outcome]:
+        """A JSON record or batch: checked one by one, then committed in one transaction."""
+        now = datetime.now(UTC)
+        prepared = []
+        for row in rows:
+            if isinstance(row, Mapping):
+                rest, env = _envelope_fields(row)
+                body, issues = parse_row(kind, rest)
+            else:
+                env, (body, issues) = {}, parse_row(kind, row)
+            prepared.append(self._prepare(department, kind, body, issues, env, now))
+        return self._commit(department, kind, prepared)
+
+    def submit_file(self, department: Department, kind: str, path: Path) -> Iterator[tuple[int, Outcome]]:
+        """A template file, row by row, committed every FILE_CHUNK_ROWS rows: (row number, outcome).
+
+        Files carry template columns only, so every row is version 1 (CREATE) without a publication time; an
+        update travels as JSON with its `version`. Raises `sgs.records.TemplateError` for an unreadable file."""
+        rows = read_rows(path, kind)
+        while chunk := list(islice(rows, FILE_CHUNK_ROWS)):
+            now = datetime.now(UTC)
+            prepared = [self._prepare(department, kind, body, issues, {}, now) for _, body, issues in chunk]
+            outcomes = self._commit(department, kind, prepared)
+            yield from zip((number for number, _, _ in chunk), outcomes, strict=True)
+
+    def _prepare(
+        self,
+        department: Department,
+        kind: str,
+        body: dict[str, Any] | None,
+        issues: list[Issue],
+        env: Mapping[str, Any],
+        now: datetime,
+    ) -> _Prepared:
+        receipt_id = uuid.uuid4().hex
+        authority = body.get("authority_uscc") if body else None
+        if isinstance(authority, str) and authority.strip().upper() != department.uscc:
+            return _Prepared(Outcome("forbidden", errors=[_forbidden(authority).as_reason()]))
+        if body is not None and isinstance(authority, str):
+            body["authority_uscc"] = department.uscc  # the canonical spelling: it is part of the identity
+        version, version_issue = _parse_version(env.get("version"))
+        operation, operation_issue = _parse_operation(env.get("operation"), version or 1)
+        published_at, published_issue = _parse_published_at(env.get("published_at"), now)
+        envelope_issues = [i for i in (version_issue, operation_issue, published_issue) if i is not None]
+        if body is not None:
+            issues = combine(issues, validate(kind, body, today=now.astimezone(BEIJING).date()))
+            decided_on = body.get("decided_on")
+            if (
+                published_at is not None
+                and isinstance(decided_on, date)
+                and published_at.astimezone(BEIJING).date() < decided_on
+            ):
+                envelope_issues.append(
+                    Issue(
+                        "published_at",
+                        "published_at.before_decision",
+                        "公示时间早于决定日期",
+                        quote(env.get("published_at")),
+                    )
+                )
+        issues = issues + envelope_issues
+        rid = None
+        if body is not None and isinstance(body.get("decision_doc_no"), str) and authority:
+            rid = record_id(kind, department.uscc, body["decision_doc_no"])
+        if issues or body is None or version is None or operation is None:
+            reasons = [i.as_reason() for i in issues]
+            return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=reasons), reasons=reasons)
+        assert rid is not None  # validate() reported a missing authority or document number otherwise
+        submitted = now.astimezone(BEIJING)
+        days: int | None = None
+        provisional = False
+        if published_at is not None:
+            days, provisional = self.calendar.working_days_between(
+                published_at.astimezone(BEIJING).date(), submitted.date()
+            )  # D6: reported upward within 2 working days of the portal publication
+        envelope = {
+            "record_id": rid,
+            "version": version,
+            "operation": operation,
+            "kind": kind.upper(),
+            "source_node": department.node,
+            "department": department.id,
+            "division_code": department.node,
+            "decided_on": body["decided_on"],
+            "published_at": published_at,
+            "submitted_at": now,
+            "receipt_id": receipt_id,
+            "trace_id": uuid.uuid4().hex,
+        }
+        try:
+            payload = self.codec.encode(
+                SCHEMA_NAME[kind], {**body, "envelope": envelope, "annotations": None}
+            )
+        except SerializationError as exc:  # validate() should have caught it; never let it escape the batch
+            reason = Issue(ROW, "schema", "记录不符合数据标准的结构", quote(str(exc))).as_reason()
+            return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=[reason]), reasons=[reason])
+        candidate = Candidate(
+            receipt_id=receipt_id,
+            record_id=rid,
+            version=version,
+            kind=kind,
+            node=department.node,
+            department=department.id,
+            content_hash=content_hash(kind, body, operation, published_at),
+            payload=payload,
+            submitted_at=int(now.timestamp() * 1000),
+            portal_to_submit_working_days=days,
+            calendar_provisional=provisional,
+        )
+        outcome = Outcome("taken", receipt_id, rid, version, [], days, provisional)
+        return _Prepared(outcome, candidate)
+
+    def _commit(self, department: Department, kind: str, prepared: Iterable[_Prepared]) -> list[Outcome]:
+        """Admit the candidates and store the rejections in one durable transaction, then count them."""
+        outcomes = []
+        at = now_ms()
+        with self.store.transaction() as tx:
+            for p in prepared:
+                outcome = p.outcome
+                if p.candidate is not None:
+                    admission = tx.admit(p.candidate)
+                    if admission.outcome == "unchanged":
+                        outcome = Outcome(
+                            "unchanged", admission.receipt_id, outcome.record_id, outcome.version
+                        )
+                    elif admission.outcome in ("conflict", "outdated"):
+                        reason = _version_issue(
+                            admission.outcome, p.candidate.version, admission.held_version
+                        )
+                        outcome = Outcome(
+                            "rejected",
+                            outcome.receipt_id,
+                            outcome.record_id,
+                            outcome.version,
+                            [reason.as_reason()],
+                        )
+                        p.reasons = outcome.errors
+                if outcome.status == "rejected":
+                    tx.reject(
+                        outcome.receipt_id or uuid.uuid4().hex,
+                        kind=kind,
+                        node=department.node,
+                        department=department.id,
+                        at=at,
+                        reasons=p.reasons,
+                        record_id=outcome.record_id,
+                        version=outcome.version,
+                    )
+                outcomes.append(outcome)
+        self._count(department, kind, outcomes)
+        return outcomes
+
+    def _count(self, department: Department, kind: str, outcomes: list[Outcome]) -> None:
+        m, node, dept = self.metrics, department.node, department.id
+        taken = 0
+        for o in outcomes:
+            if o.status == "forbidden":
+                m.forbidden.labels(node, dept).inc()
+                continue
+            m.received.labels(node, dept, kind).inc()
+            if o.status == "taken":
+                taken += 1
+                m.taken.labels(node, dept, kind).inc()
+                if o.portal_to_submit_working_days is not None:
+                    m.portal_to_submit.labels(node, dept, kind).observe(o.portal_to_submit_working_days)
+            elif o.status == "rejected":
+                # Once per record, by its first reason, so the series add up to the records refused.
+                m.rejected.labels(node, dept, kind, o.errors[0]["rule"] if o.errors else "unknown").inc()
+        if taken:
+            self.on_taken()
+
+
+def _forbidden(authority: str) -> Issue:
+    return Issue(
+        "authority_uscc",
+        "authority.forbidden",
+        "只能报送本机关作出的决定：许可机关/处罚机关统一社会信用代码与本部门不符",
+        quote(authority),
+    )
+
+
+def _version_issue(outcome: str, version: int, held: int | None) -> Issue:
+    """D4: a record already taken at `held` can only be replaced by a higher version."""
+    if outcome == "conflict":
+        return Issue(
+            "version",
+            "version.conflict",
+            f"版本 {version} 已报送且内容不同：修改后的记录请使用更高的版本号（当前为 {held}）",
+            str(version),
+        )
+    return Issue(
+        "version",
+        "version.outdated",
+        f"已报送更高的版本 {held}：不能用较低的版本 {version} 替换",
+        str(version),
+    )

@@ -1,0 +1,131 @@
+"""The receipt listener: reads `sgs.receipts` (key = source node) and moves the node's receipts forward — accepted by
+the municipal platform, rejected with reasons, relayed to the province or the nation, withdrawn (D4, D10, D12).
+
+At-least-once: offsets are committed after the receipts are in the store, and a receipt seen twice changes nothing.
+Receipts keyed for nodes this process does not serve are skipped without decoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from datetime import datetime
+
+import structlog
+from kafka import KafkaConsumer
+from kafka.errors import KafkaError
+
+from services.node.metrics import NodeMetrics
+from services.node.store import NodeStore, StoreError
+from sgs.serialization import SerializationError, default_codec
+from sgs.topics import RECEIPTS
+
+log = structlog.get_logger("node.receipts")
+
+
+def group_id(nodes: tuple[str, ...]) -> str:
+    """One consumer group per set of nodes served: two processes serving the same nodes share the work."""
+    digest = hashlib.sha1(",".join(sorted(nodes)).encode()).hexdigest()[:12]
+    return f"sgs-node-{digest}"
+
+
+def _ms(value: datetime | int) -> int:
+    return int(value.timestamp() * 1000) if isinstance(value, datetime) else int(value)
+
+
+class ReceiptListener(threading.Thread):
+    def __init__(
+        self,
+        store: NodeStore,
+        metrics: NodeMetrics,
+        bootstrap: str,
+        nodes: tuple[str, ...],
+        *,
+        group: str | None = None,
+        retry_s: float = 2.0,
+    ) -> None:
+        super().__init__(name="receipt-listener", daemon=True)
+        self.store = store
+        self.metrics = metrics
+        self.bootstrap = bootstrap
+        self.nodes = frozenset(nodes)
+        self.group = group or group_id(nodes)
+        self.retry_s = retry_s
+        self._stop = threading.Event()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self.join(timeout_s)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            consumer = self._connect()
+            if consumer is None:
+                self._stop.wait(self.retry_s)
+                continue
+            try:
+                while not self._stop.is_set():
+                    batches = consumer.poll(timeout_ms=500, max_records=500)
+                    if not batches:
+                        continue
+                    for messages in batches.values():
+                        for message in messages:
+                            self._apply(message.key, message.value)
+                    consumer.commit()
+            except (KafkaError, OSError) as exc:
+                self.metrics.broker_errors.labels("receipts").inc()
+                log.warning("receipts.consumer_failed", error=str(exc))
+                self._stop.wait(self.retry_s)
+            except StoreError as exc:
+                # Uncommitted offsets: the same receipts come again once the store can be written.
+                log.error("receipts.store_failed", error=str(exc))
+                self._stop.wait(self.retry_s)
+            finally:
+                try:
+                    consumer.close(autocommit=False)
+                except KafkaError as exc:
+                    log.warning("receipts.close_failed", error=str(exc))
+
+    def _connect(self) -> KafkaConsumer | None:
+        try:
+            return KafkaConsumer(
+                RECEIPTS,
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                # The embedded broker holds a group join for the whole rebalance timeout: keep it short.
+                max_poll_interval_ms=3000,
+                session_timeout_ms=6000,
+                heartbeat_interval_ms=1000,
+                request_timeout_ms=7000,
+                bootstrap_timeout_ms=5000,
+            )
+        except (KafkaError, OSError) as exc:
+            self.metrics.broker_errors.labels("receipts").inc()
+            log.debug("receipts.broker_unreachable", error=str(exc))
+            return None
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        """One receipt message; a malformed one is logged and skipped (it must not stop the listener)."""
+        node = key.decode("utf-8", "replace") if key else ""
+        if node not in self.nodes or value is None:
+            return
+        try:
+            name, receipt = default_codec().decode(value)
+        except SerializationError as exc:
+            self.metrics.receipts_applied.labels(node, "malformed").inc()
+            log.warning("receipts.malformed", node=node, error=str(exc))
+            return
+        if name != "sgs.Receipt":
+            self.metrics.receipts_applied.labels(node, "malformed").inc()
+            log.warning("receipts.unexpected_schema", node=node, schema=name)
+            return
+        known = self.store.apply_receipt(
+            receipt["receipt_id"],
+            receipt["status"],
+            _ms(receipt["at"]),
+            receipt["detail"],
+            receipt["reasons"],
+        )
+        self.metrics.receipts_applied.labels(node, receipt["status"].lower() if known else "unknown").inc()

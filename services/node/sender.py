@@ -1,0 +1,153 @@
+"""The outbox sender: publishes taken records to `sgs.submitted.<kind>` in outbox order, and lets a record leave the
+outbox only after the broker has acknowledged it (acks=all, idempotent producer).
+
+While the broker is down the node keeps taking records (they wait on disk) and this loop retries with exponential
+backoff; when the broker returns it drains the outbox oldest first. After any broker error the producer is thrown
+away and a new one made: the embedded broker forgets producer ids when it restarts, so an old idempotent producer
+would be refused forever.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from services.node.metrics import NodeMetrics
+from services.node.store import NodeStore, Pending, now_ms
+from sgs.broker import ensure_topics
+from sgs.topics import SUBMITTED
+
+log = structlog.get_logger("node.sender")
+
+
+class OutboxSender(threading.Thread):
+    """One thread per process: the outbox is one ordered queue for every node the process serves."""
+
+    def __init__(
+        self,
+        store: NodeStore,
+        metrics: NodeMetrics,
+        bootstrap: str,
+        partitions: int,
+        *,
+        batch: int = 500,
+        backoff_initial_s: float = 0.2,
+        backoff_max_s: float = 10.0,
+        ack_timeout_s: float = 15.0,
+    ) -> None:
+        super().__init__(name="outbox-sender", daemon=True)
+        self.store = store
+        self.metrics = metrics
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.batch = batch
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.ack_timeout_s = ack_timeout_s
+        self.connected = False
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._producer: KafkaProducer | None = None
+
+    def wake(self) -> None:
+        """A record was taken: send it now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.join(timeout_s)
+
+    def run(self) -> None:
+        backoff = self.backoff_initial_s
+        while not self._stop.is_set():
+            entries = self.store.pending(self.batch)
+            if not entries:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            if self._publish(entries):
+                backoff = self.backoff_initial_s
+            else:
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.backoff_max_s)
+        self._close_producer()
+
+    def _publish(self, entries: list[Pending]) -> bool:
+        """Send `entries` and mark the acknowledged ones sent. True when all were acknowledged."""
+        producer = self._producer or self._connect()
+        if producer is None:
+            return False
+        futures = []
+        try:
+            for entry in entries:
+                futures.append(
+                    (
+                        entry,
+                        producer.send(
+                            SUBMITTED[entry.kind], key=entry.record_id.encode(), value=entry.payload
+                        ),
+                    )
+                )
+            producer.flush(timeout=self.ack_timeout_s)
+        except KafkaError as exc:
+            log.warning("sender.send_failed", error=str(exc), waiting=len(entries))
+        acked: list[tuple[Pending, int]] = []
+        failed: Exception | None = None
+        for entry, future in futures:
+            if not future.is_done:
+                failed = failed or TimeoutError(f"no acknowledgement within {self.ack_timeout_s}s")
+                continue
+            if future.failed():
+                failed = failed or future.exception
+                continue
+            acked.append((entry, now_ms()))
+        self.store.mark_sent(acked)
+        for entry, at in acked:
+            self.metrics.sent.labels(entry.node, entry.kind).inc()
+            self.metrics.send_latency.labels(entry.node).observe(max(0.0, (at - entry.enqueued_at) / 1000))
+        if failed is not None or len(futures) < len(entries):
+            self.metrics.broker_errors.labels("send").inc()
+            log.warning("sender.not_acknowledged", error=str(failed), acked=len(acked), waiting=len(entries))
+            self._close_producer()
+            return False
+        return True
+
+    def _connect(self) -> KafkaProducer | None:
+        try:
+            # A broker that restarted empty (the embedded one keeps topics in memory) needs them again, created
+            # explicitly with the federation's partition count rather than auto-created with the broker default.
+            ensure_topics(self.bootstrap, self.partitions)
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+                batch_size=256 * 1024,
+                max_block_ms=5000,
+                request_timeout_ms=5000,
+                delivery_timeout_ms=10000,
+                bootstrap_timeout_ms=5000,
+                reconnect_backoff_max_ms=2000,
+            )
+        except (KafkaError, OSError) as exc:
+            self.metrics.broker_errors.labels("connect").inc()
+            if self.connected:
+                log.warning("sender.broker_unreachable", bootstrap=self.bootstrap, error=str(exc))
+            self.connected = False
+            return None
+        log.info("sender.connected", bootstrap=self.bootstrap)
+        self.connected = True
+        return self._producer
+
+    def _close_producer(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=1)
+            except KafkaError as exc:
+                log.warning("sender.close_failed", error=str(exc))
+            self._producer = None
+        self.connected = False

@@ -1,0 +1,395 @@
+"""The district node's durable state: the outbox of records not yet acknowledged by the broker, the latest version
+taken of every record (D4), and every receipt with its history.
+
+One SQLite file in WAL mode with `synchronous=FULL`: a record is acknowledged to its department (202) only after the
+transaction that puts it in the outbox has committed, so a SIGKILL or a power cut after the answer loses nothing.
+A record leaves the outbox only when the broker has acknowledged it (`mark_sent`).
+
+All access goes through one connection behind one lock: the HTTP handlers, the sender thread and the receipt
+listener share it. SQLite serialises writers anyway; one connection keeps the transactions simple and honest.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Receipt statuses (sgs.Receipt.status) in the order a record normally moves through them. The current status of a
+# receipt is the highest-ranked one seen, so a receipt that arrives late (ACCEPTED consumed before the sender's own
+# SENT) never moves a record backwards.
+RANK = {
+    "RECEIVED": 0,
+    "SENT": 1,
+    "ACCEPTED": 2,
+    "REJECTED": 2,
+    "RELAYED_PROVINCIAL": 3,
+    "RELAYED_NATIONAL": 3,
+    "WITHDRAWN": 4,
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS receipts (
+    receipt_id TEXT PRIMARY KEY,
+    record_id TEXT,
+    version INTEGER,
+    kind TEXT NOT NULL,
+    node TEXT NOT NULL,
+    department TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    content_hash TEXT,
+    portal_to_submit_working_days INTEGER,
+    calendar_provisional INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS receipts_by_department ON receipts (department, status, created_at);
+CREATE TABLE IF NOT EXISTS receipt_events (
+    receipt_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    detail TEXT,
+    reasons TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (receipt_id, status, at)
+);
+CREATE INDEX IF NOT EXISTS receipt_events_by_receipt ON receipt_events (receipt_id);
+CREATE TABLE IF NOT EXISTS latest_versions (
+    record_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    receipt_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    receipt_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    node TEXT NOT NULL,
+    department TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    enqueued_at INTEGER NOT NULL
+);
+"""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A record that passed validation and is ready to be taken: its Avro bytes and what D4 compares."""
+
+    receipt_id: str
+    record_id: str
+    version: int
+    kind: str
+    node: str
+    department: str
+    content_hash: str  # of what the department sent (fields, operation, published_at), not of the envelope
+    payload: bytes  # Avro single-object bytes of the whole record, envelope included
+    submitted_at: int  # ms
+    portal_to_submit_working_days: int | None = None
+    calendar_provisional: bool = False
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the store made of a candidate (D4).
+
+    outcome: "taken" (new record or higher version), "unchanged" (same version, same content: the earlier receipt),
+    "conflict" (same version, different content) or "outdated" (lower than the version already taken)."""
+
+    outcome: str
+    receipt_id: str
+    held_version: int | None = None  # the version already taken, for "conflict" / "outdated"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One outbox entry waiting for the broker's acknowledgement."""
+
+    seq: int
+    receipt_id: str
+    record_id: str
+    kind: str
+    node: str
+    department: str
+    payload: bytes
+    enqueued_at: int
+
+
+@dataclass
+class ReceiptView:
+    """A receipt as the department reads it: current status plus the full history."""
+
+    receipt_id: str
+    record_id: str | None
+    version: int | None
+    kind: str
+    node: str
+    department: str
+    status: str
+    created_at: int
+    updated_at: int
+    portal_to_submit_working_days: int | None
+    calendar_provisional: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[dict[str, Any]]:
+        """The reasons of the latest rejection, if any (D12: the department must be told why)."""
+        for event in reversed(self.history):
+            if event["status"] == "REJECTED":
+                return list(event["reasons"])
+        return []
+
+
+class StoreError(Exception):
+    """The node's store cannot be opened or written (disk full, corrupt file, wrong path)."""
+
+
+class NodeStore:
+    """The SQLite file behind a district node (or several nodes served by one process)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the node store {path}: {exc}") from exc
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One durable transaction: committed (and fsynced) when the block ends, rolled back if it raises."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the node store {self.path}: {exc}") from exc
+            try:
+                yield Transaction(self._db)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(f"cannot write the node store {self.path}: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    # --- the sender's side -------------------------------------------------------------------------------------
+
+    def pending(self, limit: int) -> list[Pending]:
+        """The oldest `limit` records not yet acknowledged by the broker, in the order they were taken."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, receipt_id, record_id, kind, node, department, payload, enqueued_at "
+                "FROM outbox ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [Pending(*row) for row in rows]
+
+    def mark_sent(self, sent: list[tuple[Pending, int]]) -> None:
+        """The broker acknowledged these (entry, ack time ms): they leave the outbox and their receipts say SENT."""
+        if not sent:
+            return
+        with self.transaction() as tx:
+            for entry, at in sent:
+                tx.db.execute("DELETE FROM outbox WHERE seq = ?", (entry.seq,))
+                tx.add_event(entry.receipt_id, "SENT", at)
+
+    def outbox_stats(self) -> dict[str, tuple[int, int | None]]:
+        """Per node: (records waiting, enqueue time ms of the oldest) — the outbox depth and age metrics."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT node, count(*), min(enqueued_at) FROM outbox GROUP BY node"
+            ).fetchall()
+        return {node: (count, oldest) for node, count, oldest in rows}
+
+    # --- receipts ----------------------------------------------------------------------------------------------
+
+    def apply_receipt(
+        self, receipt_id: str, status: str, at: int, detail: str | None, reasons: list[dict[str, Any]]
+    ) -> bool:
+        """A receipt from the municipal platform or a sink. False when this store never issued `receipt_id`
+        (another process's record); a receipt seen twice (at-least-once delivery) changes nothing."""
+        with self.transaction() as tx:
+            known = tx.db.execute("SELECT 1 FROM receipts WHERE receipt_id = ?", (receipt_id,)).fetchone()
+            if not known:
+                return False
+            tx.add_event(receipt_id, status, at, detail, reasons)
+        return True
+
+    def receipt(self, receipt_id: str) -> ReceiptView | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_RECEIPT_COLUMNS} FROM receipts WHERE receipt_id = ?", (receipt_id,)
+            )
+            found = row.fetchone()
+            if found is None:
+                return None
+            view = _view(found)
+            view.history = self._history(receipt_id)
+        return view
+
+    def receipts(
+        self, department: str, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> tuple[int, list[ReceiptView]]:
+        """A department's receipts, newest first, with the total count matching the filter."""
+        where, params = "department = ?", [department]
+        if status:
+            where += " AND status = ?"
+            params.append(status)
+        with self._lock:
+            total = self._db.execute(f"SELECT count(*) FROM receipts WHERE {where}", params).fetchone()[0]
+            rows = self._db.execute(
+                f"SELECT {_RECEIPT_COLUMNS} FROM receipts WHERE {where} "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+            views = [_view(row) for row in rows]
+            for view in views:
+                view.history = self._history(view.receipt_id)
+        return total, views
+
+    def _history(self, receipt_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT status, at, detail, reasons FROM receipt_events WHERE receipt_id = ? ORDER BY at, rowid",
+            (receipt_id,),
+        ).fetchall()
+        return [{"status": s, "at": at, "detail": d, "reasons": json.loads(r)} for s, at, d, r in rows]
+
+
+_RECEIPT_COLUMNS = (
+    "receipt_id, record_id, version, kind, node, department, status, created_at, updated_at, "
+    "portal_to_submit_working_days, calendar_provisional"
+)
+
+
+def _view(row: tuple[Any, ...]) -> ReceiptView:
+    *head, provisional = row
+    return ReceiptView(*head, calendar_provisional=bool(provisional))
+
+
+class Transaction:
+    """The writes of one transaction; obtained from `NodeStore.transaction()`."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def admit(self, c: Candidate) -> Admission:
+        """Take `c` into the outbox unless D4 says otherwise.
+
+        D4 (and the DOMAIN assumption on versions): same identity with a higher version is an update; the same
+        version with the same content is a resubmission that changes nothing and gets the earlier receipt; the same
+        version with different content, or a lower version, is refused (the caller records the rejection)."""
+        held = self.db.execute(
+            "SELECT version, content_hash, receipt_id FROM latest_versions WHERE record_id = ?",
+            (c.record_id,),
+        ).fetchone()
+        if held is not None:
+            version, content_hash, receipt_id = held
+            if c.version == version:
+                if c.content_hash == content_hash:
+                    return Admission("unchanged", receipt_id, version)
+                return Admission("conflict", c.receipt_id, version)
+            if c.version < version:
+                return Admission("outdated", c.receipt_id, version)
+        self.db.execute(
+            "INSERT INTO receipts (receipt_id, record_id, version, kind, node, department, status, created_at, "
+            "updated_at, content_hash, portal_to_submit_working_days, calendar_provisional) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'RECEIVED', ?, ?, ?, ?, ?)",
+            (
+                c.receipt_id,
+                c.record_id,
+                c.version,
+                c.kind,
+                c.node,
+                c.department,
+                c.submitted_at,
+                c.submitted_at,
+                c.content_hash,
+                c.portal_to_submit_working_days,
+                int(c.calendar_provisional),
+            ),
+        )
+        self.db.execute(
+            "INSERT INTO receipt_events (receipt_id, status, at) VALUES (?, 'RECEIVED', ?)",
+            (c.receipt_id, c.submitted_at),
+        )
+        self.db.execute(
+            "INSERT INTO latest_versions (record_id, version, content_hash, receipt_id) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, "
+            "content_hash = excluded.content_hash, receipt_id = excluded.receipt_id",
+            (c.record_id, c.version, c.content_hash, c.receipt_id),
+        )
+        self.db.execute(
+            "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (c.receipt_id, c.record_id, c.kind, c.node, c.department, c.payload, c.submitted_at),
+        )
+        return Admission("taken", c.receipt_id)
+
+    def reject(
+        self,
+        receipt_id: str,
+        *,
+        kind: str,
+        node: str,
+        department: str,
+        at: int,
+        reasons: list[dict[str, Any]],
+        record_id: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        """Record a rejection at the node (D12): the department can look it up later by its receipt id."""
+        self.db.execute(
+            "INSERT INTO receipts (receipt_id, record_id, version, kind, node, department, status, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, 'REJECTED', ?, ?)",
+            (receipt_id, record_id, version, kind, node, department, at, at),
+        )
+        self.add_event(receipt_id, "REJECTED", at, None, reasons)
+
+    def add_event(
+        self,
+        receipt_id: str,
+        status: str,
+        at: int,
+        detail: str | None = None,
+        reasons: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Append to a receipt's history and move its current status forward (never backward, see RANK)."""
+        inserted = self.db.execute(
+            "INSERT OR IGNORE INTO receipt_events (receipt_id, status, at, detail, reasons) VALUES (?, ?, ?, ?, ?)",
+            (receipt_id, status, at, detail, json.dumps(reasons or [], ensure_ascii=False)),
+        ).rowcount
+        if not inserted:
+            return
+        current = self.db.execute(
+            "SELECT status FROM receipts WHERE receipt_id = ?", (receipt_id,)
+        ).fetchone()
+        if current is not None and RANK.get(status, 0) >= RANK.get(current[0], 0):
+            self.db.execute(
+                "UPDATE receipts SET status = ?, updated_at = ? WHERE receipt_id = ?",
+                (status, at, receipt_id),
+            )
