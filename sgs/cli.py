@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "services.sink.cli",
     "sgs.calendar_cli",
     "sgs.validate_cli",
+    "sgs.refbase_cli",
     "sgs.lag_cli",
 )
 
