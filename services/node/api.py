@@ -207,6 +207,25 @@ def _single_status(outcome: Outcome) -> int:
     return {"taken": 202, "unchanged": 200, "rejected": 422, "forbidden": 403}[outcome.status]
 
 
+def current_department(request: Request) -> Department:
+    """Bearer token -> department (401); the department's node must be served by this process (403)."""
+    state = request.app.state
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    dept = state.federation.department_by_token(token.strip()) if scheme.lower() == "bearer" else None
+    if dept is None:
+        state.metrics.unauthorized.inc()
+        raise HTTPException(
+            401, "需要有效的部门令牌 / a valid department token is required", {"WWW-Authenticate": "Bearer"}
+        )
+    if dept.node not in state.served:
+        state.metrics.forbidden.labels(dept.node, dept.id).inc()
+        raise HTTPException(403, f"本节点不受理 {dept.node} 的报送 / node {dept.node} is not served here")
+    return dept
+
+
+Dept = Annotated[Department, Depends(current_department)]
+
+
 def create_app(
     federation: Federation,
     nodes: tuple[str, ...],
@@ -218,7 +237,6 @@ def create_app(
     limits: Limits,
     tmp_dir: Path,
 ) -> FastAPI:
-    served = frozenset(nodes)
     report_days = federation.timeliness.report_working_days
     app = FastAPI(
         title="双公示 district node (区县信用子平台)",
@@ -226,28 +244,13 @@ def create_app(
         version="1",
     )
     app.add_middleware(BodyLimit, limits=limits)
+    app.state.federation = federation
+    app.state.served = frozenset(nodes)
+    app.state.metrics = metrics
 
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
         return _too_large(exc.limit)
-
-    def department(request: Request) -> Department:
-        """Bearer token -> department (401); the department's node must be served by this process (403)."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        dept = federation.department_by_token(token.strip()) if scheme.lower() == "bearer" else None
-        if dept is None:
-            metrics.unauthorized.inc()
-            raise HTTPException(
-                401,
-                "需要有效的部门令牌 / a valid department token is required",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        if dept.node not in served:
-            metrics.forbidden.labels(dept.node, dept.id).inc()
-            raise HTTPException(403, f"本节点不受理 {dept.node} 的报送 / node {dept.node} is not served here")
-        return dept
-
-    Dept = Annotated[Department, Depends(department)]
 
     def media_type(request: Request) -> str:
         return request.headers.get("content-type", "").split(";")[0].strip().lower()
