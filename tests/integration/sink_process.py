@@ -1,0 +1,124 @@
+"""Run a real sink process (`python -m services.sink`) on its own relay topic, and feed it, for the tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from sink_records import encoded, unique_tag
+
+from services.sink.store import SinkStore
+from sgs.broker import ensure_topics, free_port
+from sgs.topics import TopicSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until(condition: Callable[[], Any], timeout_s: float = 60, what: str = "condition") -> Any:
+    """Poll until `condition()` is truthy; a timeout means the behaviour never happened (not a speed check)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout_s:.0f}s")
+
+
+def relay_topic(kafka: str, partitions: int = 4) -> str:
+    """A relay topic of the test's own, so other tests' records never reach this sink (and its receipts)."""
+    name = f"sgs.relay.test-{unique_tag()}"
+    ensure_topics(kafka, partitions, (TopicSpec(name, compacted=True),))
+    return name
+
+
+def produce(kafka: str, topic: str, messages: list[dict[str, Any]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=5)
+    try:
+        for m in messages:
+            key, value = encoded(m)
+            producer.send(topic, key=key, value=value)
+        producer.flush(30)
+    finally:
+        producer.close(10)
+
+
+def end_offsets(kafka: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=kafka)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+        return {tp.partition: off for tp, off in ends.items() if off}
+    finally:
+        consumer.close()
+
+
+class SinkProcess:
+    """One sink subprocess with a SQLite store in `data_dir`; the test reads the same store directly."""
+
+    def __init__(self, kafka: str, topic: str, data_dir: Path, tier: str = "provincial") -> None:
+        self.kafka, self.topic, self.tier = kafka, topic, tier
+        self.store_url = f"sqlite:///{data_dir}/sink-{tier}.db"
+        self.port = free_port()
+        self.group = f"sgs-sink-test-{unique_tag()}"
+        self.log_path = data_dir / f"sink-{tier}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SinkProcess:
+        env = {**os.environ, "SGS_OPERATOR_TOKEN": "测试员=op-secret-123"}
+        cmd = [sys.executable, "-m", "services.sink", "--tier", self.tier, "--kafka-bootstrap", self.kafka]
+        cmd += ["--relay-topic", self.topic, "--group-id", self.group, "--store-url", self.store_url]
+        cmd += ["--http-port", str(self.port), "--data-dir", str(Path(self.log_path).parent)]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._healthy, 60, f"sink {self.tier} answering /healthz (log: {self.log_path})")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, self.log_path.read_text()[-3000:]
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def caught_up(self, store: SinkStore) -> bool:
+        """Every message of the topic is reflected in the store's offsets."""
+        ends = end_offsets(self.kafka, self.topic)
+        stored = store.stored_offsets(self.topic)
+        return all(stored.get(p, 0) >= off for p, off in ends.items())
+
+    def metric(self, name: str, **labels: str) -> float:
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in httpx.get(f"{self.url}/metrics", timeout=5).text.splitlines():
+            if line.startswith(f"{name}{{{wanted}}} "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        """SIGTERM, and the exit code (0 when it stopped cleanly)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.terminate()
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise

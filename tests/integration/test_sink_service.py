@@ -1,0 +1,184 @@
+"""A real sink process on the real broker: receipts, replays, D11 at the national tier, crash and restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from sink_process import SinkProcess, end_offsets, produce, relay_topic, wait_until
+from sink_records import license_record, penalty_record, person, unique_tag, withdrawal
+
+from services.sink.store import SinkStore
+from sgs.serialization import default_codec
+from sgs.topics import RECEIPTS
+
+
+@pytest.fixture
+def sinks() -> Iterator[list[SinkProcess]]:
+    started: list[SinkProcess] = []
+    yield started
+    for sink in started:
+        sink.stop()
+
+
+def receipts_for(
+    kafka: str, record_ids: set[str], start: dict[int, int], expected: int
+) -> list[dict[str, Any]]:
+    """The receipts for these records on `sgs.receipts`, read from `start` (other tests write there too)."""
+    consumer = KafkaConsumer(bootstrap_servers=kafka, consumer_timeout_ms=1000)
+    tps = [TopicPartition(RECEIPTS, p) for p in (consumer.partitions_for_topic(RECEIPTS) or set())]
+    consumer.assign(tps)
+    for tp in tps:
+        consumer.seek(tp, start.get(tp.partition, 0))
+    found: list[dict[str, Any]] = []
+
+    def more() -> bool:
+        for message in consumer:
+            _, receipt = default_codec().decode(message.value)
+            if receipt["record_id"] in record_ids:
+                found.append(receipt)
+        return len(found) >= expected
+
+    try:
+        wait_until(more, 60, f"{expected} receipts")
+    finally:
+        consumer.close()
+    return found
+
+
+def test_the_sink_stores_the_relay_sends_receipts_and_a_replay_changes_nothing(
+    kafka: str, data_dir: Path, sinks: list[SinkProcess]
+) -> None:
+    topic = relay_topic(kafka)
+    tag = unique_tag()
+    lic = license_record(f"许〔{tag}〕1号", f"{tag}公司")
+    pen = penalty_record(f"处〔{tag}〕2号", f"{tag}公司")
+    stream = [lic, pen, license_record(f"许〔{tag}〕1号", f"{tag}公司", version=2), withdrawal(pen)]
+    receipts_start = end_offsets(kafka, RECEIPTS)
+    sink = SinkProcess(kafka, topic, data_dir).start()
+    sinks.append(sink)
+    produce(kafka, topic, stream)
+    store = SinkStore(sink.store_url)
+    wait_until(lambda: sink.caught_up(store), what="the sink consuming the stream")
+
+    ids = {lic["envelope"]["record_id"], pen["envelope"]["record_id"]}
+    statuses = sorted(
+        (r["record_id"].split(":")[0], r["version"], r["status"])
+        for r in receipts_for(kafka, ids, receipts_start, expected=4)
+    )
+    assert statuses == [
+        ("license", 1, "RELAYED_PROVINCIAL"),
+        ("license", 2, "RELAYED_PROVINCIAL"),
+        ("penalty", 1, "RELAYED_PROVINCIAL"),
+        ("penalty", 1, "WITHDRAWN"),
+    ]
+    body = httpx.get(f"{sink.url}/v1/records", params={"name": tag}).json()
+    assert [(i["record_id"], i["version"]) for i in body["items"]] == [(lic["envelope"]["record_id"], 2)]
+
+    before = list(store.dump_records())
+    produce(kafka, topic, stream)
+    wait_until(lambda: sink.caught_up(store), what="the sink consuming the replay")
+    assert list(store.dump_records()) == before
+    assert sink.metric("sgs_sink_duplicates_total", tier="provincial", kind="license") == 2
+    assert sink.metric("sgs_sink_duplicates_total", tier="provincial", kind="penalty") == 2
+    assert sink.stop() == 0
+    store.close()
+
+
+def test_the_national_sink_never_holds_a_natural_persons_or_simple_procedure_penalty(
+    kafka: str, data_dir: Path, sinks: list[SinkProcess]
+) -> None:
+    """D11: 信用中国 does not collect them, even if a relay sends them by mistake."""
+    topic = relay_topic(kafka)
+    tag = unique_tag()
+    natural = penalty_record(f"处〔{tag}〕1号", "李四", counterpart=person())
+    simple = penalty_record(f"处〔{tag}〕2号", f"{tag}公司", procedure="SIMPLE")
+    company = penalty_record(f"处〔{tag}〕3号", f"{tag}公司")
+    sink = SinkProcess(kafka, topic, data_dir, tier="national").start()
+    sinks.append(sink)
+    produce(kafka, topic, [natural, simple, company])
+    store = SinkStore(sink.store_url)
+    wait_until(lambda: sink.caught_up(store), what="the national sink consuming the stream")
+    assert [row[0] for row in store.dump_records()] == [company["envelope"]["record_id"]]
+    assert sink.metric("sgs_sink_refused_total", tier="national", kind="penalty", rule="D11") == 2
+    assert httpx.get(f"{sink.url}/v1/records", params={"name": "李四"}).json()["total"] == 0
+    store.close()
+
+
+def test_a_poison_message_is_counted_and_skipped(
+    kafka: str, data_dir: Path, sinks: list[SinkProcess]
+) -> None:
+    topic = relay_topic(kafka, partitions=1)
+    tag = unique_tag()
+    producer = KafkaProducer(bootstrap_servers=kafka)
+    producer.send(topic, key=b"penalty:x:y", value=b"not avro at all")
+    producer.flush(10)
+    producer.close()
+    after = license_record(f"许〔{tag}〕1号", f"{tag}公司")
+    produce(kafka, topic, [after])
+    sink = SinkProcess(kafka, topic, data_dir).start()
+    sinks.append(sink)
+    store = SinkStore(sink.store_url)
+    wait_until(lambda: sink.caught_up(store), what="the sink getting past the poison message")
+    assert sink.metric("sgs_sink_poison_total", tier="provincial") == 1
+    assert [row[0] for row in store.dump_records()] == [after["envelope"]["record_id"]]
+    store.close()
+
+
+def test_a_sink_killed_mid_stream_neither_loses_nor_duplicates_after_restart(
+    kafka: str, data_dir: Path, sinks: list[SinkProcess]
+) -> None:
+    topic = relay_topic(kafka)
+    tag = unique_tag()
+    stream: list[dict[str, Any]] = []
+    expected: dict[str, tuple[int, bool]] = {}  # record id -> (version, withdrawn)
+    for i in range(1500):
+        rec = license_record(f"许〔{tag}〕{i}号", f"{tag}公司{i}")
+        stream.append(rec)
+        expected[rec["envelope"]["record_id"]] = (1, False)
+        if i % 3 == 0:
+            stream.append(license_record(f"许〔{tag}〕{i}号", f"{tag}公司{i}", version=2))
+            expected[rec["envelope"]["record_id"]] = (2, False)
+        if i % 5 == 0:
+            stream.append(withdrawal(stream[-1]))
+            expected[rec["envelope"]["record_id"]] = (expected[rec["envelope"]["record_id"]][0], True)
+    produce(kafka, topic, stream)
+
+    first = SinkProcess(kafka, topic, data_dir).start()
+    store = SinkStore(first.store_url)
+    wait_until(lambda: store.stored_offsets(topic), what="a first batch stored")
+    first.kill()
+    resumed_from = sum(store.stored_offsets(topic).values())
+
+    second = SinkProcess(kafka, topic, data_dir)
+    second.group = first.group  # the same deployment, restarted
+    second.start()
+    sinks.append(second)
+    wait_until(lambda: second.caught_up(store), what="the restarted sink catching up")
+
+    held = {row.record_id: (row.version, row.withdrawn) for row in _rows(store)}
+    assert held == expected
+    # Whatever the first process stored was not read again: the restart resumed at the stored offsets.
+    duplicates = sum(
+        second.metric("sgs_sink_duplicates_total", tier="provincial", kind=k) for k in ("license", "penalty")
+    )
+    assert duplicates == 0
+    upserts = second.metric("sgs_sink_upserts_total", tier="provincial", kind="license")
+    withdrawals = second.metric("sgs_sink_withdrawals_total", tier="provincial", kind="license")
+    assert upserts + withdrawals == len(stream) - resumed_from
+    assert second.stop() == 0
+    store.close()
+
+
+def _rows(store: SinkStore) -> list[Any]:
+    with store.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(store.records.c.record_id, store.records.c.version, store.records.c.withdrawn)
+            )
+        )
