@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "sgs.broker_cli",
     "services.node.cli",
     "services.sink.cli",
+    "services.worker.cli",
     "sgs.calendar_cli",
     "sgs.validate_cli",
     "sgs.refbase_cli",

@@ -1,0 +1,59 @@
+"""`sgs worker`: the municipal platform's stream processors (市信用平台数据处理), a faust-streaming worker."""
+
+from __future__ import annotations
+
+import argparse
+
+from sgs.calendar_cli import add_calendar_overrides_option
+from sgs.settings import add_common_options, add_option
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    add_common_options(p)
+    add_option(p, "--http-port", type=int, default=6066, help="worker web server: /metrics, /healthz")
+    add_option(
+        p, "--app-id", default="sgs-municipal", help="faust app id: consumer group and state topic prefix"
+    )
+    add_calendar_overrides_option(p)
+    add_option(
+        p,
+        "--unknown-subject-hold-s",
+        type=float,
+        default=30.0,
+        help="how long a record whose counterpart is not (yet) in the reference base is held and retried "
+        "before it is concluded UNKNOWN_CODE (D13)",
+    )
+    add_option(
+        p,
+        "--sweep-interval-s",
+        type=float,
+        default=86400.0,
+        help="interval of the sweep that withdraws records whose publicity period has ended (D14)",
+    )
+    add_option(
+        p,
+        "--aggregates-url",
+        default="sqlite:///{data_dir}/aggregates.db",
+        help="SQLAlchemy URL of the aggregates store read by the monthly bulletin (D8)",
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "worker", help="municipal stream processors: validate, reconcile, time, relay (D5-D18)"
+    )
+    add_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from services.worker.main import run_worker
+
+    return run_worker(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.worker", description=__doc__)
+    add_options(parser)
+    args = parser.parse_args(argv)
+    return run(args)

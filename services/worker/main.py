@@ -1,0 +1,114 @@
+"""The worker process: the faust app with every stage, its web pages, and how it is started and stopped."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.worker import aggregates, dedup, reconcile, route, timeliness, validate
+from services.worker.pipeline import Pipeline, WorkerSettings
+from services.worker.refbases import ReferenceBases
+from sgs.broker import ensure_topics
+from sgs.calendar_cli import calendar_from_args
+from sgs.config import load_config, store_url
+from sgs.logs import configure_logging
+
+
+def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
+    federation = load_config(args.config)
+    data_dir = Path(args.data_dir)
+    return WorkerSettings(
+        app_id=args.app_id,
+        bootstrap=args.kafka_bootstrap,
+        http_port=int(args.http_port),
+        data_dir=data_dir,
+        federation=federation,
+        calendar=calendar_from_args(args),
+        unknown_subject_hold_s=float(args.unknown_subject_hold_s),
+        sweep_interval_s=float(args.sweep_interval_s),
+        aggregates_url=store_url(args.aggregates_url, data_dir),
+        log_level=args.log_level,
+    )
+
+
+def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
+    """The faust app with its topics, tables and agents, in pipeline order (see `pipeline.py`)."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",  # tables recover from their changelog topics
+        datadir=str(settings.data_dir / f"faust-{settings.app_id}"),
+        autodiscover=False,
+        topic_partitions=settings.federation.partitions,
+        topic_replication_factor=1,
+        # Every topic the app uses exists before it starts (`ensure_topics`), with the federation's partition
+        # count: faust must not create one with a broker default.
+        topic_allow_declare=False,
+        processing_guarantee="at_least_once",  # transactions do not work on Tansu (ARCHITECTURE.md)
+        broker_rebalance_timeout=3,  # Tansu waits the whole rebalance timeout on every group join
+        broker_session_timeout=6,
+        broker_heartbeat_interval=1,
+        consumer_auto_offset_reset="earliest",  # a new deployment processes what is already waiting
+        table_standby_replicas=0,
+        web_port=settings.http_port,
+        web_in_thread=False,
+    )
+    pipe = Pipeline(settings, app)
+    refs = ReferenceBases(settings.bootstrap, pipe.codec)
+    engine = aggregates.open_store(settings.aggregates_url)
+
+    validate.register(pipe)
+    dedup.register(pipe)
+    reconcile.register(pipe, refs)
+    timeliness.register(pipe)
+    route.register(pipe)
+    aggregates.register(pipe, engine)
+
+    @app.task
+    async def follow_reference_bases() -> None:
+        await refs.follow()
+
+    @app.page("/metrics")
+    async def metrics_page(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        assigned = len(app.consumer.assignment()) if app.consumer else 0
+        return web.json(
+            {
+                "status": "ok",
+                "app_id": settings.app_id,
+                "reference_bases_loaded": refs.loaded.is_set(),
+                "legal_persons": len(refs.legal_persons),
+                "persons": len(refs.persons),
+                "assigned_partitions": assigned,
+                "ready": refs.loaded.is_set() and assigned > 0,
+            }
+        )
+
+    return app, refs
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    log = configure_logging("worker", settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_topics(settings.bootstrap, settings.federation.partitions)
+    ensure_topics(settings.bootstrap, settings.federation.partitions, settings.app_topics())
+    app, _ = build_app(settings)
+    log.info(
+        "worker.starting", app_id=settings.app_id, bootstrap=settings.bootstrap, http_port=settings.http_port
+    )
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level.upper(),
+        override_logging=False,
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    worker.execute_from_commandline()  # returns by SystemExit(0) after SIGINT/SIGTERM and a clean stop
+    return 0

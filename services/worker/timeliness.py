@@ -1,0 +1,113 @@
+"""Stage 4, timeliness (D5, D6): <app>-reconciled -> sgs.accepted.{license,penalty}, late alerts on sgs.alerts,
+and the ACCEPTED receipt.
+
+Working days are counted on the official calendar (`sgs.workdays`) in China's dates: from the day after the
+decision to the day the district node received the record (D5: limit `timeliness.publish_working_days`), and from
+the department's portal publication to that day (D6: `timeliness.report_working_days`). Here the record gets its
+`annotations`, and a version overtaken meanwhile by a newer one (a held record, D4) is dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from services.worker import metrics
+from services.worker.pipeline import SCHEMA_BY_KIND, Labels, Pipeline, guarded, local_date, log, now_utc
+from services.worker.reconcile import RECONCILIATION, REGISTERED_NAME, header
+from sgs.publication import publicity_end, relay_tiers
+
+
+def register(pipe: Pipeline) -> None:
+    @pipe.app.agent(pipe.reconciled, name="timeliness")
+    async def time_records(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await guarded(pipe, "timeliness", event, "unknown", lambda e: _time(pipe, e))
+
+
+async def _time(pipe: Pipeline, event: faust.EventT) -> None:
+    _, record = pipe.codec.decode(event.value)
+    env = record["envelope"]
+    kind = env["kind"].lower()
+    labels = pipe.labels(kind, env)
+    newest = pipe.versions.get(env["record_id"])
+    if newest is not None and newest["version"] > env["version"]:
+        metrics.RECORDS.labels("timeliness", "superseded", kind, labels.district).inc()
+        return
+    timeliness = pipe.settings.federation.timeliness
+    calendar = pipe.settings.calendar
+    submitted_on = local_date(env["submitted_at"])
+    days, provisional = calendar.working_days_between(record["decided_on"], submitted_on)
+    metrics.WORKING_DAYS.labels("D5").observe(days)
+    late = {"D5": (days, timeliness.publish_working_days)} if days > timeliness.publish_working_days else {}
+    portal_days = None
+    if env["published_at"] is not None:
+        portal_days, portal_provisional = calendar.working_days_between(
+            local_date(env["published_at"]), submitted_on
+        )
+        provisional = provisional or portal_provisional
+        metrics.WORKING_DAYS.labels("D6").observe(portal_days)
+        if portal_days > timeliness.report_working_days:
+            late["D6"] = (portal_days, timeliness.report_working_days)
+    tiers = relay_tiers(kind, record)
+    outcome = header(event, RECONCILIATION) or "NOT_CHECKED"
+    record["annotations"] = {
+        "reconciliation": outcome,
+        "working_days_to_submit": days,
+        "late": "D5" in late,
+        "portal_to_submit_working_days": portal_days,
+        "calendar_provisional": provisional,
+        "publicity_end": publicity_end(kind, record),
+        "for_publication": any(tiers.values()) if tiers else True,
+        "masked": False,  # the municipal copy keeps the identifiers; the relays mask them (D17)
+        "under_objection": record.get("status") == "OBJECTION",  # D15 (licences carry 当前状态)
+        "accepted_at": now_utc(),
+    }
+    await pipe.accepted[kind].send(
+        key=env["record_id"].encode(), value=pipe.codec.encode(SCHEMA_BY_KIND[kind], record)
+    )
+    for rule, (taken, limit) in late.items():
+        await _late(pipe, env, labels, rule, taken, limit, provisional)
+    pipe.count(env, labels, "accepted")
+    metrics.RECORDS.labels("timeliness", "accepted", kind, labels.district).inc()
+    await pipe.receipt(
+        env, "ACCEPTED", detail=_detail(outcome, header(event, REGISTERED_NAME), days, late, provisional)
+    )
+
+
+async def _late(
+    pipe: Pipeline, env: dict[str, Any], labels: Labels, rule: str, taken: int, limit: int, provisional: bool
+) -> None:
+    metrics.LATE.labels(labels.district, labels.department, labels.kind, rule).inc()
+    pipe.count(env, labels, f"late.{rule}")
+    log.info("record.late", record_id=env["record_id"], rule=rule, working_days=taken, limit=limit)
+    await pipe.send(
+        pipe.alerts,
+        env["division_code"],
+        "sgs.LateAlert",
+        {
+            "record_id": env["record_id"],
+            "division_code": env["division_code"],
+            "department": env["department"],
+            "kind": env["kind"],
+            "rule": rule,
+            "working_days": taken,
+            "limit": limit,
+            "provisional": provisional,
+            "at": datetime.now(UTC),
+        },
+    )
+
+
+def _detail(
+    outcome: str, registered: str | None, days: int, late: dict[str, tuple[int, int]], provisional: bool
+) -> str:
+    """The receipt's one line for the sender: reconciliation outcome (D13) and timeliness (D5, D6), in Chinese."""
+    parts = [f"比对结果 {outcome}" + (f"（登记名称：{registered}）" if outcome == "NAME_MISMATCH" else "")]
+    parts.append(f"决定后第 {days} 个工作日报送")
+    parts += [f"{rule} 逾期：{taken} 个工作日，限 {limit} 个" for rule, (taken, limit) in late.items()]
+    if provisional:
+        parts.append("日历为暂定")
+    return "；".join(parts)

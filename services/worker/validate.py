@@ -1,0 +1,56 @@
+"""Stage 1, validate (D12): sgs.submitted.{license,penalty} -> <app>-validated, or sgs.rejected + a receipt.
+
+The district node validated already, but a node may be old or foreign: the shared validator runs again here.
+Bytes that cannot even be decoded are a rejection too (stage `decode`), never an agent crash.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from services.worker import metrics
+from services.worker.pipeline import KIND_BY_TOPIC, SCHEMA_BY_KIND, Pipeline, guarded, local_date, reason
+from sgs.serialization import SerializationError
+from sgs.validation import validate
+
+
+def register(pipe: Pipeline) -> None:
+    @pipe.app.agent(pipe.submitted, name="validate")
+    async def validate_records(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            kind = KIND_BY_TOPIC.get(event.message.topic, "unknown")
+            await guarded(pipe, "validate", event, kind, lambda e, k=kind: _validate(pipe, e, k))
+
+
+async def _validate(pipe: Pipeline, event: faust.EventT, kind: str) -> None:
+    raw = event.value if isinstance(event.value, bytes) else b""
+    try:
+        schema, record = pipe.codec.decode(raw)
+    except SerializationError as exc:
+        await pipe.reject("decode", kind, event.key, raw, [reason("-", "decode", f"无法解析的消息：{exc}")])
+        return
+    envelope = record.get("envelope") if isinstance(record, dict) else None
+    if schema != SCHEMA_BY_KIND.get(kind) or not isinstance(envelope, dict):
+        await pipe.reject(
+            "decode",
+            kind,
+            event.key,
+            raw,
+            [reason("-", "schema", f"{kind} 主题不接受 {schema} 记录", schema)],
+        )
+        return
+    labels = pipe.labels(kind, envelope)
+    pipe.count(envelope, labels, "submitted")
+    # Judged as of the day the district node accepted it, as the node did: re-running the check weeks later
+    # (a replay, a backlog) must not turn a good record bad, nor may a clock decide the outcome.
+    today = local_date(envelope["submitted_at"])
+    reasons = [issue.as_reason() for issue in validate(kind, record, today=today)]
+    key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes) else None
+    if key != envelope["record_id"]:
+        # The key decides the partition: a record under a foreign key would escape dedup and ordering (D4).
+        reasons.append(reason("-", "key_mismatch", "消息键与记录标识不一致", key))
+    if reasons:
+        await pipe.reject("validate", kind, event.key, raw, reasons, envelope)
+        return
+    metrics.RECORDS.labels("validate", "passed", kind, labels.district).inc()
+    await pipe.validated.send(key=envelope["record_id"].encode(), value=raw)
