@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "services.node.cli",
     "services.sink.cli",
     "services.worker.cli",
+    "simulators.cli",
     "sgs.calendar_cli",
     "sgs.validate_cli",
     "sgs.refbase_cli",

@@ -178,7 +178,7 @@ def _district_char(node: Node) -> str:
 class Generator:
     """Decisions of the departments of `districts` (division codes; None = every node, municipal included).
 
-    `today` is the submission day the decision dates are chosen against: a late item is decided so that
+    `today` (default: today in Beijing) is the submission day the decision dates are chosen against: a late item is decided so that
     `today` is 1-20 working days past the D5 limit on the real calendar; on-time items within it."""
 
     def __init__(
@@ -195,6 +195,7 @@ class Generator:
     ) -> None:
         self.federation = federation
         self.faults = faults or FaultMix()
+        self.seed = seed
         self.rng = random.Random(seed)
         self.calendar = calendar or Calendar(federation.timeliness.calendar_overrides)
         self.limit = federation.timeliness.publish_working_days
@@ -212,7 +213,7 @@ class Generator:
         self._sequence: dict[tuple[str, str], int] = {}
         self._history: dict[str, list[Submission]] = {"license": [], "penalty": []}
         self._thresholds = self._cumulative(self.faults)
-        self.today = today or date.today()
+        self.today = today or datetime.now(CHINA).date()
 
     # --- the calendar ------------------------------------------------------------------------------------------
 
@@ -315,7 +316,10 @@ class Generator:
             record=record,
             version=1,
             operation="CREATE",
-            published_at=self._published_at(decided_on),
+            # a decision dated in the future has no honest publication time: leave it out
+            published_at=None
+            if fault == "invalid" and record["decided_on"] > self.today
+            else self._published_at(decided_on),
             expect=expected_outcome(kind, record, "CREATE", fault),
             flags=frozenset(flags),
             fault=fault,

@@ -151,7 +151,8 @@ def person_name(rng: random.Random) -> str:
 
 def birth_division(rng: random.Random, district: str, year: int) -> str:
     candidates = [rng.choice(_ELSEWHERE)] if rng.random() < 0.25 else []
-    candidates += [district, *_EARLIER_DIVISIONS.get(district, ())]
+    own = () if district.endswith("0000") else (district,)  # the municipal level: people of the districts
+    candidates += [*own, *_EARLIER_DIVISIONS.get(district, ())]
     return next((c for c in candidates if division_assigned(c, year)), _ALWAYS_ASSIGNED)
 
 
