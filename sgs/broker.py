@@ -93,6 +93,9 @@ def wait_for_broker(bootstrap: str, timeout_s: float, proc: subprocess.Popen[byt
     raise BrokerError(f"no Kafka broker answered on {bootstrap} within {timeout_s:.0f}s ({last})")
 
 
+MAX_REPLICATION_FACTOR = 3
+
+
 def ensure_topics(bootstrap: str, partitions: int, topics: tuple[TopicSpec, ...] = TOPICS) -> list[str]:
     """Create the topics the federation uses, explicitly: auto-created topics get a broker-default partition
     count, which breaks faust tables (their changelogs must match the source partitions). Returns those created."""
@@ -101,9 +104,11 @@ def ensure_topics(bootstrap: str, partitions: int, topics: tuple[TopicSpec, ...]
         existing = set(admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         if missing:
+            # 3 replicas on a cluster (docker-compose.yml: 3 brokers, min.insync.replicas 2), 1 on Tansu alone
+            replicas = min(MAX_REPLICATION_FACTOR, len(admin.describe_cluster()["brokers"]))
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 admin.create_topics(
-                    [NewTopic(t.name, partitions, 1, topic_configs=t.configs()) for t in missing],
+                    [NewTopic(t.name, partitions, replicas, topic_configs=t.configs()) for t in missing],
                     timeout_ms=10000,
                 )
         return [t.name for t in missing]
