@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +72,25 @@ def record_id(kind: str, authority_uscc: str, decision_doc_no: str) -> str:
 # --- one row ---------------------------------------------------------------------------------------------------
 
 
+@cache
+def _fields_by_key(kind: str) -> dict[str, TemplateField]:
+    """Template column names and Avro field names (flat counterpart), to their field."""
+    return {**field_by_name(kind), **field_by_column(kind)}
+
+
 def _resolve(kind: str, key: str) -> TemplateField | None:
-    return field_by_column(kind).get(key) or field_by_name(kind).get(key)
+    return _fields_by_key(kind).get(key)
 
 
 def _flatten(kind: str, row: Mapping[Any, Any], issues: list[Issue]) -> list[tuple[TemplateField, Any]]:
     """(field, raw value) pairs of a row, resolving column names, field names and a nested counterpart."""
     out: list[tuple[TemplateField, Any]] = []
+    by_key = _fields_by_key(kind)
     for key, value in row.items():
+        f = by_key.get(key) if isinstance(key, str) else None
+        if f is not None:  # the common case: an exact column name
+            out.append((f, value))
+            continue
         name = str(key).strip().lstrip("\ufeff")
         if name in IGNORED_KEYS:
             continue
@@ -180,9 +192,8 @@ def parse_row(kind: str, row: Mapping[str, Any]) -> tuple[dict[str, Any] | None,
     if not isinstance(row, Mapping):
         return None, [Issue(ROW, "row.format", "记录应为对象（列名到值）", quote(type(row).__name__))]
     issues: list[Issue] = []
-    body: dict[str, Any] = {"counterpart": {}}
-    for f in template_fields(kind):
-        _put(body, f, None)
+    top, counterpart = _empty_body(kind)
+    body: dict[str, Any] = {**top, "counterpart": dict(counterpart)}
     for f, raw in _flatten(kind, row, issues):
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue
@@ -203,6 +214,16 @@ def parse_row(kind: str, row: Mapping[str, Any]) -> tuple[dict[str, Any] | None,
             issues.append(issue)
         _put(body, f, value)
     return body, issues
+
+
+@cache
+def _empty_body(kind: str) -> tuple[dict[str, None], dict[str, None]]:
+    """Every template field set to None: (record fields, counterpart fields)."""
+    fields = template_fields(kind)
+    return (
+        {f.name: None for f in fields if len(f.path) == 1},
+        {f.name: None for f in fields if len(f.path) == 2},
+    )
 
 
 def _put(body: dict[str, Any], f: TemplateField, value: Any) -> None:

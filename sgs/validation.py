@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ _DIVISIONS = Path(__file__).resolve().parent / "data" / "gb2260.tsv"
 _ORG_CODE = re.compile(r"^([0-9A-Z]{8})-?([0-9X])$")
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _RIC = re.compile(r"^[0-9]{17}[0-9X]$")
+_USCC_ALPHABET = frozenset("0123456789ABCDEFGHJKLMNPQRTUWXY")  # GB 32100-2015 (no I, O, Z, S, V)
 
 
 @dataclass(frozen=True)
@@ -123,21 +124,18 @@ def org_code_check_char(body: str) -> str:
     return "X" if check == 10 else "0" if check == 11 else str(check)
 
 
-def _uscc_issues(column: str, value: str) -> list[Issue]:
+@lru_cache(maxsize=4096)  # authorities and source units repeat on every row of a file
+def _uscc_issues(column: str, value: str) -> tuple[Issue, ...]:
     """GB 32100-2015: 18 characters of its alphabet, the last a check character."""
     code = value.strip().upper()
-    if len(code) != 18 or not code[:8].isdigit() or any(c not in uscc._alphabet for c in code[8:]):
-        return [
-            Issue(
-                column,
-                "uscc.format",
-                "统一社会信用代码应为18位数字或大写字母（不含 I、O、Z、S、V）",
-                quote(value),
-            )
-        ]
+    if len(code) != 18 or not code[:8].isdigit() or any(c not in _USCC_ALPHABET for c in code[8:]):
+        message = "统一社会信用代码应为18位数字或大写字母（不含 I、O、Z、S、V）"
+        return (Issue(column, "uscc.format", message, quote(value)),)
     if code[-1] != uscc.calc_check_digit(code[:17]):
-        return [Issue(column, "uscc.check_char", "统一社会信用代码校验码错误（GB 32100-2015）", quote(value))]
-    return []
+        return (
+            Issue(column, "uscc.check_char", "统一社会信用代码校验码错误（GB 32100-2015）", quote(value)),
+        )
+    return ()
 
 
 def _ric_issues(column: str, value: str, today: datetime.date) -> list[Issue]:
