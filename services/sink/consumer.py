@@ -26,6 +26,7 @@ from sgs.topics import RECEIPTS
 
 RELAY_SCHEMAS = ("sgs.LicenseRecord", "sgs.PenaltyRecord", "sgs.Withdrawal")
 RELAYED_STATUS = {"provincial": "RELAYED_PROVINCIAL", "national": "RELAYED_NATIONAL"}
+TIER_LABELS = {"provincial": "省公共信用信息平台", "national": "信用中国"}
 # Transient: the database is down or locked; retry the same batch rather than skip it.
 TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 log = structlog.get_logger("sink")
@@ -47,6 +48,8 @@ class ReceiptBuilder:
     def __init__(self, tier: str) -> None:
         self.tier = tier
         self.codec = default_codec()
+        reason = next(f for f in self.codec.schemas["sgs.Withdrawal"]["fields"] if f["name"] == "reason")
+        self.reason_labels: dict[str, str] = reason["type"]["labels"]
 
     def __call__(self, event: str, record: dict[str, Any]) -> tuple[str, bytes]:
         if "envelope" in record:
@@ -73,7 +76,11 @@ class ReceiptBuilder:
             "source_node": node,
             "status": "WITHDRAWN" if event == "withdrawn" else RELAYED_STATUS[self.tier],
             "at": datetime.now(UTC),
-            "detail": f"{self.tier}: {reason}" if event == "withdrawn" else self.tier,
+            "detail": (
+                f"{TIER_LABELS[self.tier]}已撤下：{self.reason_labels.get(reason, reason)}"
+                if event == "withdrawn"
+                else f"{TIER_LABELS[self.tier]}已入库"
+            ),
             "reasons": [],
         }
         return node, self.codec.encode("sgs.Receipt", receipt)

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sgs.publication import mask_identifiers
 from sgs.serialization import default_codec
 
 # D17: personal data of the legal representative is not part of the public answer; operators see it (logged).
@@ -17,34 +18,17 @@ HIDDEN_FROM_PUBLIC = {("counterpart", "legal_rep_id_type"), ("counterpart", "leg
 INTERNAL = ("envelope", "annotations")
 SCHEMA_OF_KIND = {"license": "sgs.LicenseRecord", "penalty": "sgs.PenaltyRecord"}
 KIND_LABELS = {"license": "行政许可", "penalty": "行政处罚"}
-WITHDRAWAL_LABELS = {
-    "REVOKED": "决定已撤销",
-    "EXPIRED": "公示期满",
-    "REPAIRED": "信用修复",
-    "OBJECTION_UPHELD": "异议成立",
-}
-
-
-def mask_id_number(value: str) -> str:
-    """Keep the first 6 and last 4 characters of an ID number (D17). Values already masked upstream stay as
-    they are; this only guards against an unmasked one reaching a public answer."""
-    if "*" in value or len(value) <= 10:
-        return value if "*" in value else "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
 def public_view(stored: str) -> dict[str, Any]:
     """The published decision: the template fields, without the federation's bookkeeping and without the
-    legal representative's ID; a natural person's ID number always masked."""
-    record = json.loads(stored)
+    legal representative's ID. ID numbers are masked again with the municipal platform's own rule, which leaves a
+    masked number as it is: only one that arrived unmasked by mistake changes (D17)."""
+    record = mask_identifiers(json.loads(stored))
     view = {k: v for k, v in record.items() if k not in INTERNAL}
-    cp = dict(view["counterpart"])
-    for section, name in HIDDEN_FROM_PUBLIC:
-        if section == "counterpart":
-            cp.pop(name, None)
-    if cp.get("id_no"):
-        cp["id_no"] = mask_id_number(cp["id_no"])
-    view["counterpart"] = cp
+    view["counterpart"] = {
+        k: v for k, v in view["counterpart"].items() if ("counterpart", k) not in HIDDEN_FROM_PUBLIC
+    }
     return view
 
 

@@ -14,6 +14,7 @@ from sink_records import decoded, license_record, penalty_record, person, unique
 
 from services.sink.consumer import ReceiptBuilder, refusal_rule
 from services.sink.store import Query, SinkStore, engine_url, normalise_name
+from sgs.serialization import default_codec
 
 TODAY = date.today()
 
@@ -230,3 +231,19 @@ def test_every_operator_read_is_logged(store: SinkStore) -> None:
 
 def test_normalised_names_fold_full_width_forms() -> None:
     assert normalise_name("上海 ＡＢＣ（集团）") == normalise_name("上海abc(集团)")
+
+
+def test_receipts_say_which_tier_stored_or_withdrew_the_record_and_go_to_the_source_node() -> None:
+    rec = penalty_record(f"处〔{unique_tag()}〕1号", "甲")
+    codec = default_codec()
+    key, value = ReceiptBuilder("national")("withdrawn", decoded(withdrawal(rec, "REPAIRED"))[1])
+    name, receipt = codec.decode(value)
+    assert (key, name, receipt["status"]) == ("310101", "sgs.Receipt", "WITHDRAWN")
+    assert receipt["detail"] == "信用中国已撤下：信用修复"
+    key, value = ReceiptBuilder("provincial")("relayed", decoded(rec)[1])
+    receipt = codec.decode(value)[1]
+    assert (receipt["status"], receipt["receipt_id"], receipt["version"]) == (
+        "RELAYED_PROVINCIAL",
+        rec["envelope"]["receipt_id"],
+        1,
+    )
