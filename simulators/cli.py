@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 from sgs.settings import add_common_options, add_option
 
 if TYPE_CHECKING:
+    import threading
+
     import structlog
 
     from sgs.config import Federation
@@ -96,7 +98,14 @@ def fault_mix(args: argparse.Namespace) -> FaultMix:
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
     import time
+
+    # First thing, so a stop that arrives while the population is being built still ends with a summary.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
 
     from sgs.config import load_config
     from sgs.logs import configure_logging
@@ -136,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.files_out:
         return _write_files(generator, Path(args.files_out), args.files_format, count, log)
-    return _drive(args, federation, generator, count, duration, log)
+    return _drive(args, federation, generator, count, duration, stop, log)
 
 
 def _write_files(
@@ -160,11 +169,10 @@ def _drive(
     generator: Generator,
     count: int | None,
     duration: float | None,
+    stop: threading.Event,
     log: structlog.stdlib.BoundLogger,
 ) -> int:
     import asyncio
-    import signal
-    import threading
 
     from tqdm import tqdm
 
@@ -173,9 +181,6 @@ def _drive(
     bar = tqdm(total=count, unit="rec", file=sys.stderr, disable=None, mininterval=0.5, desc="simulate")
     try:
         if args.via == "kafka":
-            stop = threading.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stop.set())
             summary = drive_kafka(
                 generator,
                 args.kafka_bootstrap,
@@ -189,10 +194,6 @@ def _drive(
         else:
 
             async def main() -> Summary:
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(sig, stop.set)
                 return await drive_http(
                     generator,
                     args.target,

@@ -251,7 +251,7 @@ async def drive_http(
     rate: float,
     batch: int,
     concurrency: int,
-    stop: asyncio.Event,
+    stop: threading.Event,
     progress: Callable[[int], Any] = lambda n: None,
     linger_s: float = 0.5,
     timeout_s: float = 30.0,
@@ -282,12 +282,11 @@ async def drive_http(
         for item in stream(generator, count, duration, stop.is_set):
             summary.generated += 1
             wait = pace.delay()
-            if wait:
-                try:
-                    await asyncio.wait_for(stop.wait(), wait)
-                    break
-                except TimeoutError:
-                    pass
+            while wait > 0 and not stop.is_set():  # short naps: a signal handler only sets the event
+                await asyncio.sleep(min(wait, 0.2))
+                wait -= 0.2
+            if stop.is_set():
+                break
             key = (item.department.id, item.kind)
             buffers.setdefault(key, (time.monotonic(), []))[1].append(item)
             if len(buffers[key][1]) >= batch:
