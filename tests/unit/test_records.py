@@ -270,3 +270,9 @@ def test_read_rows_json_lines(tmp_path: Path) -> None:
     assert got[0][2] == [] and got[0][1] is not None and got[0][1]["fine_amount"] == Decimal("1.5")
     assert got[1][1] is None and [i.rule for i in got[1][2]] == ["row.format"]
     assert got[2][1] is None
+
+
+def test_template_doc_lists_every_column() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "template.md").read_text(encoding="utf-8")
+    for column in LICENCE_COLUMNS + PENALTY_COLUMNS:
+        assert f"| {column} |" in doc, column
