@@ -178,6 +178,9 @@ def _drive(
 
     from simulators.driver import TargetUnreachable, drive_http, drive_kafka
 
+    log.info(
+        "simulate.started", via=args.via, seed=generator.seed, count=count, duration=duration, rate=args.rate
+    )
     bar = tqdm(total=count, unit="rec", file=sys.stderr, disable=None, mininterval=0.5, desc="simulate")
     try:
         if args.via == "kafka":

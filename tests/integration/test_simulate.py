@@ -77,10 +77,18 @@ def test_simulate_exits_non_zero_when_the_node_cannot_be_reached() -> None:
 
 
 def test_simulate_stops_on_sigterm_with_its_summary(kafka: str) -> None:
-    argv = [sys.executable, "-m", "sgs", "simulate", "--log-level", "warning", "--via", "kafka"]
+    argv = [sys.executable, "-m", "sgs", "simulate", "--log-level", "info", "--via", "kafka"]
     argv += ["--kafka-bootstrap", kafka, "--rate", "50", "--seed", "700073"]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    assert proc.stderr is not None
+    head = ""
+    while (
+        "simulate.started" not in head
+    ):  # the stream has begun (a slow start is not what this test is about)
+        line = proc.stderr.readline()
+        assert line, f"simulate exited early: {head}"
+        head += line
+    time.sleep(2)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
