@@ -364,27 +364,34 @@ def _xlsx_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | No
     except Exception as exc:  # openpyxl raises many types for a damaged workbook; all mean the same here
         raise TemplateError(f"{path}: 不是有效的 XLSX 文件 / not a readable XLSX workbook: {exc}") from None
     try:
-        sheet = workbook.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header_cells = next(rows, None)
-        header = [("" if c is None else str(c)) for c in (header_cells or ())]
-        while header and not header[-1].strip():
-            header.pop()
-        if not header:
-            raise TemplateError(f"{path}: 第一个工作表为空，没有表头 / the first sheet is empty, no header")
-        _check_header(path, kind, header)
-        for number, cells in enumerate(rows, start=2):
-            if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
-                continue
-            issues = []
-            extra = [c for c in cells[len(header) :] if c is not None and str(c).strip()]
-            if extra:
-                issues.append(
-                    Issue(ROW, "row.columns", f"本行在表头之外还有 {len(extra)} 个单元格有值", None)
-                )
-            yield number, dict(zip(header, cells, strict=False)), issues
+        yield from _sheet_rows(path, kind, workbook.worksheets[0].iter_rows(values_only=True))
+    except TemplateError:
+        raise
+    except Exception as exc:  # a damaged sheet shows only while streaming it
+        raise TemplateError(f"{path}: XLSX 工作表已损坏 / damaged worksheet: {exc}") from None
     finally:
         workbook.close()
+
+
+def _sheet_rows(
+    path: Path, kind: str, rows: Iterator[tuple[Any, ...]]
+) -> Iterator[tuple[int, dict[str, Any] | None, list[Issue]]]:
+    """One worksheet: its header (row 1) checked, then its records."""
+    header_cells = next(rows, None)
+    header = [("" if c is None else str(c)) for c in (header_cells or ())]
+    while header and not header[-1].strip():
+        header.pop()
+    if not header:
+        raise TemplateError(f"{path}: 第一个工作表为空，没有表头 / the first sheet is empty, no header")
+    _check_header(path, kind, header)
+    for number, cells in enumerate(rows, start=2):
+        if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
+            continue
+        issues = []
+        extra = [c for c in cells[len(header) :] if c is not None and str(c).strip()]
+        if extra:
+            issues.append(Issue(ROW, "row.columns", f"本行在表头之外还有 {len(extra)} 个单元格有值", None))
+        yield number, dict(zip(header, cells, strict=False)), issues
 
 
 def _jsonl_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | None, list[Issue]]]:

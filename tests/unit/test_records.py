@@ -276,3 +276,19 @@ def test_template_doc_lists_every_column() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "template.md").read_text(encoding="utf-8")
     for column in LICENCE_COLUMNS + PENALTY_COLUMNS:
         assert f"| {column} |" in doc, column
+
+
+def test_read_rows_zip_that_is_not_a_workbook_and_xlsx_with_wrong_header(tmp_path: Path) -> None:
+    import zipfile
+
+    not_workbook = tmp_path / "archive.xlsx"
+    with zipfile.ZipFile(not_workbook, "w") as z:
+        z.writestr("hello.txt", "hello")
+    with pytest.raises(TemplateError, match="XLSX"):
+        list(read_rows(not_workbook, "penalty"))
+    wb = openpyxl.Workbook()
+    wb.active.append(LICENCE_COLUMNS)
+    wrong = tmp_path / "licence.xlsx"
+    wb.save(wrong)
+    with pytest.raises(TemplateError, match="表头与行政处罚模板不符"):
+        list(read_rows(wrong, "penalty"))
