@@ -29,7 +29,7 @@ def configure_logging(service: str, level: str = "info") -> structlog.stdlib.Bou
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Client libraries are chatty at INFO (every rebalance table); keep them at WARNING unless debugging.
-    for noisy in ("kafka", "aiokafka", "faust", "mode", "uvicorn.access"):
+    for noisy in ("kafka", "aiokafka", "faust", "mode", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     sgs = [sys.executable, "-m", "sgs"]
     refbase_dir = data_dir / "refbase"
     setup = [
-        sgs + ["simulate", "--seed", str(args.seed), "--refbase-out", str(refbase_dir), "--count", "0"],
+        sgs + ["simulate", "--refbase-out", str(refbase_dir)],
         sgs + ["refbase", "load", "legal-persons", str(refbase_dir / "legal_persons.csv")],
         sgs + ["refbase", "load", "persons", str(refbase_dir / "persons.csv")],
     ]
@@ -155,7 +155,6 @@ def run(args: argparse.Namespace) -> int:
                     str(args.rate),
                     "--seed",
                     str(args.seed),
-                    "--no-progress",
                 ],
             )
         )

@@ -1,0 +1,151 @@
+"""The walking skeleton, through real processes started by `sgs up` (issue 2): a penalty submitted to a district
+node arrives in the national sink's store with its content intact, the node can tell its sender it was relayed,
+the totals line moves, and Ctrl-C stops everything, leaving no process and no bound port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sgs.broker import free_port
+from simulators.generator import FaultMix, Generator
+
+READY_LINE = "Ctrl-C stops everything"
+
+
+class Up:
+    """`sgs up` as a child process, its stdout collected line by line."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.ports = {name: free_port() for name in ("node", "worker", "provincial", "national")}
+        env = {k: v for k, v in os.environ.items() if k != "SGS_KAFKA_BOOTSTRAP"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sgs", "up", "--rate", "0", "--status-interval", "1",
+             "--data-dir", str(data_dir), *(f"--{name}-port={port}" for name, port in self.ports.items())],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.errors), daemon=True).start()
+
+    @staticmethod
+    def _read(stream, into: list[str]) -> None:
+        for line in stream:
+            into.append(line.rstrip("\n"))
+
+    def wait_for(self, predicate, timeout_s: float, what: str):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"sgs up exited ({self.proc.returncode}) while waiting for {what}: {self.errors[-20:]}"
+                )
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.5)
+        pytest.fail(f"timed out waiting for {what}; stdout: {self.lines[-10:]}")
+
+    def child_pids(self) -> list[int]:
+        pids = []
+        for line in self.errors:
+            if '"child.started"' in line:
+                pids.append(json.loads(line)["pid"])
+        return pids
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    running = Up(tmp_path_factory.mktemp("up") / "var")
+    try:
+        running.wait_for(lambda: any(READY_LINE in line for line in running.lines), 180, "the ready banner")
+        yield running
+    finally:
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.wait()
+
+
+def _clean_penalty(federation):
+    """A legal person's general-procedure penalty that every rule lets through to the national sink."""
+    gen = Generator(federation, seed=424242, faults=FaultMix.none(), districts=["310115"], penalty_share=1.0)
+    for item in gen.take(200):
+        if (
+            item.kind == "penalty"
+            and item.expect == "relayed"
+            and item.record["counterpart"]["category"] == "LEGAL_PERSON"
+            and item.record["procedure"] == "GENERAL"
+            and item.record["fine_amount"] is not None
+        ):
+            return item
+    raise AssertionError("the generator made no clean legal-person penalty in 200 tries")
+
+
+def test_penalty_travels_from_district_node_to_national_sink_and_back(up, federation):
+    item = _clean_penalty(federation)
+    node = f"http://127.0.0.1:{up.ports['node']}"
+    auth = {"Authorization": f"Bearer {item.department.token}"}
+    answer = httpx.post(f"{node}/v1/records/penalty", json=item.http_body(), headers=auth, timeout=10)
+    assert answer.status_code == 202, answer.text
+    receipt_id = answer.json()["receipt_id"]
+
+    national = f"http://127.0.0.1:{up.ports['national']}/v1/records/{item.record_id}"
+
+    def arrived():
+        reply = httpx.get(national, timeout=5)
+        return reply.json() if reply.status_code == 200 else None
+
+    held = up.wait_for(arrived, 90, "the record in the national sink")
+    assert held["record_id"] == item.record_id
+    assert held["decision_doc_no"] == item.record["decision_doc_no"]
+    assert held["counterpart_name"] == item.record["counterpart"]["name"]
+    stored = held["record"]
+    for field in ("violation_type", "violation_facts", "legal_basis", "penalty_content", "authority"):
+        assert stored[field] == item.record[field], field
+    assert Decimal(str(stored["fine_amount"])) == item.record["fine_amount"]
+    assert stored["counterpart"]["uscc"] == item.record["counterpart"]["uscc"]
+
+    def relayed():
+        reply = httpx.get(f"{node}/v1/receipts/{receipt_id}", headers=auth, timeout=5).json()
+        return reply if "RELAYED_NATIONAL" in {step["status"] for step in reply["history"]} else None
+
+    receipt = up.wait_for(relayed, 60, "the RELAYED_NATIONAL receipt at the node")
+    assert {"RECEIVED", "SENT", "ACCEPTED", "RELAYED_PROVINCIAL"} <= {s["status"] for s in receipt["history"]}
+
+
+def test_totals_line_counts_what_went_through(up):
+    def counted():
+        for line in reversed(up.lines):
+            if line.startswith("submitted ") and not line.startswith("submitted 0 "):
+                return line
+        return None
+
+    line = up.wait_for(counted, 60, "a totals line with a submission")
+    for column in ("accepted", "rejected", "late", "relayed provincial", "relayed national"):
+        assert column in line
+
+
+def test_ctrl_c_stops_every_process_and_frees_every_port(up):
+    pids = up.child_pids()
+    assert len(pids) == 4  # two sinks, the worker, the node (no simulator at --rate 0)
+    up.proc.send_signal(signal.SIGINT)
+    assert up.proc.wait(60) == 0, up.errors[-20:]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    for port in up.ports.values():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
