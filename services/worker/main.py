@@ -53,6 +53,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         broker_heartbeat_interval=1,
         consumer_auto_offset_reset="earliest",  # a new deployment processes what is already waiting
         table_standby_replicas=0,
+        producer_linger=0.005,  # batch the many small sends of one record (outputs, receipts, changelogs)
         web_port=settings.http_port,
         web_in_thread=False,
     )
