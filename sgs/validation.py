@@ -4,7 +4,7 @@ D12: data that does not meet the standard is held back at upload and the unit th
 can correct and resubmit. `validate` therefore returns *every* issue of a record, never only the first, and each
 issue names the template column (Chinese), a stable rule id and a Chinese message.
 
-Required columns by counterpart category (行政相对人类别, D1-D3; national template 2021 field notes):
+Required columns by counterpart category (行政相对人类别, D1-D3; after the field notes of the national template):
 
 | column                              | 法人及非法人组织 | 自然人    | 个体工商户                     |
 |-------------------------------------|------------------|-----------|--------------------------------|
