@@ -8,6 +8,7 @@ through the same connection worker, and in Kafka mode the key (record id) keeps 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 import uuid
@@ -138,6 +139,16 @@ def stream(
 # --- Kafka: as a node would --------------------------------------------------------------------------------------
 
 
+# Receipt and trace ids: 32 hex digits like the node's uuid4().hex, from a random per-process prefix and a
+# counter, because two uuid4 calls per record cost as much as generating the record.
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count()
+
+
+def _new_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
 def node_envelope(item: Submission, submitted_at: datetime) -> dict[str, Any]:
     """The `sgs.Envelope` a district node puts on a record it takes (services/node/intake.py)."""
     return {
@@ -151,8 +162,8 @@ def node_envelope(item: Submission, submitted_at: datetime) -> dict[str, Any]:
         "decided_on": item.decided_on,
         "published_at": item.published_at,
         "submitted_at": submitted_at,
-        "receipt_id": uuid.uuid4().hex,
-        "trace_id": uuid.uuid4().hex,
+        "receipt_id": _new_id(),
+        "trace_id": _new_id(),
     }
 
 

@@ -48,6 +48,7 @@ def manifest_entry(item: Submission) -> dict[str, Any]:
         "flags": sorted(item.flags),
         "fault": item.fault,
         "expected_issue": list(item.expected_issue) if item.expected_issue else None,
+        "tiers": sorted(item.tiers),
     }
 
 

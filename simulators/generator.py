@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sgs.config import Department, Federation, Node
+from sgs.publication import NATIONAL, relay_tiers
 from sgs.records import record_id
 from sgs.template import DATE, DECIMAL, ENUM, ENUM_ARRAY, template_fields
 from sgs.workdays import Calendar
@@ -115,6 +116,14 @@ class Submission:
     @property
     def record_id(self) -> str:
         return record_id(self.kind, self.record["authority_uscc"], self.record["decision_doc_no"])
+
+    @property
+    def tiers(self) -> dict[str, bool]:
+        """The sinks this version should reach, each with its for-publication flag (D11); none when it is
+        rejected or withdrawn. A duplicate names the tiers its first copy reached."""
+        if self.expect in (REJECTED, WITHDRAWN):
+            return {}
+        return relay_tiers(self.kind, self.record)
 
     @property
     def node(self) -> str:
@@ -625,19 +634,15 @@ class Generator:
 
 
 def expected_outcome(kind: str, record: dict[str, Any], operation: str, fault: str | None) -> str:
-    """Where a record should end up (D11, D12, D4); reconciliation mismatches and lateness are flags, not
-    outcomes: the record still travels, annotated."""
+    """Where a record should end up (D12, D4, and D11 as `sgs.publication.relay_tiers` applies it); reconciliation
+    mismatches and lateness are flags, not outcomes: the record still travels, annotated."""
     if fault == "invalid":
         return REJECTED
     if fault == "duplicate":
         return DUPLICATE
     if operation == "REVOKE":
         return WITHDRAWN
-    if kind == "penalty" and (
-        record["procedure"] == "SIMPLE" or record["counterpart"]["category"] == Category.NATURAL_PERSON
-    ):
-        return PROVINCIAL_ONLY
-    return RELAYED
+    return RELAYED if NATIONAL in relay_tiers(kind, record) else PROVINCIAL_ONLY
 
 
 def _wrong_check(code: str, alphabet: str) -> str:
