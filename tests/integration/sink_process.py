@@ -62,11 +62,14 @@ def end_offsets(kafka: str, topic: str) -> dict[int, int]:
 
 
 class SinkProcess:
-    """One sink subprocess with a SQLite store in `data_dir`; the test reads the same store directly."""
+    """One sink subprocess with a SQLite store in `data_dir` (or the given store URL); the test reads the same
+    store directly."""
 
-    def __init__(self, kafka: str, topic: str, data_dir: Path, tier: str = "provincial") -> None:
+    def __init__(
+        self, kafka: str, topic: str, data_dir: Path, tier: str = "provincial", store_url: str | None = None
+    ) -> None:
         self.kafka, self.topic, self.tier = kafka, topic, tier
-        self.store_url = f"sqlite:///{data_dir}/sink-{tier}.db"
+        self.store_url = store_url or f"sqlite:///{data_dir}/sink-{tier}.db"
         self.port = free_port()
         self.group = f"sgs-sink-test-{unique_tag()}"
         self.log_path = data_dir / f"sink-{tier}.log"

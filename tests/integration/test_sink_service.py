@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sink_process import SinkProcess, end_offsets, produce, relay_topic, wait_until
 from sink_records import license_record, penalty_record, person, unique_tag, withdrawal
 
-from services.sink.store import SinkStore
+from services.sink.store import SinkStore, engine_url
 from sgs.serialization import default_codec
 from sgs.topics import RECEIPTS
 
@@ -51,8 +51,27 @@ def receipts_for(
     return found
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[str]:
+    """A SQLite file, or a PostgreSQL schema of the test's own (through the connection's search_path)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{data_dir}/sink.db"
+        return
+    url = request.getfixturevalue("postgres_url")
+    schema = f"sink_test_{unique_tag()}"
+    admin = sa.create_engine(engine_url(url))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def test_the_sink_stores_the_relay_sends_receipts_and_a_replay_changes_nothing(
-    kafka: str, data_dir: Path, sinks: list[SinkProcess]
+    kafka: str, data_dir: Path, store_url: str, sinks: list[SinkProcess]
 ) -> None:
     topic = relay_topic(kafka)
     tag = unique_tag()
@@ -60,7 +79,7 @@ def test_the_sink_stores_the_relay_sends_receipts_and_a_replay_changes_nothing(
     pen = penalty_record(f"处〔{tag}〕2号", f"{tag}公司")
     stream = [lic, pen, license_record(f"许〔{tag}〕1号", f"{tag}公司", version=2), withdrawal(pen)]
     receipts_start = end_offsets(kafka, RECEIPTS)
-    sink = SinkProcess(kafka, topic, data_dir).start()
+    sink = SinkProcess(kafka, topic, data_dir, store_url=store_url).start()
     sinks.append(sink)
     produce(kafka, topic, stream)
     store = SinkStore(sink.store_url)
