@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+TOOLS_STAMP := $(VENV)/.test-tools-stamp
 
 .PHONY: install up test lint lock bench clean
 
@@ -13,12 +14,27 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
+# Debian tools some tests use: promtool (alert-rule tests) and headless Chromium (public page tests). Installed
+# when missing and apt-get can be used (root, as on CI); otherwise those tests are skipped and say why.
+$(TOOLS_STAMP): | $(STAMP)
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing test tools:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; the tests that need them will be skipped"; \
+	  else echo "note:$$missing not installed; the tests that need them will be skipped"; fi; \
+	fi
+	@touch $@
+
 install: $(STAMP)
 
 up: $(STAMP)
 	$(VENV)/bin/sgs up
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
