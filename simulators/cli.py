@@ -72,6 +72,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_option(p, "--penalty-share", type=float, default=0.6, help="share of penalties among decisions")
     add_option(p, "--batch", type=int, default=1, help="records per HTTP request (one department and kind)")
     add_option(p, "--concurrency", type=int, default=4, help="HTTP connections in parallel")
+    add_option(
+        p, "--connect-timeout", type=float, default=10.0, help="seconds to wait for the node to answer"
+    )
     add_option(p, "--clean", action="store_true", help="no faults, except those given by a fault flag")
     for name, text in FAULT_FLAGS.items():
         add_option(p, "--" + name.replace("_", "-"), type=float, default=None, help=text)
@@ -207,6 +210,7 @@ def _drive(
                     concurrency=max(1, int(args.concurrency)),
                     stop=stop,
                     progress=bar.update,
+                    connect_timeout_s=float(args.connect_timeout),
                 )
 
             summary = asyncio.run(main())

@@ -266,6 +266,7 @@ async def drive_http(
     progress: Callable[[int], Any] = lambda n: None,
     linger_s: float = 0.5,
     timeout_s: float = 30.0,
+    connect_timeout_s: float = 10.0,
 ) -> Summary:
     """POST each item (or batches of up to `batch` records of one department and kind) to
     `{target}/v1/records/{kind}` with the department's token, over a pool of `concurrency` connections."""
@@ -274,10 +275,15 @@ async def drive_http(
     summary = Summary("http", seed=generator.seed)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=target.rstrip("/"), limits=limits, timeout=timeout_s) as client:
-        try:
-            (await client.get("/healthz")).raise_for_status()
-        except httpx.HTTPError as exc:
-            raise TargetUnreachable(f"node at {target}: {exc}") from None
+        deadline = time.monotonic() + connect_timeout_s
+        while True:  # a node started alongside (sgs up) may need a moment before it answers
+            try:
+                (await client.get("/healthz")).raise_for_status()
+                break
+            except httpx.HTTPError as exc:
+                if time.monotonic() >= deadline or stop.is_set():
+                    raise TargetUnreachable(f"node at {target}: {exc}") from None
+                await asyncio.sleep(0.5)
         queues: list[asyncio.Queue[_Request | None]] = [asyncio.Queue(maxsize=4) for _ in range(concurrency)]
         workers = [asyncio.create_task(_post_worker(client, q, summary, progress)) for q in queues]
         buffers: dict[tuple[str, str], tuple[float, list[Submission]]] = {}

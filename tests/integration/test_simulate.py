@@ -70,7 +70,9 @@ def test_simulate_via_http_gets_the_expected_answer_for_every_record_from_a_real
 
 
 def test_simulate_exits_non_zero_when_the_node_cannot_be_reached() -> None:
-    code, summary, err = simulate("--target", f"http://127.0.0.1:{free_port()}", "--count", "5")
+    code, summary, err = simulate(
+        "--target", f"http://127.0.0.1:{free_port()}", "--count", "5", "--connect-timeout", "1"
+    )
     assert code == 1
     assert summary == {}
     assert "cannot reach" in err
