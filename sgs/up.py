@@ -37,7 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_option(p, "--national-port", type=int, default=8202, help="national sink API, page and /metrics")
     add_option(p, "--rate", type=float, default=5.0, help="simulated records per second (0: no simulator)")
     add_option(p, "--status-interval", type=float, default=5.0, help="seconds between totals lines")
-    add_option(p, "--seed", type=int, default=2026, help="simulator seed")
+    add_option(
+        p,
+        "--seed",
+        type=int,
+        default=None,
+        help="simulator seed (default: from the clock, so a rerun on the same --data-dir sends new records)",
+    )
     p.set_defaults(run=run)
 
 
@@ -143,21 +149,9 @@ def run(args: argparse.Namespace) -> int:
         ),
     ]
     if args.rate > 0:
-        children.append(
-            Child(
-                "simulator",
-                sgs
-                + [
-                    "simulate",
-                    "--target",
-                    f"http://127.0.0.1:{args.node_port}",
-                    "--rate",
-                    str(args.rate),
-                    "--seed",
-                    str(args.seed),
-                ],
-            )
-        )
+        seed = [] if args.seed is None else ["--seed", str(args.seed)]
+        feed = ["simulate", "--target", f"http://127.0.0.1:{args.node_port}", "--rate", str(args.rate), *seed]
+        children.append(Child("simulator", sgs + feed))
     code = 0
     try:
         for argv in setup:
