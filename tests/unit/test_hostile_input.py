@@ -97,7 +97,7 @@ def test_decode_random_bytes_raises_only_serialization_error(data: bytes) -> Non
 
 REASON = {"field": "f", "rule": "r", "message": "m", "value": None}
 RECEIPT = {"receipt_id": "r", "source_node": "310101", "status": "SENT", "at": 0}
-# the single-object headers (C3 01 + fingerprint) of two schemas, one small and one with nested arrays
+# single-object headers (C3 01 + fingerprint) of small, nested and bytes-carrying schemas
 fingerprints = [
     default_codec().encode("sgs.Reason", REASON)[:10],
     default_codec().encode("sgs.Receipt", RECEIPT)[:10],
