@@ -270,7 +270,7 @@ class RefBase:
         """One entry as its Avro record, or None."""
         with self.engine.connect() as conn:
             row = conn.execute(select(spec.table).where(spec.table.c[spec.key] == code)).mappings().first()
-        return to_avro(spec, row) if row else None
+        return to_avro(spec, dict(row)) if row else None
 
     def count(self, spec: BaseSpec) -> int:
         with self.engine.connect() as conn:
@@ -303,7 +303,7 @@ class RefBase:
                 if inserts:
                     conn.execute(table.insert(), inserts)
                 if updates:
-                    values = {c: bindparam(f"v_{c}") for c in (*spec.compared, "updated_at")}
+                    values: dict[str, Any] = {c: bindparam(f"v_{c}") for c in (*spec.compared, "updated_at")}
                     stmt = table.update().where(key == bindparam("v_key")).values(values)
                     conn.execute(
                         stmt,
@@ -330,7 +330,7 @@ class RefBase:
                 rows = conn.execute(query).mappings().all()
             if not rows:
                 return
-            yield [to_avro(spec, r) for r in rows]
+            yield [to_avro(spec, dict(r)) for r in rows]
             after = rows[-1][spec.key]
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sgs.workdays import Calendar, OverrideError, load_overrides
 
@@ -20,6 +22,9 @@ OVERRIDES_2027 = """
 holidays = [2027-01-01, "2027-02-06..2027-02-12", "2027-10-01..2027-10-07"]
 workdays = ["2027-02-13", "2027-10-09"]
 """
+
+
+CALENDAR = Calendar()
 
 
 @pytest.fixture
@@ -181,3 +186,18 @@ def test_cli_reads_overrides_from_environment(tmp_path: Path) -> None:
         env=env,
     )
     assert out.stdout.splitlines()[0] == "2027-01-07"
+
+
+@given(start=st.dates(date(2002, 1, 1), date(2029, 12, 31)), span=st.integers(-3, 900))
+@settings(max_examples=100, deadline=None)
+def test_count_equals_day_by_day_count_and_agrees_with_deadline(start: date, span: int) -> None:
+    """D5 counting over any span, across year ends and provisional years: the per-year tables give the same count
+    as walking the days, and the deadline of N working days has used exactly N."""
+    end = start + timedelta(days=span)
+    days = [start + timedelta(days=i) for i in range(1, span + 1)]
+    expected = (sum(CALENDAR.is_working_day(d) for d in days), any(CALENDAR.is_provisional(d) for d in days))
+    assert CALENDAR.working_days_between(start, end) == expected
+    n = expected[0]
+    due, provisional = CALENDAR.deadline(start, n)
+    assert CALENDAR.working_days_between(start, due) == (n, provisional)
+    assert n == 0 or CALENDAR.is_working_day(due)
