@@ -51,20 +51,20 @@ class ReceiptListener(threading.Thread):
         self.nodes = frozenset(nodes)
         self.group = group or group_id(nodes)
         self.retry_s = retry_s
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.join(timeout_s)
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             consumer = self._connect()
             if consumer is None:
-                self._stop.wait(self.retry_s)
+                self._stopping.wait(self.retry_s)
                 continue
             try:
-                while not self._stop.is_set():
+                while not self._stopping.is_set():
                     batches = consumer.poll(timeout_ms=500, max_records=500)
                     if not batches:
                         continue
@@ -75,11 +75,11 @@ class ReceiptListener(threading.Thread):
             except (KafkaError, OSError) as exc:
                 self.metrics.broker_errors.labels("receipts").inc()
                 log.warning("receipts.consumer_failed", error=str(exc))
-                self._stop.wait(self.retry_s)
+                self._stopping.wait(self.retry_s)
             except StoreError as exc:
                 # Uncommitted offsets: the same receipts come again once the store can be written.
                 log.error("receipts.store_failed", error=str(exc))
-                self._stop.wait(self.retry_s)
+                self._stopping.wait(self.retry_s)
             finally:
                 try:
                     consumer.close(autocommit=False)

@@ -35,7 +35,7 @@ class OutboxSender(threading.Thread):
         *,
         batch: int = 500,
         backoff_initial_s: float = 0.2,
-        backoff_max_s: float = 10.0,
+        backoff_max_s: float = 5.0,
         ack_timeout_s: float = 15.0,
     ) -> None:
         super().__init__(name="outbox-sender", daemon=True)
@@ -48,7 +48,7 @@ class OutboxSender(threading.Thread):
         self.backoff_max_s = backoff_max_s
         self.ack_timeout_s = ack_timeout_s
         self.connected = False
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._wake = threading.Event()
         self._producer: KafkaProducer | None = None
 
@@ -57,13 +57,13 @@ class OutboxSender(threading.Thread):
         self._wake.set()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
+        self._stopping.set()
         self._wake.set()
         self.join(timeout_s)
 
     def run(self) -> None:
         backoff = self.backoff_initial_s
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             entries = self.store.pending(self.batch)
             if not entries:
                 self._wake.wait(0.5)
@@ -72,7 +72,7 @@ class OutboxSender(threading.Thread):
             if self._publish(entries):
                 backoff = self.backoff_initial_s
             else:
-                self._stop.wait(backoff)
+                self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max_s)
         self._close_producer()
 
@@ -118,9 +118,6 @@ class OutboxSender(threading.Thread):
 
     def _connect(self) -> KafkaProducer | None:
         try:
-            # A broker that restarted empty (the embedded one keeps topics in memory) needs them again, created
-            # explicitly with the federation's partition count rather than auto-created with the broker default.
-            ensure_topics(self.bootstrap, self.partitions)
             self._producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap,
                 acks="all",
@@ -130,14 +127,17 @@ class OutboxSender(threading.Thread):
                 max_block_ms=5000,
                 request_timeout_ms=5000,
                 delivery_timeout_ms=10000,
-                bootstrap_timeout_ms=5000,
+                bootstrap_timeout_ms=2000,
                 reconnect_backoff_max_ms=2000,
             )
+            # A broker that restarted empty (the embedded one keeps topics in memory) needs them again, created
+            # explicitly with the federation's partition count rather than auto-created with the broker default.
+            # Only now: against a broker that is down, the admin client would wait 30 s to give up.
+            ensure_topics(self.bootstrap, self.partitions)
         except (KafkaError, OSError) as exc:
             self.metrics.broker_errors.labels("connect").inc()
-            if self.connected:
-                log.warning("sender.broker_unreachable", bootstrap=self.bootstrap, error=str(exc))
-            self.connected = False
+            log.warning("sender.broker_unreachable", bootstrap=self.bootstrap, error=str(exc))
+            self._close_producer()
             return None
         log.info("sender.connected", bootstrap=self.bootstrap)
         self.connected = True

@@ -1,0 +1,245 @@
+"""The district node as a real process against a real broker: nothing accepted is ever lost (broker down, SIGKILL),
+receipts come back, and it stops cleanly."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from kafka import KafkaProducer
+from node_process import NodeProcess, submitted_versions, wait_until
+from node_records import clean, of_one_department
+
+from sgs.broker import EmbeddedBroker, ensure_topics, free_port
+from sgs.config import Federation
+from sgs.serialization import default_codec
+from sgs.topics import RECEIPTS
+
+DISTRICT = "310115"
+
+
+def post_batches(node: NodeProcess, items: list, batch: int = 50) -> list[dict]:
+    """Post `items` in batches of `batch`, each batch under its department's token; every record must be taken."""
+    by_department: dict[str, list] = {}
+    for item in items:
+        by_department.setdefault(item.department.token, []).append(item)
+    results = []
+    with httpx.Client(base_url=node.url, timeout=30) as client:
+        for token, group in by_department.items():
+            for start in range(0, len(group), batch):
+                chunk = group[start : start + batch]
+                r = client.post(
+                    f"/v1/records/{chunk[0].kind}",
+                    json=[i.http_body() for i in chunk],
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert r.status_code == 202, r.text
+                results.extend(r.json()["results"])
+    return results
+
+
+def post_grouped(node: NodeProcess, items: list) -> list[dict]:
+    results = []
+    for kind in ("license", "penalty"):
+        results += post_batches(node, [i for i in items if i.kind == kind])
+    return results
+
+
+def test_records_posted_while_the_broker_is_down_all_arrive_once_it_is_back(
+    federation: Federation, tmp_path: Path
+) -> None:
+    port = free_port()
+    broker = EmbeddedBroker(port, log_path=tmp_path / "tansu.log").start()
+    ensure_topics(broker.bootstrap, federation.partitions)
+    node = NodeProcess(broker.bootstrap, tmp_path).start()
+    try:
+        broker.stop()
+        items = clean(federation, 1000, DISTRICT)
+        results = post_grouped(node, items)
+        assert len(results) == 1000 and {r["status"] for r in results} == {"taken"}
+        assert node.metric("sgs_node_outbox_depth", district=DISTRICT) == 1000  # waiting on disk
+        assert httpx.get(f"{node.url}/healthz").json()["broker_connected"] is False
+
+        broker = EmbeddedBroker(port, log_path=tmp_path / "tansu.log").start()  # empty: it kept nothing
+        ensure_topics(broker.bootstrap, federation.partitions)
+        wanted = {i.record_id for i in items}
+        seen = submitted_versions(broker.bootstrap, wanted, timeout_s=90)
+        assert set(seen) == {
+            (i.record_id, 1) for i in items
+        }  # all 1,000, after dedup by (record_id, version)
+        wait_until(lambda: node.metric("sgs_node_outbox_depth") == 0, 30, "outbox drained")
+        assert node.metric("sgs_node_records_sent_total") >= 1000
+        assert node.metric("sgs_node_broker_errors_total") > 0
+        some = results[0]["receipt_id"]
+        token = next(i.department.token for i in items if i.record_id == results[0]["record_id"])
+        receipt = httpx.get(
+            f"{node.url}/v1/receipts/{some}", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert receipt["status"] == "SENT"
+        assert node.stop() == 0
+    finally:
+        node.stop()
+        broker.stop()
+
+
+def test_node_killed_mid_send_and_restarted_loses_nothing_it_accepted(
+    kafka: str, federation: Federation, tmp_path: Path
+) -> None:
+    node = NodeProcess(kafka, tmp_path).start()
+    items = of_one_department(federation, 3000, "penalty", DISTRICT)
+    token = items[0].department.token
+    accepted: list[str] = []
+    attempted: set[str] = set()
+    stop = threading.Event()
+
+    def post_until_killed() -> None:
+        with httpx.Client(base_url=node.url, timeout=10) as client:
+            for start in range(0, len(items), 25):
+                if stop.is_set():
+                    return
+                chunk = items[start : start + 25]
+                attempted.update(i.record_id for i in chunk)
+                try:
+                    r = client.post(
+                        "/v1/records/penalty",
+                        json=[i.http_body() for i in chunk],
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                except httpx.HTTPError:
+                    return  # the node died under this request: no answer, no promise
+                assert r.status_code == 202, r.text
+                accepted.extend(i.record_id for i in chunk)
+
+    poster = threading.Thread(target=post_until_killed)
+    poster.start()
+    # Kill while the sender is busy: some records acknowledged by the broker, some still in the outbox.
+    wait_until(lambda: node.metric("sgs_node_records_sent_total") >= 200, 60, "sender under way")
+    node.kill()
+    stop.set()
+    poster.join(30)
+    assert accepted, "nothing was accepted before the kill"
+
+    node.start()  # same data dir: the same outbox
+    seen = submitted_versions(kafka, set(accepted), timeout_s=90)
+    assert {rid for rid, _ in seen} >= set(accepted)  # nothing accepted is lost
+    assert {rid for rid, _ in seen} <= attempted  # and nothing is invented
+    wait_until(lambda: node.metric("sgs_node_outbox_depth") == 0, 30, "outbox drained after restart")
+    assert node.stop() == 0
+
+
+def test_receipts_from_the_federation_update_the_department_view(
+    kafka: str, federation: Federation, tmp_path: Path
+) -> None:
+    node = NodeProcess(kafka, tmp_path, districts=("all",)).start()
+    try:
+        items = [clean(federation, 1, DISTRICT)[0], clean(federation, 1, "310101")[0]]
+        taken = []
+        for item in items:
+            r = httpx.post(
+                f"{node.url}/v1/records/{item.kind}",
+                json=item.http_body(),
+                headers={"Authorization": f"Bearer {item.department.token}"},
+            )
+            assert r.status_code == 202, r.text
+            taken.append((item, r.json()["receipt_id"]))
+        now = datetime.now(UTC)
+        producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+        codec = default_codec()
+        for item, receipt_id in taken:
+            for status, reasons in (("ACCEPTED", []), ("RELAYED_PROVINCIAL", [])):
+                receipt = {
+                    "receipt_id": receipt_id,
+                    "record_id": item.record_id,
+                    "version": 1,
+                    "source_node": item.node,
+                    "status": status,
+                    "at": now,
+                    "detail": "测试",
+                    "reasons": reasons,
+                }
+                producer.send(RECEIPTS, key=item.node.encode(), value=codec.encode("sgs.Receipt", receipt))
+        producer.send(RECEIPTS, key=DISTRICT.encode(), value=b"not avro")  # must not stop the listener
+        producer.flush(10)
+        producer.close()
+
+        def status(item, receipt_id: str) -> str:
+            headers = {"Authorization": f"Bearer {item.department.token}"}
+            return httpx.get(f"{node.url}/v1/receipts/{receipt_id}", headers=headers).json()["status"]
+
+        for item, receipt_id in taken:
+            wait_until(lambda: status(item, receipt_id) == "RELAYED_PROVINCIAL", 60, "receipt applied")  # noqa: B023
+            headers = {"Authorization": f"Bearer {item.department.token}"}
+            view = httpx.get(f"{node.url}/v1/receipts/{receipt_id}", headers=headers).json()
+            statuses = [e["status"] for e in view["history"]]
+            assert statuses[0] == "RECEIVED" and {"SENT", "ACCEPTED", "RELAYED_PROVINCIAL"} <= set(statuses)
+    finally:
+        assert node.stop() == 0
+
+
+@pytest.mark.timeout(
+    900
+)  # ~1 min alone: the shared validator costs ~0.6 ms a row; far longer on a busy machine
+def test_file_of_100000_rows_is_taken_in_bounded_memory(
+    kafka: str, federation: Federation, tmp_path: Path
+) -> None:
+    node = NodeProcess(kafka, tmp_path).start()
+    try:
+        item = of_one_department(federation, 1, "penalty", DISTRICT)[0]
+        path = tmp_path / "big.csv"
+        header_and_row = _csv_lines(item.row())
+        with path.open("w", encoding="utf-8") as out:
+            out.write(header_and_row[0])
+            for n in range(100_000):
+                row = dict(item.row())
+                row["行政处罚决定书文号"] = f"{row['行政处罚决定书文号']}-{n}"
+                if n == 50_000:
+                    row["处罚决定日期"] = "2026-02-30"  # a bad row among good ones
+                out.write(_csv_lines(row)[1])
+        rss_before = _rss_kib(node)
+        with path.open("rb") as fh:
+            r = httpx.post(
+                f"{node.url}/v1/files/penalty",
+                content=fh,
+                headers={"Authorization": f"Bearer {item.department.token}", "Content-Type": "text/csv"},
+                timeout=600,
+            )
+        assert r.status_code == 207
+        answer = r.json()
+        assert (answer["taken"], answer["rejected"]) == (99_999, 1)
+        bad = [x for x in answer["results"] if x["status"] != "taken"]
+        assert [(x["row"], x["errors"][0]["rule"]) for x in bad] == [(50_002, "date.invalid")]
+        # The file (~60 MB) and its answer never sit in the node's memory whole.
+        assert _peak_rss_kib(node) - rss_before < 150 * 1024
+    finally:
+        assert node.stop() == 0
+
+
+def _csv_lines(row: dict[str, str]) -> tuple[str, str]:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(row))
+    writer.writeheader()
+    writer.writerow(row)
+    header, line, _ = out.getvalue().split("\r\n")
+    return header + "\r\n", line + "\r\n"
+
+
+def _rss_kib(node: NodeProcess) -> int:
+    return _status_field(node, "VmRSS")
+
+
+def _peak_rss_kib(node: NodeProcess) -> int:
+    return _status_field(node, "VmHWM")
+
+
+def _status_field(node: NodeProcess, field: str) -> int:
+    assert node.proc is not None
+    for line in Path(f"/proc/{node.proc.pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc status")
