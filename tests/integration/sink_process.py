@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from sink_records import encoded, unique_tag
 
 from services.sink.store import SinkStore
@@ -40,25 +40,20 @@ def relay_topic(kafka: str, partitions: int = 4) -> str:
     return name
 
 
-def produce(kafka: str, topic: str, messages: list[dict[str, Any]]) -> None:
+def produce(kafka: str, topic: str, messages: list[dict[str, Any]]) -> dict[int, int]:
+    """Send the messages; returns, per partition, the offset after the last one sent (the broker's own end
+    offsets are not exact on Tansu: it reports the last batch's base offset + 1)."""
     producer = KafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=5)
     try:
-        for m in messages:
-            key, value = encoded(m)
-            producer.send(topic, key=key, value=value)
+        futures = [producer.send(topic, key=encoded(m)[0], value=encoded(m)[1]) for m in messages]
         producer.flush(30)
+        ends: dict[int, int] = {}
+        for f in futures:
+            meta = f.get(timeout=30)
+            ends[meta.partition] = max(ends.get(meta.partition, 0), meta.offset + 1)
+        return ends
     finally:
         producer.close(10)
-
-
-def end_offsets(kafka: str, topic: str) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=kafka)
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        ends = consumer.end_offsets([TopicPartition(topic, p) for p in parts])
-        return {tp.partition: off for tp, off in ends.items() if off}
-    finally:
-        consumer.close()
 
 
 class SinkProcess:
@@ -96,11 +91,11 @@ class SinkProcess:
         except httpx.HTTPError:
             return False
 
-    def caught_up(self, store: SinkStore) -> bool:
-        """Every message of the topic is reflected in the store's offsets."""
-        ends = end_offsets(self.kafka, self.topic)
+    def caught_up(self, store: SinkStore, sent: dict[int, int]) -> bool:
+        """Every message sent (per partition, the offset after the last one, from `produce`) is reflected in the
+        store's offsets."""
         stored = store.stored_offsets(self.topic)
-        return all(stored.get(p, 0) >= off for p, off in ends.items())
+        return all(stored.get(p, 0) >= off for p, off in sent.items())
 
     def metric(self, name: str, **labels: str) -> float:
         wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))

@@ -36,9 +36,9 @@ def test_a_person_on_a_phone_searches_a_company_by_name_and_opens_its_record(
     penalty = penalty_record(f"沪黄市监处〔{tag}〕1号", name)
     other = license_record(f"沪黄市监许〔{tag}〕2号", f"上海{tag}另一家有限公司")
     withdrawn = license_record(f"沪黄市监许〔{tag}〕3号", f"上海{tag}餐饮管理有限公司分店")
-    produce(kafka, sink.topic, [penalty, other, withdrawn, withdrawal(withdrawn)])
+    sent = produce(kafka, sink.topic, [penalty, other, withdrawn, withdrawal(withdrawn)])
     store = SinkStore(sink.store_url)
-    wait_until(lambda: sink.caught_up(store), what="the sink consuming the records")
+    wait_until(lambda: sink.caught_up(store, sent), what="the sink consuming the records")
     store.close()
 
     async def browse() -> dict[str, object]:
