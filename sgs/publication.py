@@ -16,7 +16,8 @@ from stdnum.cn import ric
 PROVINCIAL, NATIONAL = "provincial", "national"
 
 # D14 / 003 (十四): publicity on the credit portals, counted from the decision date.
-PENALTY_PUBLICITY_YEARS = {"GENERAL": 1, "SERIOUS": 3}
+PENALTY_PUBLICITY_YEARS = {"GENERAL": 1, "SERIOUS": 3}  # 003 (十四)
+UNSTATED_VALIDITY_YEARS = 7  # 001 四(四)1
 
 
 def add_years(start: date, years: int) -> date:
@@ -41,12 +42,10 @@ def publicity_end(kind: str, body: dict[str, Any]) -> date | None:
       the 有效期限 of an information item in the city's catalogue (sharing), not the public display period, so they
       do not shorten or lengthen publication.
     - Licences: 001 四(四)1 publishes a licence for its validity (信息有效期内查询式公示), so the end is 有效期至
-      (`valid_to`). An empty 有效期至 means 长期 by the data contract (LicenseRecord.valid_to) and by Shanghai's
-      default for licences (000 三清单 3: 行政许可默认为长期): None, shown until withdrawn.
-    - 001's "没有明确有效期的，公示期为7年" is for a record that states no validity at all. In this contract none
-      does: a penalty always carries its severity (so 003's 1/3 years apply, the later and national rule), and a
-      licence always carries 有效期至 or 长期. It is therefore not applied; should the contract ever allow a licence
-      without any validity statement, this is where the 7 years belong.
+      (`valid_to`); and "没有明确有效期的，公示期为7年": a licence whose 有效期至 is empty states no end of validity,
+      so it is shown for 7 years from the decision (issue 5 spells this out: "7 years when none"). Shanghai's list
+      default (000 三清单 3: 行政许可默认为长期) is the catalogue's information validity, like the penalty defaults
+      above, not the public display period.
     """
     if kind == "penalty":
         given = body.get("publicity_end")
@@ -54,7 +53,8 @@ def publicity_end(kind: str, body: dict[str, Any]) -> date | None:
             return given  # type: ignore[no-any-return]
         return add_years(body["decided_on"], PENALTY_PUBLICITY_YEARS[body["severity"]])
     if kind == "license":
-        return body.get("valid_to")
+        valid_to: date | None = body.get("valid_to")
+        return valid_to if valid_to is not None else add_years(body["decided_on"], UNSTATED_VALIDITY_YEARS)
     raise ValueError(f"unknown kind {kind!r}")
 
 

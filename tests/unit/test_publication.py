@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from stdnum.cn import ric
 
 from sgs.publication import (
@@ -129,9 +128,10 @@ def test_licence_is_public_until_its_validity_ends() -> None:
     assert publicity_end("license", licence(date(2031, 5, 19))) == date(2031, 5, 19)
 
 
-def test_licence_without_validity_end_is_long_term() -> None:
-    """D14 / 000 三清单 3 (行政许可默认为长期) and the contract (empty 有效期至 = 长期): no end."""
-    assert publicity_end("license", licence(None)) is None
+def test_licence_without_validity_end_is_public_for_seven_years() -> None:
+    """D14 / 001 四(四)1 (没有明确有效期的，公示期为7年): 7 years from the decision, anniversary included."""
+    body = licence(None)
+    assert publicity_end("license", body) == body["decided_on"].replace(year=body["decided_on"].year + 7)
 
 
 # ---------------------------------------------------------------------------------------------------- D11
@@ -230,7 +230,15 @@ def test_expiry_follows_the_annotated_end_the_record_was_relayed_with() -> None:
     assert is_expired("penalty", body, {"publicity_end": date(2026, 6, 1)}, date(2026, 6, 2))
 
 
-@pytest.mark.parametrize("annotations", [None, {"publicity_end": None}])
-def test_long_term_licence_never_expires(annotations: dict[str, Any] | None) -> None:
-    """D14: 长期 licences stay until withdrawn."""
-    assert not is_expired("license", licence(None), annotations, date(2099, 1, 1))
+def test_licence_without_validity_end_expires_after_seven_years() -> None:
+    """D14 / 001 四(四)1: shown for 7 years, then no longer."""
+    body = licence(None)
+    end = publicity_end("license", body)
+    assert end is not None
+    assert not is_expired("license", body, None, end)
+    assert is_expired("license", body, None, end + timedelta(days=1))
+
+
+def test_annotated_long_term_end_never_expires() -> None:
+    """D14: a record relayed with no publicity end (null annotation) stays until withdrawn."""
+    assert not is_expired("license", licence(None), {"publicity_end": None}, date(2099, 1, 1))
