@@ -154,8 +154,8 @@ def _records_openapi() -> dict[str, Any]:
 
 
 def _files_openapi() -> dict[str, Any]:
-    binary = {"type": "string", "format": "binary"}
-    content = {ctype: {"schema": binary} for ctype in FILE_SUFFIX}
+    binary: dict[str, Any] = {"type": "string", "format": "binary"}
+    content: dict[str, Any] = {ctype: {"schema": binary} for ctype in FILE_SUFFIX}
     content["multipart/form-data"] = {
         "schema": {"type": "object", "properties": {"file": binary}, "required": ["file"]}
     }

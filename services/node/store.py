@@ -287,8 +287,20 @@ _RECEIPT_COLUMNS = (
 
 
 def _view(row: tuple[Any, ...]) -> ReceiptView:
-    *head, provisional = row
-    return ReceiptView(*head, calendar_provisional=bool(provisional))
+    receipt_id, record_id, version, kind, node, department, status, created, updated, days, provisional = row
+    return ReceiptView(
+        receipt_id,
+        record_id,
+        version,
+        kind,
+        node,
+        department,
+        status,
+        created,
+        updated,
+        days,
+        bool(provisional),
+    )
 
 
 class Transaction:
