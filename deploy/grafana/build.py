@@ -385,7 +385,7 @@ def data_quality() -> dashboard.Dashboard:
             tabular(
                 "Rejections by district, department and rule (dashboard range)",
                 "sort_desc(sum by (district, department, rule)"
-                f" (increase(sgs_node_records_rejected_total{{{DISTRICT}}}[$__range])) > 0)",
+                f" (increase(sgs_node_records_rejected_total{{{DISTRICT}}}[$__range])))",
             )
         )
         .with_panel(
@@ -420,7 +420,7 @@ def reconciliation() -> dashboard.Dashboard:
             single(
                 "Mismatch share (1h)",
                 "percentunit",
-                'sum(rate(sgs_worker_reconciliation_total{outcome!~"MATCHED|NOT_CHECKED"}[1h]))'
+                '(sum(rate(sgs_worker_reconciliation_total{outcome!~"MATCHED|NOT_CHECKED"}[1h])) or vector(0))'
                 " / sum(rate(sgs_worker_reconciliation_total[1h]))",
             )
         )
@@ -435,7 +435,7 @@ def reconciliation() -> dashboard.Dashboard:
             single(
                 "Not checked share (1h)",
                 "percentunit",
-                'sum(rate(sgs_worker_reconciliation_total{outcome="NOT_CHECKED"}[1h]))'
+                '(sum(rate(sgs_worker_reconciliation_total{outcome="NOT_CHECKED"}[1h])) or vector(0))'
                 " / sum(rate(sgs_worker_reconciliation_total[1h]))",
             )
         )
@@ -563,7 +563,11 @@ def kafka_lag() -> dashboard.Dashboard:
             )
         )
         .with_panel(
-            single("Broker errors at the nodes /s", "reqps", "sum(rate(sgs_node_broker_errors_total[5m]))")
+            single(
+                "Broker errors at the nodes /s",
+                "reqps",
+                "sum(rate(sgs_node_broker_errors_total[5m])) or vector(0)",  # no series until the first error
+            )
         )
         .with_panel(
             graph(
