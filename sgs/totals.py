@@ -28,7 +28,12 @@ def scrape(url: str) -> list[tuple[str, dict[str, str], float]]:
 
 class Totals:
     def __init__(self, ports: dict[str, int]) -> None:
-        self.urls = {service: f"http://127.0.0.1:{port}/metrics" for service, port in ports.items()}
+        wanted = {service for _, service, _, _ in COLUMNS}
+        self.urls = {
+            service: f"http://127.0.0.1:{port}/metrics"
+            for service, port in ports.items()
+            if service in wanted
+        }
 
     def read(self) -> dict[str, float]:
         samples = {service: scrape(url) for service, url in self.urls.items()}

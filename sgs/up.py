@@ -3,9 +3,9 @@
 Starts the embedded broker (unless `--kafka-bootstrap`/`SGS_KAFKA_BOOTSTRAP` names a cluster), creates the topics,
 loads a simulated reference base, then runs each deployable process as a child: one district-node process serving
 every node of the config (17 processes would cost ~1 GiB for nothing on one machine; a deployment runs one per
-district), the municipal worker, the provincial and national sinks, and a simulator feeding records. Prints where
-everything is, then a line of totals every few seconds. Ctrl-C (or SIGTERM) stops the children newest first, then the
-broker, and exits 0.
+district), the municipal worker, the provincial and national sinks, the consumer-lag exporter, and a simulator
+feeding records. Prints where everything is, then a line of totals every few seconds. Ctrl-C (or SIGTERM) stops the
+children newest first, then the broker, and exits 0.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_option(p, "--worker-port", type=int, default=6066, help="municipal worker web server and /metrics")
     add_option(p, "--provincial-port", type=int, default=8201, help="provincial sink API, page and /metrics")
     add_option(p, "--national-port", type=int, default=8202, help="national sink API, page and /metrics")
+    add_option(p, "--lag-exporter-port", type=int, default=9308, help="consumer-lag exporter /metrics")
     add_option(p, "--rate", type=float, default=5.0, help="simulated records per second (0: no simulator)")
     add_option(p, "--status-interval", type=float, default=5.0, help="seconds between totals lines")
     add_option(
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         "worker": args.worker_port,
         "provincial": args.provincial_port,
         "national": args.national_port,
+        "lag-exporter": args.lag_exporter_port,
     }
     busy = [f"{name} port {port}" for name, port in ports.items() if not _port_free(port)]
     if busy:
@@ -147,6 +149,11 @@ def run(args: argparse.Namespace) -> int:
         Child(
             "node", sgs + ["node", "--district", "all", "--http-port", str(args.node_port)], args.node_port
         ),
+        Child(
+            "lag-exporter",
+            sgs + ["lag-exporter", "--http-port", str(args.lag_exporter_port)],
+            args.lag_exporter_port,
+        ),
     ]
     if args.rate > 0:
         seed = [] if args.seed is None else ["--seed", str(args.seed)]
@@ -187,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"  national sink:     http://127.0.0.1:{args.national_port}/   (public page)   /docs   /metrics"
         )
+        print(f"  consumer lag:      http://127.0.0.1:{args.lag_exporter_port}/metrics")
         print(f"  logs:              {logs}/")
         print("  Ctrl-C stops everything.\n", flush=True)
 

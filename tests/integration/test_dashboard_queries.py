@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -154,8 +153,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def live_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`sgs up` (embedded broker, every service, simulated departments) plus `sgs lag-exporter`, scraped by a real
-    Prometheus with the scrape jobs of deploy/prometheus/prometheus-local.yml on free ports."""
+    """`sgs up` (embedded broker, every service including the lag exporter, simulated departments), scraped by a
+    real Prometheus with the scrape jobs of deploy/prometheus/prometheus-local.yml on free ports."""
     directory = tmp_path_factory.mktemp("live")
     ports = {8100: free_port(), 6066: free_port(), 8201: free_port(), 8202: free_port(), 9308: free_port()}
     sgs = [sys.executable, "-m", "sgs"]
@@ -164,24 +163,15 @@ def live_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     up = subprocess.Popen(
         [*sgs, "up", "--data-dir", str(directory / "var"), "--rate", "30", "--status-interval", "5"]
         + ["--node-port", str(ports[8100]), "--worker-port", str(ports[6066])]
-        + ["--provincial-port", str(ports[8201]), "--national-port", str(ports[8202])],
+        + ["--provincial-port", str(ports[8201]), "--national-port", str(ports[8202])]
+        + ["--lag-exporter-port", str(ports[9308])],
         stdout=up_log,
         stderr=subprocess.STDOUT,
         env=env,
     )
     procs = [up]
     try:
-        _wait_healthy(f"http://127.0.0.1:{ports[8100]}/healthz", up, 180)  # the node starts last
-        up_log.seek(0)
-        (bootstrap,) = re.findall(r"broker:\s+(\S+)", up_log.read().decode())
-        lag = subprocess.Popen(
-            [*sgs, "lag-exporter", "--kafka-bootstrap", bootstrap, "--http-port", str(ports[9308])],
-            stdout=(directory / "lag.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        procs.append(lag)
-        _wait_healthy(f"http://127.0.0.1:{ports[9308]}/healthz", lag, 30)
+        _wait_healthy(f"http://127.0.0.1:{ports[9308]}/healthz", up, 180)  # the lag exporter starts last
 
         config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus-local.yml").read_text())
         targets = {

@@ -29,7 +29,9 @@ class Up:
     """`sgs up` as a child process, its stdout collected line by line."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.ports = {name: free_port() for name in ("node", "worker", "provincial", "national")}
+        self.ports = {
+            name: free_port() for name in ("node", "worker", "provincial", "national", "lag-exporter")
+        }
         env = {k: v for k, v in os.environ.items() if k != "SGS_KAFKA_BOOTSTRAP"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sgs", "up", "--rate", "0", "--status-interval", "1",
@@ -140,7 +142,7 @@ def test_totals_line_counts_what_went_through(up):
 
 def test_ctrl_c_stops_every_process_and_frees_every_port(up):
     pids = up.child_pids()
-    assert len(pids) == 4  # two sinks, the worker, the node (no simulator at --rate 0)
+    assert len(pids) == 5  # two sinks, the worker, the node, the lag exporter (no simulator at --rate 0)
     up.proc.send_signal(signal.SIGINT)
     assert up.proc.wait(60) == 0, up.errors[-20:]
     for pid in pids:
@@ -148,4 +150,6 @@ def test_ctrl_c_stops_every_process_and_frees_every_port(up):
             os.kill(pid, 0)
     for port in up.ports.values():
         with socket.socket() as s:
+            # SO_REUSEADDR ignores closed connections in TIME_WAIT but still fails on a listening socket.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", port))
