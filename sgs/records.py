@@ -49,6 +49,7 @@ __all__ = [
     "TemplateError",
     "check_row",
     "parse_row",
+    "read_raw_rows",
     "read_rows",
     "record_id",
     "template_columns",
@@ -259,17 +260,22 @@ def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | Non
     The row number is the one an editor shows: the header is row 1 of a CSV/XLSX file, so the first record is
     row 2; in JSON lines it is the line number. Raises TemplateError for an unreadable file, an unknown format,
     a wrong encoding or a wrong header (possibly after some rows, for an encoding error deep in a file)."""
-    if kind not in SCHEMA_NAME:
-        raise ValueError(f"unknown record kind {kind!r}; expected one of {KINDS}")
-    path = Path(path)
-    fmt = _detect_format(path)
-    rows = {"csv": _csv_rows, "xlsx": _xlsx_rows, "jsonl": _jsonl_rows}[fmt](path, kind)
-    for number, row, issues in rows:
+    for number, row, issues in read_raw_rows(path, kind):
         if row is None:
             yield number, None, issues
             continue
         body, parse_issues = parse_row(kind, row)
         yield number, body, issues + parse_issues
+
+
+def read_raw_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | None, list[Issue]]]:
+    """Like `read_rows`, but each record as the file has it (header -> cell, before parsing), so a node can send
+    a refused row upward as the department wrote it (D12). None for a JSON lines row that is not an object."""
+    if kind not in SCHEMA_NAME:
+        raise ValueError(f"unknown record kind {kind!r}; expected one of {KINDS}")
+    path = Path(path)
+    fmt = _detect_format(path)
+    return {"csv": _csv_rows, "xlsx": _xlsx_rows, "jsonl": _jsonl_rows}[fmt](path, kind)
 
 
 def _detect_format(path: Path) -> str:

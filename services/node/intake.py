@@ -9,7 +9,11 @@ is Beijing time). They may also come nested as `"envelope": {...}`. The node fil
 Every record gets one of four outcomes:
 - `taken`: durably in the outbox, with a new receipt (RECEIVED);
 - `unchanged`: the same version with the same content was taken before — the earlier receipt, nothing new (D4);
-- `rejected`: every reason, stored as a REJECTED receipt the department can look up (D12, D4);
+- `rejected`: every reason, stored as a REJECTED receipt the department can look up (D12, D4), and sent upward as
+  an `sgs.Rejection` (stage `node`) through the outbox, so the monthly bulletin counts it (D8). Its `original` is
+  the record as the department sent it, as UTF-8 JSON: a JSON record re-serialised (numbers with decimals as
+  strings, which the node reads back the same), a CSV/XLSX row as {column: cell} (dates ISO), a JSON lines row that
+  is not an object as the line quoted in its reason;
 - `forbidden`: the record names another deciding authority (许可机关/处罚机关统一社会信用代码); nothing is stored.
 """
 
@@ -28,7 +32,7 @@ from typing import Any
 from services.node.metrics import NodeMetrics
 from services.node.store import Candidate, NodeStore, now_ms
 from sgs.config import Department
-from sgs.records import SCHEMA_NAME, combine, parse_row, read_rows, record_id
+from sgs.records import SCHEMA_NAME, combine, parse_row, read_raw_rows, record_id, to_json
 from sgs.serialization import Codec, SerializationError
 from sgs.validation import ROW, Issue, quote, validate
 from sgs.workdays import Calendar
@@ -79,6 +83,7 @@ class _Prepared:
     outcome: Outcome
     candidate: Candidate | None = None
     reasons: list[dict[str, Any]] = field(default_factory=list)  # for a rejection to store
+    original: bytes = b""  # what the department sent for this record, for a rejection sent upward
 
 
 def _envelope_fields(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -146,6 +151,11 @@ def _parse_published_at(value: Any, now: datetime) -> tuple[datetime | None, Iss
     return at, None
 
 
+def original_bytes(row: Any) -> bytes:
+    """A department's record (a JSON value, or a file row as {column: cell}) as UTF-8 JSON, for `sgs.Rejection`."""
+    return json.dumps(to_json(row), ensure_ascii=False, default=str).encode()
+
+
 def content_hash(kind: str, body: dict[str, Any], operation: str, published_at: datetime | None) -> str:
     """What D4 compares between two submissions of one version: the department's content, not the envelope the
     node adds (receipt id, times). Canonical JSON, so key order and number formatting do not matter."""
@@ -181,7 +191,9 @@ class Intake:
                 body, issues = parse_row(kind, rest)
             else:
                 env, (body, issues) = {}, parse_row(kind, row)
-            prepared.append(self._prepare(department, kind, body, issues, env, now))
+            p = self._prepare(department, kind, body, issues, env, now)
+            p.original = original_bytes(row)
+            prepared.append(p)
         return self._commit(department, kind, prepared)
 
     def submit_file(self, department: Department, kind: str, path: Path) -> Iterator[tuple[int, Outcome]]:
@@ -189,12 +201,30 @@ class Intake:
 
         Files carry template columns only, so every row is version 1 (CREATE) without a publication time; an
         update travels as JSON with its `version`. Raises `sgs.records.TemplateError` for an unreadable file."""
-        rows = read_rows(path, kind)
+        rows = read_raw_rows(path, kind)
         while chunk := list(islice(rows, FILE_CHUNK_ROWS)):
             now = datetime.now(UTC)
-            prepared = [self._prepare(department, kind, body, issues, {}, now) for _, body, issues in chunk]
+            prepared = [self._prepare_row(department, kind, row, issues, now) for _, row, issues in chunk]
             outcomes = self._commit(department, kind, prepared)
             yield from zip((number for number, _, _ in chunk), outcomes, strict=True)
+
+    def _prepare_row(
+        self,
+        department: Department,
+        kind: str,
+        row: dict[str, Any] | None,
+        issues: list[Issue],
+        now: datetime,
+    ) -> _Prepared:
+        """One file row, parsed here rather than by `read_rows` so that a refused row keeps its cells."""
+        if row is None:  # a JSON lines row that is not an object: its reason quotes the line
+            p = self._prepare(department, kind, None, issues, {}, now)
+            p.original = original_bytes(issues[0].value if issues else None)
+            return p
+        body, parse_issues = parse_row(kind, row)
+        p = self._prepare(department, kind, body, issues + parse_issues, {}, now)
+        p.original = original_bytes(row)
+        return p
 
     def _prepare(
         self,
@@ -309,8 +339,9 @@ class Intake:
                         )
                         p.reasons = outcome.errors
                 if outcome.status == "rejected":
+                    receipt_id = outcome.receipt_id or uuid.uuid4().hex
                     tx.reject(
-                        outcome.receipt_id or uuid.uuid4().hex,
+                        receipt_id,
                         kind=kind,
                         node=department.node,
                         department=department.id,
@@ -318,10 +349,30 @@ class Intake:
                         reasons=p.reasons,
                         record_id=outcome.record_id,
                         version=outcome.version,
+                        rejection=self._rejection(department, receipt_id, outcome, p, at),
                     )
                 outcomes.append(outcome)
         self._count(department, kind, outcomes)
         return outcomes
+
+    def _rejection(
+        self, department: Department, receipt_id: str, outcome: Outcome, p: _Prepared, at: int
+    ) -> bytes:
+        """The `sgs.Rejection` (stage `node`) that tells the municipal platform what this node held back (D12)."""
+        return self.codec.encode(
+            "sgs.Rejection",
+            {
+                "receipt_id": receipt_id,
+                "record_id": outcome.record_id,
+                "version": outcome.version,
+                "source_node": department.node,
+                "department": department.id,
+                "stage": "node",
+                "original": p.original,
+                "reasons": p.reasons,
+                "rejected_at": datetime.fromtimestamp(at / 1000, UTC),
+            },
+        )
 
     def _count(self, department: Department, kind: str, outcomes: list[Outcome]) -> None:
         m, node, dept = self.metrics, department.node, department.id

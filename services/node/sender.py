@@ -1,5 +1,6 @@
-"""The outbox sender: publishes taken records to `sgs.submitted.<kind>` in outbox order, and lets a record leave the
-outbox only after the broker has acknowledged it (acks=all, idempotent producer).
+"""The outbox sender: publishes taken records to `sgs.submitted.<kind>` and node rejections to `sgs.rejected`, in
+outbox order, and lets a message leave the outbox only after the broker has acknowledged it (acks=all, idempotent
+producer).
 
 While the broker is down the node keeps taking records (they wait on disk) and this loop retries with exponential
 backoff; when the broker returns it drains the outbox oldest first. After any broker error the producer is thrown
@@ -18,7 +19,6 @@ from kafka.errors import KafkaError
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, Pending, now_ms
 from sgs.broker import ensure_topics
-from sgs.topics import SUBMITTED
 
 log = structlog.get_logger("node.sender")
 
@@ -87,9 +87,7 @@ class OutboxSender(threading.Thread):
                 futures.append(
                     (
                         entry,
-                        producer.send(
-                            SUBMITTED[entry.kind], key=entry.record_id.encode(), value=entry.payload
-                        ),
+                        producer.send(entry.topic, key=entry.record_id.encode(), value=entry.payload),
                     )
                 )
             producer.flush(timeout=self.ack_timeout_s)
@@ -107,6 +105,8 @@ class OutboxSender(threading.Thread):
             acked.append((entry, now_ms()))
         self.store.mark_sent(acked)
         for entry, at in acked:
+            if entry.is_rejection:
+                continue
             self.metrics.sent.labels(entry.node, entry.kind).inc()
             self.metrics.send_latency.labels(entry.node).observe(max(0.0, (at - entry.enqueued_at) / 1000))
         if failed is not None or len(futures) < len(entries):

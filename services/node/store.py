@@ -1,5 +1,6 @@
-"""The district node's durable state: the outbox of records not yet acknowledged by the broker, the latest version
-taken of every record (D4), and every receipt with its history.
+"""The district node's durable state: the outbox of messages not yet acknowledged by the broker (taken records for
+`sgs.submitted.<kind>`, rejections for `sgs.rejected`), the latest version taken of every record (D4), and every
+receipt with its history.
 
 One SQLite file in WAL mode with `synchronous=FULL`: a record is acknowledged to its department (202) only after the
 transaction that puts it in the outbox has committed, so a SIGKILL or a power cut after the answer loses nothing.
@@ -20,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sgs.topics import REJECTED, SUBMITTED
 
 # Receipt statuses (sgs.Receipt.status) in the order a record normally moves through them. The current status of a
 # receipt is the highest-ranked one seen, so a receipt that arrives late (ACCEPTED consumed before the sender's own
@@ -73,9 +76,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     node TEXT NOT NULL,
     department TEXT NOT NULL,
     payload BLOB NOT NULL,
-    enqueued_at INTEGER NOT NULL
+    enqueued_at INTEGER NOT NULL,
+    topic TEXT
 );
 """
+# An outbox row's `record_id` is its message key: the record id, or for a rejection of a record whose identity
+# could not be read, its receipt id. `topic` NULL (rows written before rejections travelled) = sgs.submitted.<kind>.
 
 
 def now_ms() -> int:
@@ -113,16 +119,21 @@ class Admission:
 
 @dataclass(frozen=True)
 class Pending:
-    """One outbox entry waiting for the broker's acknowledgement."""
+    """One outbox entry waiting for the broker's acknowledgement: a taken record or a rejection (D12)."""
 
     seq: int
     receipt_id: str
-    record_id: str
+    record_id: str  # the message key
     kind: str
     node: str
     department: str
     payload: bytes
     enqueued_at: int
+    topic: str
+
+    @property
+    def is_rejection(self) -> bool:
+        return self.topic == REJECTED
 
 
 @dataclass
@@ -167,6 +178,9 @@ class NodeStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+            if "topic" not in columns:  # a store written before rejections travelled upward
+                self._db.execute("ALTER TABLE outbox ADD COLUMN topic TEXT")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the node store {path}: {exc}") from exc
         self._lock = threading.RLock()
@@ -200,23 +214,28 @@ class NodeStore:
     # --- the sender's side -------------------------------------------------------------------------------------
 
     def pending(self, limit: int) -> list[Pending]:
-        """The oldest `limit` records not yet acknowledged by the broker, in the order they were taken."""
+        """The oldest `limit` messages not yet acknowledged by the broker, in the order they were enqueued."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, receipt_id, record_id, kind, node, department, payload, enqueued_at "
+                "SELECT seq, receipt_id, record_id, kind, node, department, payload, enqueued_at, topic "
                 "FROM outbox ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [Pending(*row) for row in rows]
+        return [
+            Pending(seq, receipt_id, key, kind, node, department, payload, at, topic or SUBMITTED[kind])
+            for seq, receipt_id, key, kind, node, department, payload, at, topic in rows
+        ]
 
     def mark_sent(self, sent: list[tuple[Pending, int]]) -> None:
-        """The broker acknowledged these (entry, ack time ms): they leave the outbox and their receipts say SENT."""
+        """The broker acknowledged these (entry, ack time ms): they leave the outbox and the receipts of taken
+        records say SENT (a rejection sent upward stays REJECTED for its department)."""
         if not sent:
             return
         with self.transaction() as tx:
             for entry, at in sent:
                 tx.db.execute("DELETE FROM outbox WHERE seq = ?", (entry.seq,))
-                tx.add_event(entry.receipt_id, "SENT", at)
+                if not entry.is_rejection:
+                    tx.add_event(entry.receipt_id, "SENT", at)
 
     def outbox_stats(self) -> dict[str, tuple[int, int | None]]:
         """Per node: (records waiting, enqueue time ms of the oldest) — the outbox depth and age metrics."""
@@ -356,9 +375,18 @@ class Transaction:
             (c.record_id, c.version, c.content_hash, c.receipt_id),
         )
         self.db.execute(
-            "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (c.receipt_id, c.record_id, c.kind, c.node, c.department, c.payload, c.submitted_at),
+            "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at, topic) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                c.receipt_id,
+                c.record_id,
+                c.kind,
+                c.node,
+                c.department,
+                c.payload,
+                c.submitted_at,
+                SUBMITTED[c.kind],
+            ),
         )
         return Admission("taken", c.receipt_id)
 
@@ -373,14 +401,23 @@ class Transaction:
         reasons: list[dict[str, Any]],
         record_id: str | None = None,
         version: int | None = None,
+        rejection: bytes | None = None,
     ) -> None:
-        """Record a rejection at the node (D12): the department can look it up later by its receipt id."""
+        """Record a rejection at the node (D12): the department can look it up later by its receipt id, and
+        `rejection` (an encoded `sgs.Rejection`) waits in the outbox for `sgs.rejected`, so the municipal platform
+        counts what the node held back (D8) — keyed by the record id, or the receipt id when that is unknown."""
         self.db.execute(
             "INSERT INTO receipts (receipt_id, record_id, version, kind, node, department, status, created_at, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, 'REJECTED', ?, ?)",
             (receipt_id, record_id, version, kind, node, department, at, at),
         )
         self.add_event(receipt_id, "REJECTED", at, None, reasons)
+        if rejection is not None:
+            self.db.execute(
+                "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at, topic) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (receipt_id, record_id or receipt_id, kind, node, department, rejection, at, REJECTED),
+            )
 
     def add_event(
         self,

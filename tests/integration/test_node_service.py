@@ -3,20 +3,22 @@ receipts come back, and it stops cleanly."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from node_process import NodeProcess, submitted_versions, wait_until
 from node_records import clean, of_one_department
 
 from sgs.broker import EmbeddedBroker, ensure_topics, free_port
 from sgs.config import Federation
 from sgs.serialization import default_codec
-from sgs.topics import RECEIPTS
+from sgs.topics import RECEIPTS, REJECTED
 
 DISTRICT = "310115"
 
@@ -179,6 +181,59 @@ def test_receipts_from_the_federation_update_the_department_view(
             assert statuses[0] == "RECEIVED" and {"SENT", "ACCEPTED", "RELAYED_PROVINCIAL"} <= set(statuses)
     finally:
         assert node.stop() == 0
+
+
+def test_record_rejected_at_the_node_reaches_sgs_rejected_with_every_reason(
+    kafka: str, federation: Federation, tmp_path: Path
+) -> None:
+    """D12 + D8: what the node holds back is also sent upward, so the municipal bulletin can count it."""
+    node = NodeProcess(kafka, tmp_path).start()
+    try:
+        item = clean(federation, 1, DISTRICT, kind="penalty")[0]
+        body = {**item.http_body(), "处罚机关": "", "处罚决定日期": "2026-13-45"}
+        r = httpx.post(
+            f"{node.url}/v1/records/penalty",
+            json=body,
+            headers={"Authorization": f"Bearer {item.department.token}"},
+        )
+        assert r.status_code == 422, r.text
+        answer = r.json()
+        found = rejections_with_receipt(kafka, answer["receipt_id"], timeout_s=60)
+        key, rejection = found
+        assert key == item.record_id.encode()
+        assert (rejection["stage"], rejection["source_node"], rejection["department"]) == (
+            "node",
+            DISTRICT,
+            item.department.id,
+        )
+        assert {e["rule"] for e in rejection["reasons"]} == {e["rule"] for e in answer["errors"]}
+        assert json.loads(rejection["original"]) == json.loads(json.dumps(body))
+        wait_until(lambda: node.metric("sgs_node_outbox_depth") == 0, 30, "outbox drained")
+    finally:
+        assert node.stop() == 0
+
+
+def rejections_with_receipt(kafka: str, receipt_id: str, timeout_s: float) -> tuple[bytes, dict]:
+    """The (key, sgs.Rejection) on sgs.rejected carrying `receipt_id`, read from the beginning."""
+    consumer = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False, consumer_timeout_ms=1000)
+    codec = default_codec()
+    try:
+        parts = [TopicPartition(REJECTED, p) for p in consumer.partitions_for_topic(REJECTED) or ()]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for messages in consumer.poll(timeout_ms=500).values():
+                for m in messages:
+                    try:
+                        name, value = codec.decode(m.value)
+                    except Exception:  # foreign messages on the shared topic
+                        continue
+                    if name == "sgs.Rejection" and value["receipt_id"] == receipt_id:
+                        return m.key, value
+    finally:
+        consumer.close()
+    raise AssertionError(f"no rejection with receipt {receipt_id} on {REJECTED} within {timeout_s}s")
 
 
 @pytest.mark.timeout(

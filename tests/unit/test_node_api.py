@@ -16,7 +16,7 @@ from node_records import clean, csv_bytes, of_one_department
 from services.node.api import Limits, create_app
 from services.node.intake import Intake
 from services.node.metrics import NodeMetrics
-from services.node.store import NodeStore
+from services.node.store import NodeStore, Pending
 from sgs.config import Federation
 from sgs.serialization import default_codec
 from sgs.template import template_columns
@@ -49,6 +49,11 @@ def node(federation: Federation, tmp_path: Path) -> Iterator[tuple[TestClient, N
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def taken(store: NodeStore) -> list[Pending]:
+    """The outbox entries bound for `sgs.submitted.*` (rejections wait there too, for `sgs.rejected`)."""
+    return [p for p in store.pending(100) if not p.is_rejection]
 
 
 def sample(metrics: NodeMetrics, name: str, **labels: str) -> float:
@@ -123,7 +128,14 @@ def test_invalid_record_is_422_with_every_reason_and_a_rejected_receipt(node, fe
         ("处罚机关", "required"),
         ("version", "version.format"),
     } <= rules
-    assert store.pending(10) == []
+    assert taken(store) == []
+    (waiting,) = store.pending(10)  # D12/D8: the rejection travels upward too
+    name, rejection = default_codec().decode(waiting.payload)
+    assert (name, waiting.topic, rejection["stage"]) == ("sgs.Rejection", "sgs.rejected", "node")
+    assert rejection["receipt_id"] == answer["receipt_id"] and waiting.record_id == item.record_id
+    assert (rejection["source_node"], rejection["department"]) == (DISTRICT, item.department.id)
+    assert {(e["field"], e["rule"]) for e in rejection["reasons"]} == rules
+    assert json.loads(rejection["original"]) == json.loads(json.dumps(body))
     receipt = client.get(f"/v1/receipts/{answer['receipt_id']}", headers=auth(item.department.token)).json()
     assert receipt["status"] == "REJECTED" and {(e["field"], e["rule"]) for e in receipt["reasons"]} == rules
 
@@ -140,11 +152,14 @@ def test_mixed_batch_takes_the_valid_records_and_says_which_207(node, federation
     assert (answer["taken"], answer["rejected"]) == (3, 2)
     assert [x["status"] for x in answer["results"]] == ["taken", "rejected", "taken", "rejected", "taken"]
     assert answer["results"][1]["errors"][0]["rule"] == "uscc.check_char"
-    assert [p.record_id for p in store.pending(10)] == [
+    assert [p.record_id for p in taken(store)] == [
         items[0].record_id,
         items[2].record_id,
         items[3].record_id,
     ]
+    rejections = [default_codec().decode(p.payload)[1] for p in store.pending(10) if p.is_rejection]
+    assert [r["receipt_id"] for r in rejections] == [answer["results"][i]["receipt_id"] for i in (1, 3)]
+    assert json.loads(rejections[1]["original"]) == ["not", "a", "record"]
 
 
 def test_batch_of_only_valid_records_is_202_and_of_only_invalid_is_422(node, federation) -> None:
@@ -179,7 +194,9 @@ def test_d4_same_version_different_content_is_rejected_with_a_clear_reason(node,
     assert r.status_code == 422
     (error,) = r.json()["errors"]
     assert error["rule"] == "version.conflict" and "更高的版本号" in error["message"]
-    assert len(store.pending(10)) == 1
+    assert len(taken(store)) == 1
+    (rejection,) = [default_codec().decode(p.payload)[1] for p in store.pending(10) if p.is_rejection]
+    assert rejection["record_id"] == item.record_id and rejection["reasons"][0]["rule"] == "version.conflict"
 
 
 def test_d4_higher_version_is_an_update_and_a_lower_one_is_outdated(node, federation) -> None:
@@ -292,7 +309,7 @@ def test_csv_file_with_a_bad_row_among_good_rows_takes_the_good_ones(node, feder
 
 
 def test_xlsx_upload_as_multipart_reports_per_row(node, federation) -> None:
-    client, _, _ = node
+    client, store, _ = node
     items = of_one_department(federation, 3, "license")
     workbook = openpyxl.Workbook()
     sheet = workbook.active
@@ -313,6 +330,10 @@ def test_xlsx_upload_as_multipart_reports_per_row(node, federation) -> None:
     results = r.json()["results"]
     assert [x["status"] for x in results] == ["taken", "rejected", "taken"]
     assert results[1]["errors"][0]["field"] == "许可决定日期"
+    (waiting,) = [p for p in store.pending(10) if p.is_rejection]
+    _, rejection = default_codec().decode(waiting.payload)
+    original = json.loads(rejection["original"])  # the row as {column: cell}, before parsing
+    assert original["许可决定日期"] == "not a date" and set(original) == set(template_columns("license"))
 
 
 def test_file_with_a_wrong_header_or_type_or_size_is_refused(node, federation) -> None:

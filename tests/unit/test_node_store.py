@@ -63,7 +63,9 @@ def test_outbox_keeps_the_order_records_were_taken_in_across_reopen(tmp_path: Pa
     reopened.close()
 
 
-def test_mark_sent_removes_only_acknowledged_records_and_moves_their_receipt_to_sent(store: NodeStore) -> None:
+def test_mark_sent_removes_only_acknowledged_records_and_moves_their_receipt_to_sent(
+    store: NodeStore,
+) -> None:
     for n in range(3):
         admit(store, candidate(f"penalty:X:{n}"))
     first, second, third = store.pending(10)
@@ -88,7 +90,9 @@ def test_d4_higher_version_is_an_update_and_is_queued_after_the_first(store: Nod
     assert [p.payload for p in store.pending(10)] == [b"penalty:X:1@1", b"penalty:X:1@2"]
 
 
-def test_d4_same_version_same_content_returns_the_earlier_receipt_and_queues_nothing(store: NodeStore) -> None:
+def test_d4_same_version_same_content_returns_the_earlier_receipt_and_queues_nothing(
+    store: NodeStore,
+) -> None:
     first = candidate("penalty:X:1", 1, "a")
     admit(store, first)
     with store.transaction() as tx:
@@ -125,7 +129,9 @@ def test_d4_two_versions_in_one_batch_see_each_other(store: NodeStore) -> None:
     assert outcomes == ["taken", "taken", "unchanged", "outdated"]
 
 
-def test_receipts_from_the_federation_move_status_forward_never_back_and_keep_history(store: NodeStore) -> None:
+def test_receipts_from_the_federation_move_status_forward_never_back_and_keep_history(
+    store: NodeStore,
+) -> None:
     c = candidate("penalty:X:1")
     admit(store, c)
     t = c.submitted_at
@@ -159,7 +165,14 @@ def test_receipts_list_filters_by_department_and_status_newest_first(store: Node
         admit(store, c)
     admit(store, candidate("penalty:Y:1", node="310101"))
     with store.transaction() as tx:
-        tx.reject("r" * 32, kind="penalty", node="310115", department="310115-scjg", at=1_800_000_000_000, reasons=[])
+        tx.reject(
+            "r" * 32,
+            kind="penalty",
+            node="310115",
+            department="310115-scjg",
+            at=1_800_000_000_000,
+            reasons=[],
+        )
     total, views = store.receipts("310115-scjg")
     assert total == 4
     assert views[0].receipt_id == "r" * 32
@@ -174,3 +187,55 @@ def test_outbox_stats_per_node(store: NodeStore) -> None:
     stats = store.outbox_stats()
     assert stats["310115"][0] == 2 and stats["310101"][0] == 1
     assert stats["310115"][1] == 1_700_000_000_001
+
+
+def reject(store: NodeStore, receipt_id: str, record_id: str | None, rejection: bytes) -> None:
+    with store.transaction() as tx:
+        tx.reject(
+            receipt_id,
+            kind="penalty",
+            node="310115",
+            department="310115-scjg",
+            at=1_700_000_000_000,
+            reasons=[{"field": "处罚机关", "rule": "required", "message": "必填", "value": None}],
+            record_id=record_id,
+            rejection=rejection,
+        )
+
+
+def test_rejection_waits_in_the_outbox_in_order_for_sgs_rejected_keyed_by_record_or_receipt(
+    store: NodeStore,
+) -> None:
+    admit(store, candidate("penalty:X:1"))
+    reject(store, "r-known", "penalty:X:2", b"rejection-2")
+    reject(store, "r-unknown", None, b"rejection-3")
+    first, second, third = store.pending(10)
+    assert (first.topic, first.is_rejection) == ("sgs.submitted.penalty", False)
+    assert (second.topic, second.record_id, second.payload) == ("sgs.rejected", "penalty:X:2", b"rejection-2")
+    assert (third.topic, third.record_id, third.is_rejection) == ("sgs.rejected", "r-unknown", True)
+
+
+def test_sent_rejection_leaves_the_outbox_and_its_receipt_stays_rejected(store: NodeStore) -> None:
+    reject(store, "r-1", "penalty:X:9", b"rejection")
+    store.mark_sent([(p, 1_700_000_000_500) for p in store.pending(10)])
+    assert store.pending(10) == []
+    view = store.receipt("r-1")
+    assert view is not None and view.status == "REJECTED"
+    assert [e["status"] for e in view.history] == ["REJECTED"]
+
+
+def test_outbox_written_before_rejections_travelled_is_read_as_submitted_records(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, receipt_id TEXT NOT NULL, record_id TEXT "
+        "NOT NULL, kind TEXT NOT NULL, node TEXT NOT NULL, department TEXT NOT NULL, payload BLOB NOT NULL, "
+        "enqueued_at INTEGER NOT NULL)"
+    )
+    old.execute("INSERT INTO outbox VALUES (1, 'r', 'license:X:1', 'license', '310115', 'd', x'00', 5)")
+    old.commit()
+    old.close()
+    store = NodeStore(path)
+    (entry,) = store.pending(10)
+    assert (entry.topic, entry.is_rejection) == ("sgs.submitted.license", False)
+    store.close()
