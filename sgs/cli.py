@@ -20,10 +20,12 @@ COMMAND_MODULES = (
     "services.sink.cli",
     "services.worker.cli",
     "simulators.cli",
+    "simulators.bench_cli",
     "sgs.calendar_cli",
     "sgs.validate_cli",
     "sgs.refbase_cli",
     "sgs.lag_cli",
+    "sgs.report_cli",
 )
 
 
