@@ -46,7 +46,7 @@ from sgs.topics import REJECTED as REJECTED_TOPIC
 from sgs.topics import TopicSpec
 from simulators.driver import encode_submitted
 from simulators.generator import FaultMix, Generator, Submission
-from simulators.reconciliation import Expectation, Held, Reconciliation, Row, read_sink, reconcile
+from simulators.reconciliation import Expectation, Held, Reconciliation, Row, read_sink, reconcile, settled
 
 NODE_FINAL = ("rejected", "unchanged", "forbidden")  # answers after which the node sends nothing on
 PERCENTILES = (50, 95, 99)
@@ -455,8 +455,9 @@ class Bench:
         threads = feed.start()
         self.log.info("bench.feed_started", records=n)
         bar = tqdm(total=n, unit="rec", desc="settled", file=sys.stderr, mininterval=1.0)
-        settled, last_progress, poll_s = 0, time.monotonic(), 1.0
+        count, last_progress, poll_s = 0, time.monotonic(), 1.0
         stalled, dead = False, set()
+        quiet_since: tuple[int, ...] | None = None
         while not self.stop.wait(poll_s):
             gone = exited(children)
             if gone is not None and gone.name not in dead and gone.proc is not None:
@@ -472,7 +473,7 @@ class Bench:
             done_records = {
                 rid
                 for rid, tiers in wanted.items()
-                if all(_matches(rows[t].get(rid), h) for t, h in tiers.items())
+                if all(settled(rows[t].get(rid), h) for t, h in tiers.items())
             }
             now_settled = sum(
                 1
@@ -482,20 +483,29 @@ class Bench:
             )
             feeding = any(t.is_alive() for t in threads)
             bar.set_postfix(posted=feed.posted, refresh=False)
-            bar.update(now_settled - settled)
-            if now_settled != settled:
-                settled, last_progress = now_settled, time.monotonic()
-            if settled == n:
-                break
+            bar.update(now_settled - count)
+            if now_settled != count:
+                count, last_progress = now_settled, time.monotonic()
+            if count == n:
+                # A revoked record with no row yet counts as settled; one more unchanged poll makes sure no
+                # version of it is still on its way to a sink.
+                snapshot = tuple(
+                    len(r) + sum(row.held.withdrawn_version is not None for row in r.values())
+                    for r in rows.values()
+                )
+                if snapshot == quiet_since:
+                    break
+                quiet_since = snapshot
+                continue
             if not feeding and time.monotonic() - last_progress > float(self.args.stall_timeout):
                 stalled = True
-                self.log.warning("bench.stalled", settled=settled, records=n)
+                self.log.warning("bench.stalled", settled=count, records=n)
                 break
         bar.close()
         self.stop.set()  # ends the posting threads if time ran out
         for t in threads:
             t.join(10)
-        return {"stalled": stalled, "dead": sorted(dead), "settled_polled": settled}
+        return {"stalled": stalled, "dead": sorted(dead), "settled_polled": count}
 
     def _scrape_duplicates(self, ports: dict[str, int]) -> dict[str, float]:
         """Relay messages each sink absorbed as already held: at-least-once redeliveries, harmless by design."""
@@ -562,7 +572,10 @@ class Bench:
                 if want is None:
                     continue
                 row = final[tier].get(item.record_id)
-                times.append(_epoch(row.settled_at) if row is not None and row.held == want else None)
+                if row is None and settled(row, want):
+                    times.append(a[1])  # revoked before it reached the tier: settled when the node took it
+                else:
+                    times.append(_epoch(row.settled_at) if row is not None and settled(row, want) else None)
             if times and None not in times:
                 settle_times.append(max(t for t in times if t is not None))
         elapsed = (max(settle_times) - feed.started) if settle_times else 0.0
@@ -654,10 +667,6 @@ class Bench:
         return 1 if failures else 0
 
 
-def _matches(row: Row | None, want: Held) -> bool:
-    return row is not None and row.held == want
-
-
 def render(results: dict[str, Any], rec: Reconciliation) -> str:
     """The summary table."""
     lat = results["latency_s"]
@@ -678,7 +687,8 @@ def render(results: dict[str, Any], rec: Reconciliation) -> str:
         )
     lines += [
         f"  (d) relayed                 provincial {rec.relayed.get('provincial', 0):,}  national "
-        f"{rec.relayed.get('national', 0):,}  withdrawn {sum(rec.withdrawn.values()):,}",
+        f"{rec.relayed.get('national', 0):,}  withdrawn {sum(rec.withdrawn.values()):,}  "
+        f"revoked before relay {sum(rec.revoked_before_relay.values()):,}",
         f"      rejected {rec.rejected:,}  duplicates absorbed {rec.absorbed:,}  "
         f"provincial only (D11) {rec.not_relayed_national:,}",
         f"      LOST {rec.lost:,}   DUPLICATED {rec.duplicated:,}",

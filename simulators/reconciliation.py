@@ -5,7 +5,8 @@
 - `duplicate` (the same version again, D4) is absorbed: it changes no store;
 - a version that travels is held by each tier it names (D11), the highest version winning (D4);
 - `withdrawn` (REVOKE, D4) takes the record down in every tier that held it: the row stays, marked withdrawn with
-  the revoking version.
+  the revoking version. A revocation that overtakes its original inside the municipal platform means the tier never
+  held the record: no row is as good as a withdrawn one (nothing is shown either way), counted apart.
 `reconcile(expectation, stores, ...)` compares that with the rows the sinks hold and classifies every record sent.
 """
 
@@ -82,12 +83,20 @@ class Row:
         )
 
 
+def settled(row: Row | None, want: Held) -> bool:
+    """Whether a tier's row is the final state expected of it (a revoked record may also have no row)."""
+    if row is None:
+        return want.withdrawn_version is not None
+    return row.held == want
+
+
 @dataclass
 class Reconciliation:
     """Every record sent, accounted for; `lost` and `duplicated` must both be 0."""
 
     relayed: dict[str, int] = field(default_factory=dict)  # tier -> records held as expected
     withdrawn: dict[str, int] = field(default_factory=dict)  # tier -> records taken down as expected
+    revoked_before_relay: dict[str, int] = field(default_factory=dict)  # tier -> revoked, never held: no row
     rejected: int = 0  # versions rejected where expected (node answer or sgs.rejected)
     absorbed: int = 0  # duplicates absorbed
     not_relayed_national: int = 0  # D11: held provincially only, by design
@@ -108,6 +117,7 @@ class Reconciliation:
         return {
             "relayed": self.relayed,
             "withdrawn": self.withdrawn,
+            "revoked_before_relay": self.revoked_before_relay,
             "rejected": self.rejected,
             "absorbed_duplicates": self.absorbed,
             "not_relayed_national": self.not_relayed_national,
@@ -133,12 +143,15 @@ def reconcile(
     rec = Reconciliation()
     for tier in TIERS:
         expected, rows = exp.tiers[tier], stores.get(tier, {})
-        rec.relayed[tier] = rec.withdrawn[tier] = 0
+        rec.relayed[tier] = rec.withdrawn[tier] = rec.revoked_before_relay[tier] = 0
         if store_duplicates.get(tier):
             rec.duplicated += store_duplicates[tier]
             rec.note(f"{tier}: {store_duplicates[tier]} (record id, version) pairs stored twice")
         for rid, want in expected.items():
             row = rows.get(rid)
+            if row is None and want.withdrawn_version is not None:
+                rec.revoked_before_relay[tier] += 1
+                continue
             if row is not None and row.held == want:
                 if want.withdrawn_version is None:
                     rec.relayed[tier] += 1

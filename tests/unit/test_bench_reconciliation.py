@@ -125,3 +125,14 @@ def test_percentiles_by_nearest_rank():
     values = [float(v) for v in range(1, 101)]
     assert percentiles(values) == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
     assert percentiles([]) == {"p50": None, "p95": None, "p99": None}
+
+
+def test_a_revoked_record_no_sink_ever_held_is_accounted_not_lost(federation):
+    exp = Expectation.of(_stream(federation))
+    stores = _perfect_stores(exp)
+    revoked = next(rid for rid, held in exp.tiers["provincial"].items() if held.withdrawn_version is not None)
+    for rows in stores.values():
+        rows.pop(revoked, None)
+    rec = reconcile(exp, stores, {}, *_all_seen(exp))
+    assert rec.ok, rec.samples
+    assert rec.revoked_before_relay["provincial"] == 1
