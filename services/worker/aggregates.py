@@ -1,13 +1,14 @@
-"""Aggregates for the monthly bulletin (D8): the `daily` and `monthly` faust tables copied into a SQLAlchemy table.
+"""Aggregates for the monthly bulletin (D8): the `daily` faust table copied into a SQLAlchemy table.
 
-Each worker counts in tables keyed by `partition|period|district|department|kind|measure`, so a key is written
-from one partition only and recovers from its own changelog partition, whichever worker holds it. A timer copies
-every row whose count changed since the last copy into `worker_aggregates` with its absolute count (an upsert:
-repeating it changes nothing), so the store is idempotent and any number of workers can share it. The bulletin
-sums over partitions: `monthly_bulletin(url, "2026-10")`.
+Each worker counts in a table keyed by `partition|day|district|department|kind` whose value is {measure: count}
+(one table write per record, whatever it counts), so a key is written from one partition only and recovers from
+its own changelog partition, whichever worker holds it. A timer copies every day row, and every month row (the
+sum of its days), whose count changed since the last copy into `worker_aggregates` with its absolute count (an
+upsert: repeating it changes nothing), so the store is idempotent and any number of workers can share it. The
+bulletin sums over partitions: `monthly_bulletin(url, "2026-10")`.
 
 Measures: submitted, accepted, mismatched, rejected.<rule>, late.D5, late.D6, relayed.<tier>,
-withdrawn.<tier>.<reason>.
+withdrawn.<tier>.<reason>; from `bulletin_counts`: rejected, rejected_municipal, published, portal_dated, clean.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import faust
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -53,32 +53,37 @@ def _upsert(engine: Engine, rows: list[dict[str, Any]]) -> None:
         conn.execute(stmt, rows)
 
 
-def _row(key: str, count: int) -> dict[str, Any]:
-    partition, period, district, department, kind, measure = key.split("|", 5)
-    return {
-        "partition": int(partition),
-        "period": period,
-        "district": district,
-        "department": department,
-        "kind": kind,
-        "measure": measure,
-        "count": count,
-    }
+def _rows(daily: dict[str, dict[str, int]]) -> dict[tuple[Any, ...], int]:
+    """`partition|day|district|department|kind` -> {measure: count} as rows keyed like the SQL table, with
+    each month's row the sum of its days."""
+    rows: dict[tuple[Any, ...], int] = {}
+    for key, measures in daily.items():
+        partition, day, district, department, kind = key.split("|", 4)
+        for measure, count in measures.items():
+            rows[(int(partition), day, district, department, kind, measure)] = count
+            month = (int(partition), day[:7], district, department, kind, measure)
+            rows[month] = rows.get(month, 0) + count
+    return rows
 
 
 def register(pipe: Pipeline, engine: Engine) -> None:
-    written: dict[str, int] = {}
+    from services.worker import bulletin_counts
+
+    bulletin_counts.register(pipe)  # node rejections, publication and quality counts (D8, docs/report.md)
+    written: dict[tuple[Any, ...], int] = {}
 
     @pipe.app.timer(FLUSH_INTERVAL_S, name="aggregates_flush")
     async def flush_aggregates() -> None:
-        await flush(pipe.daily, pipe.monthly)
-
-    async def flush(*tables: faust.Table) -> None:
-        changed = {k: v for t in tables for k, v in list(t.items()) if written.get(k) != v}
+        rows = _rows(dict(pipe.daily.items()))
+        changed = [
+            dict(zip((*_KEY_COLUMNS, "count"), (*k, v), strict=True))
+            for k, v in rows.items()
+            if written.get(k) != v
+        ]
         if not changed:
             return
-        await asyncio.to_thread(_upsert, engine, [_row(k, v) for k, v in changed.items()])
-        written.update(changed)
+        await asyncio.to_thread(_upsert, engine, changed)
+        written.update({k: v for k, v in rows.items()})
         log.debug("aggregates.flushed", rows=len(changed))
 
 

@@ -1,6 +1,6 @@
-"""Stage 2, dedup and ordering (D4): <app>-validated -> <app>-current.
+"""Stage 2, dedup and ordering (D4): only the newest version of a record goes on.
 
-A table keyed by record id holds the highest version seen, the hash of its bytes and the offset it came from. A
+The record's state (`records` table, "seen") holds the highest version seen, the hash of its bytes and the offset it came from. A
 lower version arriving late is absorbed (an older version never overwrites a newer one); the same version again
 is a duplicate and absorbed too, unless it is the very message seen before (same offset): that is at-least-once
 redelivery after a crash, and it goes on, because what it sent the first time may not have reached the broker.
@@ -8,36 +8,32 @@ redelivery after a crash, and it goes on, because what it sent the first time ma
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
 from services.worker import metrics
-from services.worker.pipeline import Pipeline, content_hash, guarded, log, reason
+from services.worker.pipeline import Pipeline, content_hash, log, reason
 
 
-def register(pipe: Pipeline) -> None:
-    @pipe.app.agent(pipe.validated, name="dedup")
-    async def order_versions(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await guarded(pipe, "dedup", event, "unknown", lambda e: _dedup(pipe, e))
-
-
-async def _dedup(pipe: Pipeline, event: faust.EventT) -> None:
+async def admit(pipe: Pipeline, event: faust.EventT, record: dict[str, Any]) -> bool:
+    """True when this version goes on; False when it was absorbed or rejected."""
     raw: bytes = event.value
-    _, record = pipe.codec.decode(raw)
     env = record["envelope"]
     record_id, version, kind = env["record_id"], env["version"], env["kind"].lower()
     digest, offset = content_hash(raw), event.message.offset
-    seen = pipe.versions.get(record_id)
+    state = pipe.state(record_id)
+    seen = state.get("seen")
     district = pipe.labels(kind, env).district
     if seen is not None and (version, offset) != (seen["version"], seen["offset"]):
         if version < seen["version"]:
             metrics.RECORDS.labels("dedup", "superseded", kind, district).inc()
             log.info("record.superseded", record_id=record_id, version=version, newest=seen["version"])
-            return
+            return False
         if version == seen["version"]:
             if digest == seen["hash"]:
                 metrics.RECORDS.labels("dedup", "duplicate", kind, district).inc()
-                return
+                return False
             await pipe.reject(
                 "dedup",
                 kind,
@@ -46,7 +42,7 @@ async def _dedup(pipe: Pipeline, event: faust.EventT) -> None:
                 [reason("-", "version_conflict", "同一版本号的记录内容不同：更新记录须提高版本号", version)],
                 env,
             )
-            return
-    pipe.versions[record_id] = {"version": version, "hash": digest, "offset": offset}
+            return False
+    state["seen"] = {"version": version, "hash": digest, "offset": offset}
     metrics.RECORDS.labels("dedup", "passed", kind, district).inc()
-    await pipe.current.send(key=event.key, value=raw)
+    return True

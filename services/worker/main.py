@@ -8,8 +8,8 @@ from pathlib import Path
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.worker import aggregates, dedup, reconcile, route, timeliness, validate
-from services.worker.pipeline import Pipeline, WorkerSettings
+from services.worker import aggregates, flow
+from services.worker.pipeline import Pipeline, WorkerSettings, partition_by_key
 from services.worker.refbases import ReferenceBases
 from sgs.broker import ensure_topics
 from sgs.calendar_cli import calendar_from_args
@@ -35,7 +35,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
 
 
 def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
-    """The faust app with its topics, tables and agents, in pipeline order (see `pipeline.py`)."""
+    """The faust app with its topics, tables and agents (see `flow.py`)."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -53,7 +53,9 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         broker_heartbeat_interval=1,
         consumer_auto_offset_reset="earliest",  # a new deployment processes what is already waiting
         table_standby_replicas=0,
-        producer_linger=0.005,  # batch the many small sends of one record (outputs, receipts, changelogs)
+        producer_linger=0.2,  # batch the many small sends of one record (outputs, receipts, changelogs)
+        producer_max_batch_size=256 * 1024,  # fewer, larger produce requests: each costs Python on both sides
+        producer_partitioner=partition_by_key,
         web_port=settings.http_port,
         web_in_thread=False,
     )
@@ -61,11 +63,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
     refs = ReferenceBases(settings.bootstrap, pipe.codec)
     engine = aggregates.open_store(settings.aggregates_url)
 
-    validate.register(pipe)
-    dedup.register(pipe)
-    reconcile.register(pipe, refs)
-    timeliness.register(pipe)
-    route.register(pipe)
+    flow.register(pipe, refs)
     aggregates.register(pipe, engine)
 
     @app.task

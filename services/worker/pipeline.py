@@ -1,23 +1,26 @@
 """What every stage of the worker shares: the faust app, its topics and tables, the codec, and the two ways a
 stage ends a record (a rejection with reasons, or a counted outcome).
 
-The stages (one module each, read top to bottom) are:
+The stages are one module each, plain functions called in order by the agents of `flow.py`:
 
-    sgs.submitted.{license,penalty} -> validate -> <app>-validated -> dedup -> <app>-current
-        -> reconcile (<app>-held loops back to <app>-current while the subject is unknown)
-        -> <app>-reconciled -> timeliness -> sgs.accepted.{license,penalty} -> route -> sgs.relay.{provincial,national}
+    sgs.submitted.{license,penalty} -> validate -> dedup -> reconcile -> timeliness -> route
+        -> sgs.accepted.{license,penalty}, sgs.relay.{provincial,national}, receipts, alerts
+    reconcile -> <app>-held -> (retry) reconcile -> timeliness -> route, while the subject is unknown
     <app>-expiry (fed by the publicity sweep) -> expire -> sgs.relay.*
 
 Every topic is keyed by record id with the federation's partition count, so one record's versions, its state in
-every table and every stage's work on it stay in one partition, on one worker. Between stages the value is the
-record's bytes as submitted (never re-encoded), so any stage can reject with the original bytes; what a stage
-concluded travels in message headers until the timeliness stage writes `annotations`.
+every table and every stage's work on it stay in one partition, on one worker. A held record travels as its bytes
+as submitted (never re-encoded), so it can still be rejected with the original bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import random
 import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,7 +29,9 @@ from zoneinfo import ZoneInfo
 
 import faust
 import structlog
+from aiokafka.partitioner import murmur2
 
+from services.worker import metrics
 from sgs import topics
 from sgs.config import Federation
 from sgs.serialization import Codec, default_codec
@@ -38,13 +43,12 @@ log = structlog.get_logger("worker")
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # dates of D5/D6 are calendar days in China, not in UTC
 SCHEMA_BY_KIND = {"license": "sgs.LicenseRecord", "penalty": "sgs.PenaltyRecord"}
 KIND_BY_TOPIC = {name: kind for kind, name in topics.SUBMITTED.items()}
-KIND_BY_ACCEPTED_TOPIC = {name: kind for kind, name in topics.ACCEPTED.items()}
 UNKNOWN = "unknown"  # metric label for a district or department the federation config does not know
 
 # The app's own topics, `<app id>-<suffix>`; created with the federation's partition count before faust starts.
-INTERNAL_TOPICS = ("validated", "current", "held", "reconciled", "expiry")
+INTERNAL_TOPICS = ("held", "expiry")
 # faust names a table's changelog `<app id>-<table>-changelog`; created the same way (compacted).
-TABLES = ("versions", "relayed", "counted", "daily", "monthly")
+TABLES = ("records", "daily")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,20 @@ class Labels:
     kind: str
     district: str
     department: str
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_hash(key: bytes) -> int:
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def partition_by_key(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """The producer's partitioner: Kafka's default (murmur2 of the key, as the district nodes' producers use), with
+    the hash remembered, because one record's several outputs share its key, receipts and alerts share a few
+    keys, and aiokafka's murmur2 is pure Python (~12 µs a key)."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 def now_utc() -> datetime:
@@ -121,33 +139,26 @@ class Pipeline:
                 *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
             )
 
+        # What the agents read (`flow.py`).
         self.submitted = raw_topic(*topics.SUBMITTED.values())
-        self.validated = raw_topic(f"{s.app_id}-validated")
-        self.current = raw_topic(f"{s.app_id}-current")
         self.held = raw_topic(f"{s.app_id}-held")
-        self.reconciled = raw_topic(f"{s.app_id}-reconciled")
         self.expiry = raw_topic(f"{s.app_id}-expiry")
-        self.accepted_in = raw_topic(*topics.ACCEPTED.values())
-        self.accepted = {kind: raw_topic(name) for kind, name in topics.ACCEPTED.items()}
-        self.relay = {tier: raw_topic(name) for tier, name in topics.RELAY.items()}
-        self.rejected = raw_topic(topics.REJECTED)
-        self.alerts = raw_topic(topics.ALERTS)
-        self.receipts = raw_topic(topics.RECEIPTS)
+        # What the stages write, by name (`emit`).
+        self.accepted = dict(topics.ACCEPTED)
+        self.relay = dict(topics.RELAY)
 
-        def table(name: str, default: Any = None) -> faust.Table:
+        def table(name: str, default: Any = None) -> faust.types.TableT:
             return app.Table(
                 name, default=default, schema=faust.Schema(key_serializer="json", value_serializer="json")
             )
 
-        # record id -> {"version", "hash"}: the highest version seen (D4), for dedup and ordering.
-        self.versions = table("versions")
-        # record id -> what the route stage relayed: version, tiers holding it, publicity end (D11, D14).
-        self.relayed = table("relayed")
-        # "<record id>|<version>" -> measures already counted, so a replay counts nothing twice (D8).
-        self.counted = table("counted")
-        # "<partition>|<day or month>|<district>|<department>|<kind>|<measure>" -> count (D8).
-        self.daily = table("daily", int)
-        self.monthly = table("monthly", int)
+        # record id -> its state, read and changed through `state` (one table write per message):
+        #   "seen": {"version", "hash", "offset"} of the highest version seen (D4), for dedup and ordering;
+        #   "relayed": what the route stage relayed: version, tiers holding it, publicity end (D11, D14);
+        #   "counted": {version: [measures]} already counted, so a replay counts nothing twice (D8).
+        self.records = table("records")
+        # "<partition>|<day>|<district>|<department>|<kind>" -> {measure: count} (D8); months are sums of days.
+        self.daily = table("daily")
 
         departments = {d.id: d for n in s.federation.nodes for d in n.departments}
         self._departments = departments
@@ -163,8 +174,17 @@ class Pipeline:
         node = str(envelope.get("source_node"))
         return Labels(kind, node if node in self._nodes else UNKNOWN, UNKNOWN)
 
-    async def send(self, topic: faust.TopicT, key: str, schema: str, value: dict[str, Any]) -> None:
-        await topic.send(key=key.encode(), value=self.codec.encode(schema, value))
+    async def emit(
+        self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None
+    ) -> None:
+        """Hand one message to the producer, without waiting for the broker: faust flushes the producer before
+        it commits an offset, so whatever a message caused is on the broker before the message counts as done
+        (at-least-once). Straight to the producer, not through `faust.Topic.send`, whose per-message
+        bookkeeping cost more than the rest of a record's processing (docs/worker.md)."""
+        await self.app.producer.send(topic, key, value, None, None, headers)
+
+    async def send(self, topic: str, key: str, schema: str, value: dict[str, Any]) -> None:
+        await self.emit(topic, key.encode(), self.codec.encode(schema, value))
 
     async def receipt(
         self,
@@ -175,7 +195,7 @@ class Pipeline:
     ) -> None:
         """An `sgs.Receipt` back to the source node (key = source node)."""
         await self.send(
-            self.receipts,
+            topics.RECEIPTS,
             envelope["source_node"],
             "sgs.Receipt",
             {
@@ -201,13 +221,12 @@ class Pipeline:
     ) -> None:
         """D12: the original bytes and every reason to `sgs.rejected`, a REJECTED receipt when the receipt id is
         known, and the count per rule."""
-        from services.worker import metrics
-
         env = envelope or {}
         record_id = env.get("record_id") or (key.decode("utf-8", "replace") if key else None)
-        await self.rejected.send(
-            key=record_id.encode() if record_id else None,
-            value=self.codec.encode(
+        await self.emit(
+            topics.REJECTED,
+            record_id.encode() if record_id else None,
+            self.codec.encode(
                 "sgs.Rejection",
                 {
                     "receipt_id": env.get("receipt_id"),
@@ -232,25 +251,81 @@ class Pipeline:
             "record.rejected", stage=stage, record_id=record_id, rules=sorted({r["rule"] for r in reasons})
         )
 
+    def state(self, record_id: str) -> dict[str, Any]:
+        """The record's entry in `records` for the message in hand, to read and change (replace its parts, do
+        not mutate them); `settle` writes it back once when the message is done."""
+        work = _WORK.get()
+        if record_id not in work.states:
+            stored = self.records.get(record_id) or {}
+            work.states[record_id] = (stored, dict(stored))
+        return work.states[record_id][1]
+
     def count(self, envelope: dict[str, Any] | None, labels: Labels, measure: str) -> None:
-        """Add one to the day and month aggregates (D8), once per (record id, version, measure) however often
-        the record is replayed. Only inside an agent: the tables write to the current event's partition."""
-        event = faust.current_event()
-        if event is None:
-            raise RuntimeError("aggregates are counted inside an agent")
+        """Count one `measure` of the message in hand for the day aggregates (D8), once per (record id, version,
+        measure) however often the record is replayed; `settle` writes the counts when the message is done."""
         if envelope is not None:
-            counted_key = f"{envelope['record_id']}|{envelope['version']}"
-            done = self.counted.get(counted_key) or []
+            day = local_date(envelope["submitted_at"])
+            state = self.state(envelope["record_id"])
+            counted = state.get("counted") or {}
+            done = counted.get(str(envelope["version"])) or []
             if measure in done:
                 return
-            self.counted[counted_key] = [*done, measure]
-            day = local_date(envelope["submitted_at"])
+            state["counted"] = {**counted, str(envelope["version"]): [*done, measure]}
         else:
             day = local_date(now_utc())  # an undecodable message has no identity: counted when it arrived
-        p = event.message.partition
-        rest = f"{labels.district}|{labels.department}|{labels.kind}|{measure}"
-        self.daily[f"{p}|{day.isoformat()}|{rest}"] += 1
-        self.monthly[f"{p}|{day.isoformat()[:7]}|{rest}"] += 1
+        _WORK.get().tally.append(
+            (f"{day.isoformat()}|{labels.district}|{labels.department}|{labels.kind}", measure)
+        )
+
+    def settle(self) -> None:
+        """Write what the message in hand changed: every table write is a changelog message, so one per record
+        and one per day row, however many stages changed them. Only inside an agent: the tables write to the
+        current event's partition, which is the record's (every topic is keyed by record id)."""
+        work = _WORK.get()
+        event = faust.current_event()
+        if event is None:
+            raise RuntimeError("table state is written inside an agent")
+        for record_id, (stored, state) in work.states.items():
+            if state != stored:
+                self.records[record_id] = state
+        days: dict[str, dict[str, int]] = {}
+        for day_key, measure in work.tally:
+            key = f"{event.message.partition}|{day_key}"
+            day = days.setdefault(key, dict(self.daily.get(key) or {}))
+            day[measure] = day.get(measure, 0) + 1
+        for key, measures in days.items():
+            self.daily[key] = measures
+        work.states.clear()
+        work.tally.clear()
+
+
+@dataclass
+class _Work:
+    """What the message an agent has in hand changed, until `settle` writes it."""
+
+    states: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(
+        default_factory=dict
+    )  # (stored, current)
+    tally: list[tuple[str, str]] = field(default_factory=list)  # (day key, measure)
+
+
+_WORK: ContextVar[_Work] = ContextVar("work")  # one per agent task: agents interleave at every await
+
+
+class Step:
+    """The stage a message is in: an unexpected failure is a rejection at that stage, and each stage's time is
+    observed (`sgs_worker_stage_latency_seconds`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.started = time.perf_counter()
+
+    def enter(self, name: str) -> None:
+        self.done()
+        self.name, self.started = name, time.perf_counter()
+
+    def done(self) -> None:
+        metrics.STAGE_LATENCY.labels(self.name).observe(time.perf_counter() - self.started)
 
 
 def envelope_of(codec: Codec, raw: bytes) -> dict[str, Any] | None:
@@ -263,27 +338,38 @@ def envelope_of(codec: Codec, raw: bytes) -> dict[str, Any] | None:
     return env if isinstance(env, dict) else None
 
 
-async def guarded(pipe: Pipeline, stage: str, event: faust.EventT, kind: str, handler: Any) -> None:
-    """Run one stage on one message so that nothing escapes: faust restarts an agent that raises, and it would
-    meet the same message again forever. An unexpected failure becomes a rejection carrying the bytes (D12)."""
-    from services.worker import metrics
-
-    started = time.perf_counter()
+async def guarded(
+    pipe: Pipeline,
+    stage: str,
+    event: faust.EventT,
+    kind: str,
+    handler: Callable[[faust.EventT, Step], Awaitable[None]],
+) -> None:
+    """Take one message through its stages so that nothing escapes: faust restarts an agent that raises, and it
+    would meet the same message again forever. An unexpected failure becomes a rejection carrying the bytes (D12)
+    at the stage it happened in. The message's counts are settled at the end, whatever happened."""
+    step = Step(stage)
+    work = _WORK.set(_Work())
     try:
-        await handler(event)
+        await handler(event, step)
     except Exception as exc:
-        log.exception("stage.failed", stage=stage)
+        log.exception("stage.failed", stage=step.name)
         raw = event.value if isinstance(event.value, bytes) else b""
         try:
             await pipe.reject(
-                stage,
+                step.name,
                 kind,
                 event.key,
                 raw,
-                [reason("-", f"{stage}.failed", f"市平台处理失败：{type(exc).__name__}: {exc}")],
+                [reason("-", f"{step.name}.failed", f"市平台处理失败：{type(exc).__name__}: {exc}")],
                 envelope=envelope_of(pipe.codec, raw),
             )
         except Exception:
-            log.exception("stage.reject_failed", stage=stage)
+            log.exception("stage.reject_failed", stage=step.name)
     finally:
-        metrics.STAGE_LATENCY.labels(stage).observe(time.perf_counter() - started)
+        step.done()
+        try:
+            pipe.settle()
+        except Exception:
+            log.exception("aggregates.settle_failed", stage=step.name)
+        _WORK.reset(work)

@@ -1,14 +1,15 @@
-"""Stage 5, route and relay (D10, D11, D14-D17): sgs.accepted.{license,penalty} -> sgs.relay.{provincial,national}.
+"""Stage 5, route and relay (D10, D11, D14-D17): an accepted record -> sgs.relay.{provincial,national}.
 
 `sgs.publication` decides which tiers get a record and whether each may publish it (D11); what a tier may
-publish has its personal identifiers masked (D17), the municipal copy on sgs.accepted keeps them. The `relayed`
-table remembers, per record, the version relayed and the tiers holding it, so that:
+publish has its personal identifiers masked (D17), the municipal copy on sgs.accepted keeps them. The record's
+state (`records` table, "relayed") remembers the version relayed and the tiers holding it, so that:
 - an older version arriving after a newer one is ignored (D4);
 - a revocation (operation REVOKE, or a licence whose 当前状态 is 撤销) sends a Withdrawal to every tier that holds
   the record (D4);
 - the publicity sweep (a timer, every `--sweep-interval-s`) finds records whose publicity period has ended and
   sends them through <app>-expiry to the `expire` agent, which withdraws them (D14). The sweep only reads the
   table: faust writes a table only from an agent, into the partition of the event being processed.
+The agents and the timer that call these functions are in `flow.py`.
 """
 
 from __future__ import annotations
@@ -20,57 +21,20 @@ from typing import Any
 import faust
 
 from services.worker import metrics
-from services.worker.pipeline import (
-    KIND_BY_ACCEPTED_TOPIC,
-    SCHEMA_BY_KIND,
-    Labels,
-    Pipeline,
-    guarded,
-    local_date,
-    log,
-    now_utc,
-)
+from services.worker.pipeline import SCHEMA_BY_KIND, Labels, Pipeline, local_date, log, now_utc
 from sgs.publication import mask_identifiers, relay_tiers
 
 RECEIPT_BY_TIER = {"provincial": "RELAYED_PROVINCIAL", "national": "RELAYED_NATIONAL"}
 
 
-def register(pipe: Pipeline) -> None:
-    @pipe.app.agent(pipe.accepted_in, name="route")
-    async def relay_records(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            kind = KIND_BY_ACCEPTED_TOPIC.get(event.message.topic, "unknown")
-            await guarded(pipe, "route", event, kind, lambda e: _route(pipe, e))
-
-    @pipe.app.agent(pipe.expiry, name="expire")
-    async def withdraw_expired(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await guarded(pipe, "expire", event, "unknown", lambda e: _expire(pipe, e))
-
-    @pipe.app.timer(pipe.settings.sweep_interval_s, name="publicity_sweep")
-    async def sweep_publicity() -> None:
-        today = local_date(now_utc())
-        due = 0
-        for record_id, state in list(pipe.relayed.items()):
-            end = state.get("publicity_end")
-            if state["tiers"] and end is not None and date.fromisoformat(end) < today:
-                due += 1
-                await pipe.expiry.send(
-                    key=record_id.encode(), value=json.dumps({"version": state["version"]}).encode()
-                )
-        log.info("sweep.done", expired=due)
-
-
-async def _route(pipe: Pipeline, event: faust.EventT) -> None:
-    _, record = pipe.codec.decode(event.value)
+async def relay(pipe: Pipeline, record: dict[str, Any]) -> None:
+    """Relay the accepted, annotated record to its tiers, or withdraw it from every tier that holds it."""
     env = record["envelope"]
     kind = env["kind"].lower()
     record_id, version = env["record_id"], env["version"]
     labels = pipe.labels(kind, env)
     annotations = record["annotations"]
-    if annotations is None:
-        raise ValueError("an accepted record without annotations (not written by the timeliness stage)")
-    state = pipe.relayed.get(record_id)
+    state = pipe.state(record_id).get("relayed")
     if state is not None and version < state["version"]:
         metrics.RECORDS.labels("route", "superseded", kind, labels.district).inc()
         return
@@ -79,20 +43,42 @@ async def _route(pipe: Pipeline, event: faust.EventT) -> None:
         await _withdraw(pipe, _state(env, labels, annotations, []), holding, "REVOKED")
         return
     tiers = relay_tiers(kind, record)
+    encoded: dict[bool, bytes] = {}  # for publication or not: the same bytes for every tier that gets them
     for tier, for_publication in tiers.items():
-        body = mask_identifiers(record) if for_publication else record
-        body = {
-            **body,
-            "annotations": {**annotations, "for_publication": for_publication, "masked": for_publication},
-        }
-        await pipe.send(pipe.relay[tier], record_id, SCHEMA_BY_KIND[kind], body)
+        if for_publication not in encoded:
+            body = mask_identifiers(record) if for_publication else record
+            body = {
+                **body,
+                "annotations": {**annotations, "for_publication": for_publication, "masked": for_publication},
+            }
+            encoded[for_publication] = pipe.codec.encode(SCHEMA_BY_KIND[kind], body)
+        await pipe.emit(pipe.relay[tier], record_id.encode(), encoded[for_publication])
         metrics.RELAYED.labels(tier, kind).inc()
         pipe.count(env, labels, f"relayed.{tier}")
         await pipe.receipt(env, RECEIPT_BY_TIER[tier])
     # A tier that held an earlier version but is not a target any more keeps it: no withdrawal reason fits
     # (docs/worker.md, "left for later").
-    pipe.relayed[record_id] = _state(env, labels, annotations, sorted(set(tiers) | set(holding)))
+    pipe.state(record_id)["relayed"] = _state(env, labels, annotations, sorted(set(tiers) | set(holding)))
     metrics.RECORDS.labels("route", "relayed" if tiers else "not_relayed", kind, labels.district).inc()
+
+
+async def sweep_publicity(pipe: Pipeline) -> None:
+    """D14: send every record of this worker whose publicity end (inclusive) is before today (China) to expire."""
+    today = local_date(now_utc())
+    due = 0
+    for record_id, entry in list(pipe.records.items()):
+        state = entry.get("relayed")
+        if state is None:
+            continue
+        end = state.get("publicity_end")
+        if state["tiers"] and end is not None and date.fromisoformat(end) < today:
+            due += 1
+            await pipe.emit(
+                pipe.expiry.get_topic_name(),
+                record_id.encode(),
+                json.dumps({"version": state["version"]}).encode(),
+            )
+    log.info("sweep.done", expired=due)
 
 
 def _state(
@@ -136,14 +122,14 @@ async def _withdraw(pipe: Pipeline, state: dict[str, Any], tiers: list[str], why
     if tiers:
         await pipe.receipt(state, "WITHDRAWN", detail=f"撤下原因 {why}：{', '.join(tiers)}")
         log.info("record.withdrawn", record_id=state["record_id"], reason=why, tiers=tiers)
-    pipe.relayed[state["record_id"]] = {**state, "tiers": []}
+    pipe.state(state["record_id"])["relayed"] = {**state, "tiers": []}
 
 
-async def _expire(pipe: Pipeline, event: faust.EventT) -> None:
+async def expire(pipe: Pipeline, event: faust.EventT) -> None:
     """D14: the sweep found the record past its publicity end; withdraw it unless it changed since."""
-    record_id = event.key.decode()
+    record_id = (event.key or b"").decode()
     wanted = json.loads(event.value)["version"]
-    state = pipe.relayed.get(record_id)
+    state = pipe.state(record_id).get("relayed")
     if state is None or state["version"] != wanted or not state["tiers"]:
         return
     await _withdraw(pipe, state, list(state["tiers"]), "EXPIRED")

@@ -1,5 +1,5 @@
-"""Stage 4, timeliness (D5, D6): <app>-reconciled -> sgs.accepted.{license,penalty}, late alerts on sgs.alerts,
-and the ACCEPTED receipt.
+"""Stage 4, timeliness (D5, D6): the record, annotated, to sgs.accepted.{license,penalty}, late alerts on
+sgs.alerts, and the ACCEPTED receipt.
 
 Working days are counted on the official calendar (`sgs.workdays`) in China's dates: from the day after the
 decision to the day the district node received the record (D5: limit `timeliness.publish_working_days`), and from
@@ -12,30 +12,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import faust
-
 from services.worker import metrics
-from services.worker.pipeline import SCHEMA_BY_KIND, Labels, Pipeline, guarded, local_date, log, now_utc
-from services.worker.reconcile import RECONCILIATION, REGISTERED_NAME, header
+from services.worker.pipeline import SCHEMA_BY_KIND, Labels, Pipeline, local_date, log, now_utc
+from services.worker.reconcile import Reconciliation
+from sgs import topics
 from sgs.publication import publicity_end, relay_tiers
 
 
-def register(pipe: Pipeline) -> None:
-    @pipe.app.agent(pipe.reconciled, name="timeliness")
-    async def time_records(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await guarded(pipe, "timeliness", event, "unknown", lambda e: _time(pipe, e))
-
-
-async def _time(pipe: Pipeline, event: faust.EventT) -> None:
-    _, record = pipe.codec.decode(event.value)
+async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliation) -> dict[str, Any] | None:
+    """The record with its `annotations`, accepted; None when a newer version overtook it while it was held."""
     env = record["envelope"]
     kind = env["kind"].lower()
     labels = pipe.labels(kind, env)
-    newest = pipe.versions.get(env["record_id"])
+    newest = pipe.state(env["record_id"]).get("seen")
     if newest is not None and newest["version"] > env["version"]:
         metrics.RECORDS.labels("timeliness", "superseded", kind, labels.district).inc()
-        return
+        return None
     timeliness = pipe.settings.federation.timeliness
     calendar = pipe.settings.calendar
     submitted_on = local_date(env["submitted_at"])
@@ -52,7 +44,7 @@ async def _time(pipe: Pipeline, event: faust.EventT) -> None:
         if portal_days > timeliness.report_working_days:
             late["D6"] = (portal_days, timeliness.report_working_days)
     tiers = relay_tiers(kind, record)
-    outcome = header(event, RECONCILIATION) or "NOT_CHECKED"
+    outcome = checked.outcome
     record["annotations"] = {
         "reconciliation": outcome,
         "working_days_to_submit": days,
@@ -65,16 +57,15 @@ async def _time(pipe: Pipeline, event: faust.EventT) -> None:
         "under_objection": record.get("status") == "OBJECTION",  # D15 (licences carry 当前状态)
         "accepted_at": now_utc(),
     }
-    await pipe.accepted[kind].send(
-        key=env["record_id"].encode(), value=pipe.codec.encode(SCHEMA_BY_KIND[kind], record)
-    )
+    await pipe.send(pipe.accepted[kind], env["record_id"], SCHEMA_BY_KIND[kind], record)
     for rule, (taken, limit) in late.items():
         await _late(pipe, env, labels, rule, taken, limit, provisional)
     pipe.count(env, labels, "accepted")
     metrics.RECORDS.labels("timeliness", "accepted", kind, labels.district).inc()
     await pipe.receipt(
-        env, "ACCEPTED", detail=_detail(outcome, header(event, REGISTERED_NAME), days, late, provisional)
+        env, "ACCEPTED", detail=_detail(outcome, checked.registered_name, days, late, provisional)
     )
+    return record
 
 
 async def _late(
@@ -84,7 +75,7 @@ async def _late(
     pipe.count(env, labels, f"late.{rule}")
     log.info("record.late", record_id=env["record_id"], rule=rule, working_days=taken, limit=limit)
     await pipe.send(
-        pipe.alerts,
+        topics.ALERTS,
         env["division_code"],
         "sgs.LateAlert",
         {

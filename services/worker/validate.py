@@ -1,4 +1,5 @@
-"""Stage 1, validate (D12): sgs.submitted.{license,penalty} -> <app>-validated, or sgs.rejected + a receipt.
+"""Stage 1, validate (D12): a submitted record is decoded and checked again, or rejected to sgs.rejected with a
+receipt.
 
 The district node validated already, but a node may be old or foreign: the shared validator runs again here.
 Bytes that cannot even be decoded are a rejection too (stage `decode`), never an agent crash.
@@ -6,29 +7,24 @@ Bytes that cannot even be decoded are a rejection too (stage `decode`), never an
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
 from services.worker import metrics
-from services.worker.pipeline import KIND_BY_TOPIC, SCHEMA_BY_KIND, Pipeline, guarded, local_date, reason
+from services.worker.pipeline import SCHEMA_BY_KIND, Pipeline, local_date, reason
 from sgs.serialization import SerializationError
 from sgs.validation import validate
 
 
-def register(pipe: Pipeline) -> None:
-    @pipe.app.agent(pipe.submitted, name="validate")
-    async def validate_records(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            kind = KIND_BY_TOPIC.get(event.message.topic, "unknown")
-            await guarded(pipe, "validate", event, kind, lambda e, k=kind: _validate(pipe, e, k))
-
-
-async def _validate(pipe: Pipeline, event: faust.EventT, kind: str) -> None:
+async def admit(pipe: Pipeline, event: faust.EventT, kind: str) -> dict[str, Any] | None:
+    """The decoded record when it is valid; None when it was rejected."""
     raw = event.value if isinstance(event.value, bytes) else b""
     try:
         schema, record = pipe.codec.decode(raw)
     except SerializationError as exc:
         await pipe.reject("decode", kind, event.key, raw, [reason("-", "decode", f"无法解析的消息：{exc}")])
-        return
+        return None
     envelope = record.get("envelope") if isinstance(record, dict) else None
     if schema != SCHEMA_BY_KIND.get(kind) or not isinstance(envelope, dict):
         await pipe.reject(
@@ -38,7 +34,7 @@ async def _validate(pipe: Pipeline, event: faust.EventT, kind: str) -> None:
             raw,
             [reason("-", "schema", f"{kind} 主题不接受 {schema} 记录", schema)],
         )
-        return
+        return None
     labels = pipe.labels(kind, envelope)
     pipe.count(envelope, labels, "submitted")
     # Judged as of the day the district node accepted it, as the node did: re-running the check weeks later
@@ -51,6 +47,6 @@ async def _validate(pipe: Pipeline, event: faust.EventT, kind: str) -> None:
         reasons.append(reason("-", "key_mismatch", "消息键与记录标识不一致", key))
     if reasons:
         await pipe.reject("validate", kind, event.key, raw, reasons, envelope)
-        return
+        return None
     metrics.RECORDS.labels("validate", "passed", kind, labels.district).inc()
-    await pipe.validated.send(key=envelope["record_id"].encode(), value=raw)
+    return record
