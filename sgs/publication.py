@@ -6,7 +6,6 @@ Pure functions over the decoded `sgs.LicenseRecord` / `sgs.PenaltyRecord` dicts 
 
 from __future__ import annotations
 
-import copy
 import re
 from datetime import date
 from typing import Any
@@ -105,11 +104,14 @@ def mask_identifiers(body: dict[str, Any]) -> dict[str, Any]:
     point of 双公示; 003 (十七) protects personal information by controlling queries and use, not by hiding who was
     penalised. The unmasked original stays at the municipal level; the input is not modified.
     """
-    masked = copy.deepcopy(body)
-    counterpart = masked.get("counterpart") or {}
-    for field in ("id_no", "legal_rep_id_no"):
-        if counterpart.get(field):
-            counterpart[field] = mask_id_number(counterpart[field])
+    # Copied only as deep as it is changed (the top level and the counterpart): a deep copy cost the workers'
+    # relay stage more than encoding the record.
+    masked = dict(body)
+    if isinstance(body.get("counterpart"), dict):
+        counterpart = masked["counterpart"] = dict(body["counterpart"])
+        for field in ("id_no", "legal_rep_id_no"):
+            if counterpart.get(field):
+                counterpart[field] = mask_id_number(counterpart[field])
     for field in _FREE_TEXT:
         if isinstance(masked.get(field), str):
             masked[field] = _mask_ids_in_text(masked[field])
