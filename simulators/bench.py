@@ -358,7 +358,12 @@ class Bench:
             children = federation_children(ports, worker_ports=worker_ports, worker_args=worker_args)
             workers = [c for c in children if c.name.startswith("worker")]
             per_worker = {c.name: {"SGS_DATA_DIR": str(data_dir / c.name)} for c in workers}
-            load_refbase(env, data_dir, logs)
+            if args.tree == "national":
+                # ~1 million subjects for 2,849 nodes would make the run about the reference base: without it
+                # every counterpart is UNKNOWN_CODE after the hold (D13), a flag, and the records still travel.
+                print("sgs bench: national tree: no reference base loaded", file=sys.stderr)
+            else:
+                load_refbase(env, data_dir, logs)
             if not start_children(children, env, logs, self.stop, self.log, extra_env=per_worker):
                 return self._stopped()
             if not self._workers_ready(workers):
