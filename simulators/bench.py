@@ -571,7 +571,7 @@ class Bench:
             if a[0] in NODE_FINAL:
                 settle_times.append(a[1])
                 continue
-            times = []
+            times: list[float | None] = []
             for tier in TIERS:
                 want = exp.tiers[tier].get(item.record_id)
                 if want is None:
