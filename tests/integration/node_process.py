@@ -6,12 +6,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 from kafka import KafkaConsumer, TopicPartition
+from polling import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from sgs.broker import free_port
@@ -19,17 +18,6 @@ from sgs.serialization import default_codec
 from sgs.topics import SUBMITTED
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float = 60, what: str = "condition") -> Any:
-    """Poll until `condition()` is truthy; a timeout means the behaviour never happened (not a speed check)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout_s:.0f}s")
 
 
 class NodeProcess:

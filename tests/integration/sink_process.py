@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from kafka import KafkaProducer
+from polling import wait_until
 from sink_records import encoded, unique_tag
 
 from services.sink.store import SinkStore
@@ -20,17 +19,6 @@ from sgs.broker import ensure_topics, free_port
 from sgs.topics import TopicSpec
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float = 60, what: str = "condition") -> Any:
-    """Poll until `condition()` is truthy; a timeout means the behaviour never happened (not a speed check)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout_s:.0f}s")
 
 
 def relay_topic(kafka: str, partitions: int = 4) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from node_process import NodeProcess, submitted_versions, wait_until
+from node_process import NodeProcess, submitted_versions
 from node_records import clean, of_one_department
+from polling import wait_until
 
 from sgs.broker import EmbeddedBroker, ensure_topics, free_port
 from sgs.config import Federation

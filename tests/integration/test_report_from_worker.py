@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from node_process import wait_until
+from polling import wait_until
 from worker_process import Submitter, WorkerProcess
 from worker_records import new_uscc, record
 

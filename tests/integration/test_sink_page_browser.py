@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from headless_chromium import CHROMIUM, Browser
-from sink_process import SinkProcess, produce, relay_topic, wait_until
+from polling import wait_until
+from sink_process import SinkProcess, produce, relay_topic
 from sink_records import license_record, penalty_record, unique_tag, withdrawal
 
 from services.sink.store import SinkStore

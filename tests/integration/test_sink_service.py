@@ -10,7 +10,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from sink_process import SinkProcess, produce, relay_topic, wait_until
+from polling import wait_until
+from sink_process import SinkProcess, produce, relay_topic
 from sink_records import license_record, penalty_record, person, unique_tag, withdrawal
 
 from services.sink.store import SinkStore, engine_url
