@@ -12,9 +12,10 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import structlog
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -114,3 +115,17 @@ def ensure_topics(bootstrap: str, partitions: int, topics: tuple[TopicSpec, ...]
         return [t.name for t in missing]
     finally:
         admin.close()
+
+
+def durable_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
+    """The producer every writer of the federation uses: a record counts as sent only once every in-sync replica
+    has it (acks=all), and retries never duplicate or reorder within a partition (idempotence). Small batches
+    linger 5 ms so that bursts travel together. `overrides` tune timeouts for the caller's situation."""
+    settings: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "batch_size": 256 * 1024,
+    }
+    return KafkaProducer(**(settings | overrides))

@@ -341,18 +341,16 @@ class ChangePublisher:
     """Publishes base entries to their compacted topic, key = code, acks=all, and waits for every ack."""
 
     def __init__(self, bootstrap: str) -> None:
-        from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
+        from sgs.broker import durable_producer
         from sgs.serialization import default_codec
 
         self._codec = default_codec()
         self._kafka_error = KafkaError
         try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap,
-                acks="all",
-                linger_ms=5,
+            self._producer = durable_producer(
+                bootstrap,
                 retries=5,
                 request_timeout_ms=15000,
                 bootstrap_timeout_ms=10000,  # an operator's typo in the address fails fast, not after 30 s

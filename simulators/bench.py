@@ -28,7 +28,7 @@ import httpx
 import structlog
 from tqdm import tqdm
 
-from sgs.broker import EmbeddedBroker, ensure_topics, free_port
+from sgs.broker import EmbeddedBroker, durable_producer, ensure_topics, free_port
 from sgs.config import TIERS, Federation, load_config, store_url
 from sgs.logs import configure_logging
 from sgs.processes import (
@@ -148,13 +148,7 @@ def raw_pass_through(
     )
 
     def producer() -> KafkaProducer:
-        return KafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            batch_size=256 * 1024,
-        )
+        return durable_producer(bootstrap)
 
     n = len(payloads)
     out = producer()

@@ -188,20 +188,15 @@ def drive_kafka(
 ) -> Summary:
     """Produce every item, invalid ones and duplicates included (as an old or foreign node might: the workers
     validate and deduplicate again), Avro single-object, key = record id, acks=all."""
-    from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    from sgs.broker import ensure_topics
+    from sgs.broker import durable_producer, ensure_topics
 
     summary = Summary("kafka", seed=generator.seed)
     try:
         ensure_topics(bootstrap, partitions)
-        producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            batch_size=256 * 1024,
+        producer = durable_producer(
+            bootstrap,
             max_block_ms=10_000,
             bootstrap_timeout_ms=5_000,
         )

@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, Pending, now_ms
-from sgs.broker import ensure_topics
+from sgs.broker import durable_producer, ensure_topics
 
 log = structlog.get_logger("node.sender")
 
@@ -118,12 +118,8 @@ class OutboxSender(threading.Thread):
 
     def _connect(self) -> KafkaProducer | None:
         try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=5,
-                batch_size=256 * 1024,
+            self._producer = durable_producer(
+                self.bootstrap,
                 max_block_ms=5000,
                 request_timeout_ms=5000,
                 delivery_timeout_ms=10000,

@@ -16,11 +16,12 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Outcome, Row, SinkStore, kind_of
+from sgs.broker import durable_producer
 from sgs.serialization import SerializationError, default_codec
 from sgs.topics import RECEIPTS
 
@@ -138,7 +139,7 @@ class RelayConsumer:
                 session_timeout_ms=6000,
                 heartbeat_interval_ms=1000,
             )
-            self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            self.producer = durable_producer(bootstrap)
         except KafkaError as exc:
             raise ConnectionError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
         self.consumer.subscribe([topic], listener=_SeekToStored(self))
