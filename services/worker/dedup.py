@@ -27,12 +27,12 @@ async def admit(pipe: Pipeline, event: faust.EventT, record: dict[str, Any]) -> 
     district = pipe.labels(kind, env).district
     if seen is not None and (version, offset) != (seen["version"], seen["offset"]):
         if version < seen["version"]:
-            metrics.RECORDS.labels("dedup", "superseded", kind, district).inc()
+            metrics.labelled(metrics.RECORDS, "dedup", "superseded", kind, district).inc()
             log.info("record.superseded", record_id=record_id, version=version, newest=seen["version"])
             return False
         if version == seen["version"]:
             if digest == seen["hash"]:
-                metrics.RECORDS.labels("dedup", "duplicate", kind, district).inc()
+                metrics.labelled(metrics.RECORDS, "dedup", "duplicate", kind, district).inc()
                 return False
             await pipe.reject(
                 "dedup",
@@ -44,5 +44,5 @@ async def admit(pipe: Pipeline, event: faust.EventT, record: dict[str, Any]) -> 
             )
             return False
     state["seen"] = {"version": version, "hash": digest, "offset": offset}
-    metrics.RECORDS.labels("dedup", "passed", kind, district).inc()
+    metrics.labelled(metrics.RECORDS, "dedup", "passed", kind, district).inc()
     return True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 RECORDS = Counter(
@@ -35,3 +38,10 @@ STAGE_LATENCY = Histogram(
     ["stage"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+
+
+@functools.cache
+def labelled(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, looked up once: `labels` validates and locks on every call, several times per
+    record, and the label values here are bounded so the cache is too."""
+    return metric.labels(*values)

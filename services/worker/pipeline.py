@@ -244,7 +244,7 @@ class Pipeline:
         if envelope is not None:
             await self.receipt(envelope, "REJECTED", detail=f"stage {stage}", reasons=reasons)
         labels = self.labels(kind, envelope)
-        metrics.RECORDS.labels(stage, "rejected", kind, labels.district).inc()
+        metrics.labelled(metrics.RECORDS, stage, "rejected", kind, labels.district).inc()
         for rule in sorted({r["rule"] for r in reasons}):
             self.count(envelope, labels, f"rejected.{rule}")
         log.info(
@@ -325,7 +325,7 @@ class Step:
         self.name, self.started = name, time.perf_counter()
 
     def done(self) -> None:
-        metrics.STAGE_LATENCY.labels(self.name).observe(time.perf_counter() - self.started)
+        metrics.labelled(metrics.STAGE_LATENCY, self.name).observe(time.perf_counter() - self.started)
 
 
 def envelope_of(codec: Codec, raw: bytes) -> dict[str, Any] | None:

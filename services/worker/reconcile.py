@@ -62,7 +62,7 @@ async def check(
         since = held_since or now_ms
         if now_ms - since < pipe.settings.unknown_subject_hold_s * 1000:
             retry_at = now_ms + int(pipe.settings.retry_interval_s * 1000)
-            metrics.RECORDS.labels("reconcile", "held", kind, labels.district).inc()
+            metrics.labelled(metrics.RECORDS, "reconcile", "held", kind, labels.district).inc()
             await pipe.emit(
                 pipe.held.get_topic_name(),
                 key,
@@ -70,7 +70,7 @@ async def check(
                 headers={HELD_SINCE: str(since).encode(), RETRY_AT: str(retry_at).encode()},
             )
             return None
-    metrics.RECONCILIATION.labels(outcome, kind).inc()
+    metrics.labelled(metrics.RECONCILIATION, outcome, kind).inc()
     if outcome not in ("MATCHED", "NOT_CHECKED"):
         pipe.count(env, labels, "mismatched")
         log.info("record.mismatch", record_id=env["record_id"], outcome=outcome)

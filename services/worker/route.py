@@ -36,7 +36,7 @@ async def relay(pipe: Pipeline, record: dict[str, Any]) -> None:
     annotations = record["annotations"]
     state = pipe.state(record_id).get("relayed")
     if state is not None and version < state["version"]:
-        metrics.RECORDS.labels("route", "superseded", kind, labels.district).inc()
+        metrics.labelled(metrics.RECORDS, "route", "superseded", kind, labels.district).inc()
         return
     holding = list(state["tiers"]) if state else []
     if env["operation"] == "REVOKE" or record.get("status") == "REVOKED":
@@ -53,13 +53,15 @@ async def relay(pipe: Pipeline, record: dict[str, Any]) -> None:
             }
             encoded[for_publication] = pipe.codec.encode(SCHEMA_BY_KIND[kind], body)
         await pipe.emit(pipe.relay[tier], record_id.encode(), encoded[for_publication])
-        metrics.RELAYED.labels(tier, kind).inc()
+        metrics.labelled(metrics.RELAYED, tier, kind).inc()
         pipe.count(env, labels, f"relayed.{tier}")
         await pipe.receipt(env, RECEIPT_BY_TIER[tier])
     # A tier that held an earlier version but is not a target any more keeps it: no withdrawal reason fits
     # (docs/worker.md, "left for later").
     pipe.state(record_id)["relayed"] = _state(env, labels, annotations, sorted(set(tiers) | set(holding)))
-    metrics.RECORDS.labels("route", "relayed" if tiers else "not_relayed", kind, labels.district).inc()
+    metrics.labelled(
+        metrics.RECORDS, "route", "relayed" if tiers else "not_relayed", kind, labels.district
+    ).inc()
 
 
 async def sweep_publicity(pipe: Pipeline) -> None:
@@ -117,7 +119,7 @@ async def _withdraw(pipe: Pipeline, state: dict[str, Any], tiers: list[str], why
                 "at": now_utc(),
             },
         )
-        metrics.WITHDRAWN.labels(tier, why).inc()
+        metrics.labelled(metrics.WITHDRAWN, tier, why).inc()
         pipe.count(counted, labels, f"withdrawn.{tier}.{why}")
     if tiers:
         await pipe.receipt(state, "WITHDRAWN", detail=f"撤下原因 {why}：{', '.join(tiers)}")

@@ -48,5 +48,5 @@ async def admit(pipe: Pipeline, event: faust.EventT, kind: str) -> dict[str, Any
     if reasons:
         await pipe.reject("validate", kind, event.key, raw, reasons, envelope)
         return None
-    metrics.RECORDS.labels("validate", "passed", kind, labels.district).inc()
+    metrics.labelled(metrics.RECORDS, "validate", "passed", kind, labels.district).inc()
     return record
