@@ -125,6 +125,11 @@ FAULT_ONLY = {
         "Rejected at the worker by stage",
         "A",
     ): "the node refuses what the simulator gets wrong first",
+    (
+        "relays.json",
+        "Withdrawals sent by tier and reason",
+        "A",
+    ): "sgs_worker_withdrawn_total: only after a revocation reaches the worker, which a minute of traffic may lack",
 }
 
 
