@@ -13,10 +13,11 @@ from datetime import datetime
 
 import structlog
 from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from services.node.metrics import NodeMetrics
-from services.node.store import NodeStore, StoreError
+from services.node.store import NodeStore, ReceiptUpdate, StoreError
 from sgs.serialization import SerializationError, default_codec
 from sgs.topics import RECEIPTS
 
@@ -68,9 +69,7 @@ class ReceiptListener(threading.Thread):
                     batches = consumer.poll(timeout_ms=500, max_records=500)
                     if not batches:
                         continue
-                    for messages in batches.values():
-                        for message in messages:
-                            self._apply(message.key, message.value)
+                    self._apply([m for messages in batches.values() for m in messages])
                     consumer.commit()
             except (KafkaError, OSError) as exc:
                 self.metrics.broker_errors.labels("receipts").inc()
@@ -106,26 +105,34 @@ class ReceiptListener(threading.Thread):
             log.debug("receipts.broker_unreachable", error=str(exc))
             return None
 
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
-        """One receipt message; a malformed one is logged and skipped (it must not stop the listener)."""
-        node = key.decode("utf-8", "replace") if key else ""
-        if node not in self.nodes or value is None:
+    def _apply(self, messages: list[ConsumerRecord]) -> None:
+        """One poll's receipts, stored in one transaction; a malformed one is logged and skipped (it must not stop
+        the listener)."""
+        updates: list[tuple[str, ReceiptUpdate]] = []
+        for message in messages:
+            node = message.key.decode("utf-8", "replace") if message.key else ""
+            if node not in self.nodes or message.value is None:
+                continue
+            try:
+                name, receipt = default_codec().decode(message.value)
+            except SerializationError as exc:
+                self.metrics.receipts_applied.labels(node, "malformed").inc()
+                log.warning("receipts.malformed", node=node, error=str(exc))
+                continue
+            if name != "sgs.Receipt":
+                self.metrics.receipts_applied.labels(node, "malformed").inc()
+                log.warning("receipts.unexpected_schema", node=node, schema=name)
+                continue
+            update = ReceiptUpdate(
+                receipt["receipt_id"],
+                receipt["status"],
+                _ms(receipt["at"]),
+                receipt["detail"],
+                receipt["reasons"],
+            )
+            updates.append((node, update))
+        if not updates:
             return
-        try:
-            name, receipt = default_codec().decode(value)
-        except SerializationError as exc:
-            self.metrics.receipts_applied.labels(node, "malformed").inc()
-            log.warning("receipts.malformed", node=node, error=str(exc))
-            return
-        if name != "sgs.Receipt":
-            self.metrics.receipts_applied.labels(node, "malformed").inc()
-            log.warning("receipts.unexpected_schema", node=node, schema=name)
-            return
-        known = self.store.apply_receipt(
-            receipt["receipt_id"],
-            receipt["status"],
-            _ms(receipt["at"]),
-            receipt["detail"],
-            receipt["reasons"],
-        )
-        self.metrics.receipts_applied.labels(node, receipt["status"].lower() if known else "unknown").inc()
+        known = self.store.apply_receipts([u for _, u in updates])
+        for (node, update), is_known in zip(updates, known, strict=True):
+            self.metrics.receipts_applied.labels(node, update.status.lower() if is_known else "unknown").inc()

@@ -162,6 +162,17 @@ class ReceiptView:
         return []
 
 
+@dataclass(frozen=True)
+class ReceiptUpdate:
+    """One `sgs.Receipt` as the store applies it (`at` in epoch milliseconds)."""
+
+    receipt_id: str
+    status: str
+    at: int
+    detail: str | None = None
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+
+
 class StoreError(Exception):
     """The node's store cannot be opened or written (disk full, corrupt file, wrong path)."""
 
@@ -247,17 +258,18 @@ class NodeStore:
 
     # --- receipts ----------------------------------------------------------------------------------------------
 
-    def apply_receipt(
-        self, receipt_id: str, status: str, at: int, detail: str | None, reasons: list[dict[str, Any]]
-    ) -> bool:
-        """A receipt from the municipal platform or a sink. False when this store never issued `receipt_id`
-        (another process's record); a receipt seen twice (at-least-once delivery) changes nothing."""
+    def apply_receipts(self, receipts: list[ReceiptUpdate]) -> list[bool]:
+        """Receipts from the municipal platform or the sinks, in one transaction (one fsync for a polled batch,
+        not one per receipt: a record brings about five). For each, False when this store never issued its
+        `receipt_id` (another process's record); a receipt seen twice (at-least-once delivery) changes nothing."""
+        known: list[bool] = []
         with self.transaction() as tx:
-            known = tx.db.execute("SELECT 1 FROM receipts WHERE receipt_id = ?", (receipt_id,)).fetchone()
-            if not known:
-                return False
-            tx.add_event(receipt_id, status, at, detail, reasons)
-        return True
+            for r in receipts:
+                row = tx.db.execute("SELECT 1 FROM receipts WHERE receipt_id = ?", (r.receipt_id,)).fetchone()
+                known.append(row is not None)
+                if row is not None:
+                    tx.add_event(r.receipt_id, r.status, r.at, r.detail, r.reasons)
+        return known
 
     def receipt(self, receipt_id: str) -> ReceiptView | None:
         with self._lock:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.node.store import Candidate, NodeStore
+from services.node.store import Candidate, NodeStore, ReceiptUpdate
 
 
 def candidate(record_id: str, version: int = 1, content: str = "a", node: str = "310115") -> Candidate:
@@ -135,10 +135,14 @@ def test_receipts_from_the_federation_move_status_forward_never_back_and_keep_hi
     c = candidate("penalty:X:1")
     admit(store, c)
     t = c.submitted_at
-    assert store.apply_receipt(c.receipt_id, "ACCEPTED", t + 2_000, "reconciled", [])
-    assert store.apply_receipt(c.receipt_id, "SENT", t + 1_500, None, [])  # late: consumed after ACCEPTED
-    assert store.apply_receipt(c.receipt_id, "RELAYED_NATIONAL", t + 3_000, None, [])
-    assert store.apply_receipt(c.receipt_id, "RELAYED_NATIONAL", t + 3_000, None, [])  # redelivered
+    batch = [  # one poll of sgs.receipts, applied in one transaction
+        ReceiptUpdate(c.receipt_id, "ACCEPTED", t + 2_000, "reconciled"),
+        ReceiptUpdate(c.receipt_id, "SENT", t + 1_500),  # late: consumed after ACCEPTED
+        ReceiptUpdate(c.receipt_id, "RELAYED_NATIONAL", t + 3_000),
+        ReceiptUpdate(c.receipt_id, "RELAYED_NATIONAL", t + 3_000),  # redelivered
+        ReceiptUpdate("f" * 32, "ACCEPTED", t),  # another process's record
+    ]
+    assert store.apply_receipts(batch) == [True, True, True, True, False]
     view = store.receipt(c.receipt_id)
     assert view.status == "RELAYED_NATIONAL"
     assert [e["status"] for e in view.history] == ["RECEIVED", "SENT", "ACCEPTED", "RELAYED_NATIONAL"]
@@ -149,13 +153,15 @@ def test_rejection_receipt_carries_its_reasons(store: NodeStore) -> None:
     reasons = [{"field": "处罚机关", "rule": "required", "message": "处罚机关为必填项", "value": None}]
     c = candidate("penalty:X:1")
     admit(store, c)
-    assert store.apply_receipt(c.receipt_id, "REJECTED", 2_000, "stage reconcile", reasons)
+    assert store.apply_receipts(
+        [ReceiptUpdate(c.receipt_id, "REJECTED", 2_000, "stage reconcile", reasons)]
+    ) == [True]
     view = store.receipt(c.receipt_id)
     assert (view.status, view.reasons) == ("REJECTED", reasons)
 
 
 def test_receipt_for_a_record_this_store_never_took_is_ignored(store: NodeStore) -> None:
-    assert not store.apply_receipt("f" * 32, "ACCEPTED", 1, None, [])
+    assert store.apply_receipts([ReceiptUpdate("f" * 32, "ACCEPTED", 1, None, [])]) == [False]
     assert store.receipt("f" * 32) is None
 
 
