@@ -242,6 +242,7 @@ class SinkStore:
             t["outbox"],
             t["access_log"],
         )
+        self.upsert = self._upsert_statement()
         try:
             self.metadata.create_all(self.engine)
         except sa.exc.SQLAlchemyError as exc:
@@ -252,8 +253,25 @@ class SinkStore:
 
     # --- writes (the consumer) ---
 
-    def _upsert_statement(self, row: Row, now: datetime) -> Any:
-        values = {
+    def _upsert_statement(self) -> Any:
+        """The one INSERT .. ON CONFLICT DO UPDATE every row goes through, built once: built per row, SQLAlchemy's
+        statement construction and cache-key work cost the sink more than the database did."""
+        r = self.records
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(r)
+        # Higher replaces lower (D4); a version at or below a withdrawal's stays withdrawn.
+        newer = sa.and_(
+            r.c.version < insert.excluded.version,
+            sa.func.coalesce(r.c.withdrawn_version, -1) < insert.excluded.version,
+        )
+        return insert.on_conflict_do_update(
+            index_elements=[r.c.record_id],
+            set_={c.name: insert.excluded[c.name] for c in r.c if c.name != "record_id"},
+            where=newer,
+        ).returning(r.c.version)
+
+    @staticmethod
+    def _upsert_values(row: Row, now: datetime) -> dict[str, Any]:
+        return {
             "record_id": row.record_id,
             "version": row.version,
             "kind": row.kind,
@@ -283,24 +301,6 @@ class SinkStore:
             "received_at": now,
             "record": row.record,
         }
-        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(
-            self.records
-        )
-        r = self.records
-        # Higher replaces lower (D4); a version at or below a withdrawal's stays withdrawn.
-        newer = sa.and_(
-            r.c.version < insert.excluded.version,
-            sa.func.coalesce(r.c.withdrawn_version, -1) < insert.excluded.version,
-        )
-        return (
-            insert.values(values)
-            .on_conflict_do_update(
-                index_elements=[r.c.record_id],
-                set_={k: insert.excluded[k] for k in values if k != "record_id"},
-                where=newer,
-            )
-            .returning(r.c.version)
-        )
 
     def _withdraw(self, conn: Connection, w: dict[str, Any], now: datetime) -> bool:
         """A withdrawal for version v takes down the held record if it is at version <= v (D4, D14-D16);
@@ -352,7 +352,7 @@ class SinkStore:
                         outcome.ignored_withdrawals.append(record)
                     continue
                 row = Row.from_record(record)
-                if conn.execute(self._upsert_statement(row, now)).first() is not None:
+                if conn.execute(self.upsert, self._upsert_values(row, now)).first() is not None:
                     outcome.upserted.append(row)
                     self._queue(conn, receipt_for("withdrawn" if row.revoked else "relayed", record))
                 else:
@@ -362,7 +362,7 @@ class SinkStore:
 
     def _queue(self, conn: Connection, receipt: tuple[str, bytes] | None) -> None:
         if receipt is not None:
-            conn.execute(self.outbox.insert().values(key=receipt[0], value=receipt[1]))
+            conn.execute(self.outbox.insert(), {"key": receipt[0], "value": receipt[1]})
 
     def _store_offsets(self, conn: Connection, offsets: dict[tuple[str, int], int]) -> None:
         """The next offset to read, as consumed: it can go down when the relay topic was recreated (the embedded
