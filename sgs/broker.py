@@ -58,6 +58,10 @@ class EmbeddedBroker:
         log.info("broker.started", bootstrap=self.bootstrap, pid=self._proc.pid)
         return self
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
             self._proc.terminate()

@@ -35,6 +35,7 @@ from sgs.processes import (
     Child,
     StartFailed,
     child_env,
+    cpu_seconds,
     exited,
     federation_children,
     load_refbase,
@@ -183,6 +184,23 @@ def raw_pass_through(
         "produce_records_per_s": round(n / produced_s, 1),
         "pass_through_records_per_s": round(copied / copied_s, 1),
         "record_bytes_mean": round(sum(len(v) for _, v in payloads) / max(1, n), 1),
+    }
+
+
+def cpu_snapshot(children: list[Child], broker: EmbeddedBroker | None) -> dict[str, float]:
+    """CPU seconds used so far by each federation process, the embedded broker and this process (the load)."""
+    pids = {c.name: c.proc.pid for c in children if c.proc and c.proc.poll() is None}
+    if broker and broker.pid:
+        pids["broker"] = broker.pid
+    snapshot = {name: t for name, pid in pids.items() if (t := cpu_seconds(pid)) is not None}
+    snapshot["bench"] = time.process_time()
+    return snapshot
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process used between two snapshots (a process that was not there at both is left out)."""
+    return {
+        name: round(after[name] - before[name], 2) for name in before if after.get(name, -1) >= before[name]
     }
 
 
@@ -364,8 +382,10 @@ class Bench:
                 return self._stopped()
 
             feed = Feed(f"http://127.0.0.1:{ports['node']}", lanes, float(args.rate), self.stop, [None] * n)
+            cpu_before = cpu_snapshot(children, broker)
             stores = {tier: store_url(federation.sinks[tier].store_url, str(data_dir)) for tier in TIERS}
             outcome = self._feed_and_settle(feed, items, expectation, stores, children)
+            outcome["cpu_s"] = cpu_used(cpu_before, cpu_snapshot(children, broker))
             if self.interrupted.is_set():
                 return self._stopped()
             sink_redeliveries = self._scrape_duplicates(ports)
@@ -610,6 +630,13 @@ class Bench:
             "e2e_records_per_s": e2e,
             "node_records_per_s": node_rate,
             "ratio": round(e2e / raw_rate, 4) if raw_rate else None,
+            # Where the time goes: CPU per settled record of each process over the run. Their sum against the
+            # machine's cores bounds the end-to-end rate (README, Performance).
+            "cpu_ms_per_record": {
+                name: round(1000 * used / len(settle_times), 3) for name, used in outcome["cpu_s"].items()
+            }
+            if settle_times
+            else {},
             "elapsed_s": round(elapsed, 1),
             "lost": rec.lost,
             "duplicated": rec.duplicated,
@@ -679,6 +706,12 @@ def render(results: dict[str, Any], rec: Reconciliation) -> str:
         f"   in {results['elapsed_s']:,.1f} s (node took {results['node_records_per_s']:,.1f}/s)",
         f"      ratio (b)/(a)           {results['ratio'] if results['ratio'] is not None else '-':>12}",
     ]
+    cpu = results["cpu_ms_per_record"]
+    if cpu:
+        lines.append(
+            f"      CPU ms per record       {sum(cpu.values()):.2f} = "
+            + "  ".join(f"{name} {ms:.2f}" for name, ms in sorted(cpu.items(), key=lambda kv: -kv[1]))
+        )
     for tier in TIERS:
         p = lat[tier]
         lines.append(

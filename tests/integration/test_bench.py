@@ -60,6 +60,11 @@ def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: 
         lat = results["latency_s"][tier]
         assert lat["p50"] is not None and 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
     assert results["machine"]["cpus"] >= 1
+    # where the time goes: every process that handled the records used CPU for them
+    cpu = results["cpu_ms_per_record"]
+    assert {"node", "worker", "provincial-sink", "national-sink", "broker", "bench"} <= set(cpu)
+    assert all(cpu[name] > 0 for name in ("node", "worker", "provincial-sink", "national-sink"))
+    assert "CPU ms per record" in done.stderr
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "LOST 0" in done.stderr
 
