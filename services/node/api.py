@@ -272,6 +272,17 @@ def create_app(
     def media_type(request: Request) -> str:
         return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
+    async def read_json(request: Request) -> Any:
+        """The JSON body, or the error answer: 415 not application/json, 400 unreadable (with line and column)."""
+        if media_type(request) != "application/json":
+            return _error(415, "content_type", "请以 application/json 提交 / send application/json")
+        raw = await request.body()
+        try:
+            return json.loads(raw, parse_float=Decimal)
+        except (ValueError, RecursionError) as exc:
+            where = {"line": exc.lineno, "column": exc.colno} if isinstance(exc, json.JSONDecodeError) else {}
+            return _error(400, "bad_json", f"请求体不是有效的 JSON / body is not valid JSON: {exc}", **where)
+
     @app.post(
         "/v1/records/{kind}",
         summary="Submit one record (JSON object) or a batch (JSON array)",
@@ -285,17 +296,6 @@ def create_app(
         },
         status_code=202,
     )
-    async def read_json(request: Request) -> Any:
-        """The JSON body, or the error answer: 415 not application/json, 400 unreadable (with line and column)."""
-        if media_type(request) != "application/json":
-            return _error(415, "content_type", "请以 application/json 提交 / send application/json")
-        raw = await request.body()
-        try:
-            return json.loads(raw, parse_float=Decimal)
-        except (ValueError, RecursionError) as exc:
-            where = {"line": exc.lineno, "column": exc.colno} if isinstance(exc, json.JSONDecodeError) else {}
-            return _error(400, "bad_json", f"请求体不是有效的 JSON / body is not valid JSON: {exc}", **where)
-
     async def submit_records(kind: Kind, request: Request, dept: Dept) -> JSONResponse:
         data = await read_json(request)
         if isinstance(data, JSONResponse):

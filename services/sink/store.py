@@ -287,9 +287,17 @@ class SinkStore:
             self.records
         )
         r = self.records
-        # Higher replaces lower (D4); a version at or below a withdrawal's stays withdrawn.
+        # Higher replaces lower (D4); a version at or below a withdrawal's stays withdrawn. The same version again
+        # replaces the row only when its objection mark changed: the municipal platform relays the held version
+        # again when an objection is raised or settled (D15); any other repeat is a duplicate.
         newer = sa.and_(
-            r.c.version < insert.excluded.version,
+            sa.or_(
+                r.c.version < insert.excluded.version,
+                sa.and_(
+                    r.c.version == insert.excluded.version,
+                    r.c.under_objection != insert.excluded.under_objection,
+                ),
+            ),
             sa.func.coalesce(r.c.withdrawn_version, -1) < insert.excluded.version,
         )
         return (

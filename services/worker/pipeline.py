@@ -218,9 +218,11 @@ class Pipeline:
         original: bytes,
         reasons: list[dict[str, Any]],
         envelope: dict[str, Any] | None = None,
+        *,
+        counted: bool = True,
     ) -> None:
         """D12: the original bytes and every reason to `sgs.rejected`, a REJECTED receipt when the receipt id is
-        known, and the count per rule."""
+        known, and (`counted`) the count per rule for the bulletin."""
         env = envelope or {}
         record_id = env.get("record_id") or (key.decode("utf-8", "replace") if key else None)
         await self.emit(
@@ -245,7 +247,7 @@ class Pipeline:
             await self.receipt(envelope, "REJECTED", detail=f"stage {stage}", reasons=reasons)
         labels = self.labels(kind, envelope)
         metrics.labelled(metrics.RECORDS, stage, "rejected", kind, labels.district).inc()
-        for rule in sorted({r["rule"] for r in reasons}):
+        for rule in sorted({r["rule"] for r in reasons}) if counted else ():
             self.count(envelope, labels, f"rejected.{rule}")
         log.info(
             "record.rejected", stage=stage, record_id=record_id, rules=sorted({r["rule"] for r in reasons})
