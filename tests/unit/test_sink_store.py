@@ -133,7 +133,9 @@ def test_the_same_version_relayed_again_with_its_objection_mark_changed_replaces
     assert row is not None and row.under_objection is False and row.version == 1
 
 
-def test_a_withdrawn_version_relayed_again_with_another_objection_mark_stays_withdrawn(store: SinkStore) -> None:
+def test_a_withdrawn_version_relayed_again_with_another_objection_mark_stays_withdrawn(
+    store: SinkStore,
+) -> None:
     tag = unique_tag()
     plain = penalty_record(f"处〔{tag}〕1号", "上海甲商贸有限公司")
     marked = {**plain, "annotations": {**plain["annotations"], "under_objection": True}}
