@@ -155,7 +155,8 @@ class Pipeline:
         # record id -> its state, read and changed through `state` (one table write per message):
         #   "seen": {"version", "hash", "offset"} of the highest version seen (D4), for dedup and ordering;
         #   "relayed": what the route stage relayed: version, tiers holding it, publicity end (D11, D14);
-        #   "counted": {version: [measures]} already counted, so a replay counts nothing twice (D8).
+        #   "counted": {version: [measures]} already counted, so a replay counts nothing twice (D8);
+        #   "decisions", "objection": decisions applied and whether an objection is open (lifecycle.py, D15, D16).
         self.records = table("records")
         # "<partition>|<day>|<district>|<department>|<kind>" -> {measure: count} (D8); months are sums of days.
         self.daily = table("daily")
