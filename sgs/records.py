@@ -48,6 +48,7 @@ __all__ = [
     "SCHEMA_NAME",
     "TemplateError",
     "check_row",
+    "parse_cell",
     "parse_row",
     "read_raw_rows",
     "read_rows",
@@ -198,23 +199,27 @@ def parse_row(kind: str, row: Mapping[str, Any]) -> tuple[dict[str, Any] | None,
     for f, raw in _flatten(kind, row, issues):
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue
-        issue: Issue | None = None
-        if f.type == DATE:
-            value, issue = _parse_date(f, raw)
-        elif f.type == DECIMAL:
-            value, issue = _parse_decimal(f, raw)
-        elif f.type == ENUM:
-            value, issue = _parse_enum(f, raw)
-        elif f.type == ENUM_ARRAY:
-            value, issue = _parse_enum_array(f, raw)
-        else:
-            value = _text(raw) if not isinstance(raw, (dict, list)) else None
-            if value is None:
-                issue = Issue(f.column, "type", f"{f.column}应为文本", quote(raw))
+        value, issue = parse_cell(f, raw)
         if issue is not None:
             issues.append(issue)
         _put(body, f, value)
     return body, issues
+
+
+def parse_cell(f: TemplateField, raw: Any) -> tuple[Any, Issue | None]:
+    """One non-empty cell as its Avro value, or the issue that it cannot be read."""
+    if f.type == DATE:
+        return _parse_date(f, raw)
+    if f.type == DECIMAL:
+        return _parse_decimal(f, raw)
+    if f.type == ENUM:
+        return _parse_enum(f, raw)
+    if f.type == ENUM_ARRAY:
+        return _parse_enum_array(f, raw)
+    value = _text(raw) if not isinstance(raw, (dict, list)) else None
+    if value is None:
+        return None, Issue(f.column, "type", f"{f.column}应为文本", quote(raw))
+    return value, None
 
 
 @cache

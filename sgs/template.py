@@ -83,7 +83,13 @@ def template_fields(kind: str) -> tuple[TemplateField, ...]:
     """The template's columns for `kind` ("license" or "penalty"), in template order."""
     if kind not in SCHEMA_NAME:
         raise ValueError(f"unknown record kind {kind!r}; expected one of {KINDS}")
-    schema = default_codec().schemas[SCHEMA_NAME[kind]]
+    return schema_fields(SCHEMA_NAME[kind])
+
+
+@cache
+def schema_fields(schema_name: str) -> tuple[TemplateField, ...]:
+    """The fields of any schema that carry a `column`, in order (a counterpart's flattened into them)."""
+    schema = default_codec().schemas[schema_name]
     out: list[TemplateField] = []
     for f in schema["fields"]:
         if "column" in f:

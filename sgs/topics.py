@@ -13,6 +13,7 @@ REJECTED = "sgs.rejected"  # key: record id (or none); original bytes + every re
 ALERTS = "sgs.alerts"  # key: division code; late submissions, reconciliation mismatches
 RELAY = {"provincial": "sgs.relay.provincial", "national": "sgs.relay.national"}  # key: record id
 RECEIPTS = "sgs.receipts"  # key: source node; per-record outcome for the sender
+DECISIONS = "sgs.decisions"  # key: record id; objection outcomes and credit repairs on a record (D15, D16)
 REF_LEGAL_PERSONS = "sgs.ref.legal_persons"  # key: 统一社会信用代码
 REF_PERSONS = "sgs.ref.persons"  # key: 居民身份证号
 
@@ -36,6 +37,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ALERTS, retention_days=30),
     *(TopicSpec(name, compacted=True) for name in RELAY.values()),
     TopicSpec(RECEIPTS),
+    TopicSpec(DECISIONS, retention_days=30),
     TopicSpec(REF_LEGAL_PERSONS, compacted=True),
     TopicSpec(REF_PERSONS, compacted=True),
 )

@@ -10,6 +10,10 @@ Answers, per record (JSON) or per row (files):
 Request problems: 401 no or unknown token; 403 the department's node is not served here; 413 body over the limit
 (--max-body-bytes for JSON, --max-file-bytes for files) or a batch over --max-batch-records; 415 wrong content
 type; 400 unreadable JSON; 422 a template file that cannot be read at all.
+
+Decisions on a record already reported (`POST /v1/decisions`: an objection raised or its outcome, D15; an approved
+credit repair, D16): 202 taken with a receipt of its own, 400 with every reason, 403 another authority's record, 404
+a record this node never took, 409 a record the municipal platform has not accepted yet.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ from services.node.intake import BEIJING, Intake, Outcome
 from services.node.metrics import NodeMetrics
 from services.node.store import RANK, NodeStore, ReceiptView
 from sgs.config import Department, Federation
+from sgs.lifecycle import DECISION_SCHEMA
 from sgs.records import TemplateError
 from sgs.serialization import default_codec
-from sgs.template import template_fields
+from sgs.template import schema_fields, template_fields
 
 FILE_SUFFIX = {
     "text/csv": ".csv",
@@ -153,6 +158,18 @@ def _records_openapi() -> dict[str, Any]:
     }
 
 
+def _decision_openapi() -> dict[str, Any]:
+    props = {
+        f.column: {
+            "type": "string",
+            "description": f"Avro field `{f.name}`" + ("" if f.nullable else "; required"),
+        }
+        for f in schema_fields(DECISION_SCHEMA)
+    }
+    schema = {"type": "object", "properties": props}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def _files_openapi() -> dict[str, Any]:
     binary: dict[str, Any] = {"type": "string", "format": "binary"}
     content: dict[str, Any] = {ctype: {"schema": binary} for ctype in FILE_SUFFIX}
@@ -255,6 +272,17 @@ def create_app(
     def media_type(request: Request) -> str:
         return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
+    async def read_json(request: Request) -> Any:
+        """The JSON body, or the error answer: 415 not application/json, 400 unreadable (with line and column)."""
+        if media_type(request) != "application/json":
+            return _error(415, "content_type", "请以 application/json 提交 / send application/json")
+        raw = await request.body()
+        try:
+            return json.loads(raw, parse_float=Decimal)
+        except (ValueError, RecursionError) as exc:
+            where = {"line": exc.lineno, "column": exc.colno} if isinstance(exc, json.JSONDecodeError) else {}
+            return _error(400, "bad_json", f"请求体不是有效的 JSON / body is not valid JSON: {exc}", **where)
+
     @app.post(
         "/v1/records/{kind}",
         summary="Submit one record (JSON object) or a batch (JSON array)",
@@ -269,16 +297,9 @@ def create_app(
         status_code=202,
     )
     async def submit_records(kind: Kind, request: Request, dept: Dept) -> JSONResponse:
-        if media_type(request) != "application/json":
-            return _error(
-                415, "content_type", "请以 application/json 提交记录 / send records as application/json"
-            )
-        raw = await request.body()
-        try:
-            data = json.loads(raw, parse_float=Decimal)
-        except (ValueError, RecursionError) as exc:
-            where = {"line": exc.lineno, "column": exc.colno} if isinstance(exc, json.JSONDecodeError) else {}
-            return _error(400, "bad_json", f"请求体不是有效的 JSON / body is not valid JSON: {exc}", **where)
+        data = await read_json(request)
+        if isinstance(data, JSONResponse):
+            return data
         if isinstance(data, list):
             if not data:
                 return _error(422, "empty_batch", "批量记录为空 / the batch is empty")
@@ -303,6 +324,38 @@ def create_app(
             )
         (outcome,) = await run_in_threadpool(intake.submit_records, dept, kind.value, [data])
         return JSONResponse(outcome.as_json(), status_code=_single_status(outcome))
+
+    @app.post(
+        "/v1/decisions",
+        summary="A decision on one of the department's records: objection raised or its outcome (D15), credit repair (D16)",
+        openapi_extra=_decision_openapi(),
+        responses={
+            400: {"description": "unreadable JSON, or a decision with issues (every reason)"},
+            403: {"description": "another authority's record"},
+            404: {"description": "no version of the record was taken by this node"},
+            409: {"description": "the municipal platform has not accepted the record yet"},
+            415: {"description": "not application/json"},
+        },
+        status_code=202,
+    )
+    async def submit_decision(request: Request, dept: Dept) -> JSONResponse:
+        data = await read_json(request)
+        if isinstance(data, JSONResponse):
+            return data
+        outcome = await run_in_threadpool(intake.submit_decision, dept, data)
+        if outcome.status == "rejected":
+            return _error(400, "bad_decision", "决定有误 / the decision has issues", reasons=outcome.errors)
+        if outcome.status == "forbidden":
+            return _error(403, "forbidden", "只能对本机关的记录作出决定 / not this authority's record")
+        if outcome.status == "unknown":
+            return _error(404, "unknown_record", "本节点没有报送过此记录 / no such record was taken here")
+        if outcome.status == "not_accepted":
+            return _error(
+                409,
+                "not_accepted",
+                "市平台尚未受理此记录，请受理后再报送决定 / the municipal platform has not accepted the record yet",
+            )
+        return JSONResponse(outcome.as_json(), status_code=202)
 
     @app.post(
         "/v1/files/{kind}",

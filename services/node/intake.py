@@ -32,6 +32,7 @@ from typing import Any
 from services.node.metrics import NodeMetrics
 from services.node.store import Candidate, NodeStore, now_ms
 from sgs.config import Department
+from sgs.lifecycle import DECISION_SCHEMA, parse_decision
 from sgs.records import SCHEMA_NAME, combine, parse_row, read_raw_rows, record_id, to_json
 from sgs.serialization import Codec, SerializationError
 from sgs.validation import ROW, Issue, quote, validate
@@ -55,7 +56,7 @@ FILE_CHUNK_ROWS = 500  # rows per transaction while taking a file: bounded memor
 class Outcome:
     """What happened to one record of a request; `as_json` is what the department reads."""
 
-    status: str  # taken | unchanged | rejected | forbidden
+    status: str  # taken | unchanged | rejected | forbidden; for a decision also unknown | not_accepted
     receipt_id: str | None = None
     record_id: str | None = None
     version: int | None = None
@@ -373,6 +374,49 @@ class Intake:
                 "rejected_at": datetime.fromtimestamp(at / 1000, UTC),
             },
         )
+
+    def submit_decision(self, department: Department, data: Any) -> Outcome:
+        """A decision on one of the department's records (D15, D16), committed to the outbox for `sgs.decisions`.
+
+        Outcomes: `taken` (with its own receipt), `rejected` (every issue of the body; nothing stored: a decision
+        is not a record, so the bulletin does not count it), `forbidden` (another authority's record, D10),
+        `unknown` (no version of the record was taken here) or `not_accepted` (the municipal platform has not
+        accepted it yet: a decision travels on its own topic and must not overtake its record there)."""
+        now = datetime.now(UTC)
+        body, issues = parse_decision(data, now.astimezone(BEIJING).date())
+        if body is None or issues:
+            return Outcome("rejected", errors=[i.as_reason() for i in issues])
+        rid = body["record_id"]
+        kind, _, rest = rid.partition(":")
+        authority = rest.partition(":")[0]
+        if kind not in SCHEMA_NAME or authority.upper() != department.uscc:
+            return Outcome("forbidden", record_id=rid, errors=[_forbidden(authority).as_reason()])
+        accepted = self.store.record_accepted(rid)
+        if not accepted:
+            return Outcome("unknown" if accepted is None else "not_accepted", record_id=rid)
+        receipt_id = uuid.uuid4().hex
+        payload = self.codec.encode(
+            DECISION_SCHEMA,
+            {
+                **body,
+                "receipt_id": receipt_id,
+                "source_node": department.node,
+                "department": department.id,
+                "submitted_at": now,
+            },
+        )
+        with self.store.transaction() as tx:
+            tx.take_decision(
+                receipt_id,
+                record_id=rid,
+                kind=kind,
+                node=department.node,
+                department=department.id,
+                at=int(now.timestamp() * 1000),
+                payload=payload,
+            )
+        self.on_taken()
+        return Outcome("taken", receipt_id, rid)
 
     def _count(self, department: Department, kind: str, outcomes: list[Outcome]) -> None:
         m, node, dept = self.metrics, department.node, department.id

@@ -1,6 +1,6 @@
-"""The outbox sender: publishes taken records to `sgs.submitted.<kind>` and node rejections to `sgs.rejected`, in
-outbox order, and lets a message leave the outbox only after the broker has acknowledged it (acks=all, idempotent
-producer).
+"""The outbox sender: publishes taken records to `sgs.submitted.<kind>`, node rejections to `sgs.rejected` and
+decisions on records to `sgs.decisions`, in outbox order, and lets a message leave the outbox only after the broker
+has acknowledged it (acks=all, idempotent producer).
 
 While the broker is down the node keeps taking records (they wait on disk) and this loop retries with exponential
 backoff; when the broker returns it drains the outbox oldest first. After any broker error the producer is thrown
@@ -105,7 +105,7 @@ class OutboxSender(threading.Thread):
             acked.append((entry, now_ms()))
         self.store.mark_sent(acked)
         for entry, at in acked:
-            if entry.is_rejection:
+            if not entry.is_record:
                 continue
             self.metrics.sent.labels(entry.node, entry.kind).inc()
             self.metrics.send_latency.labels(entry.node).observe(max(0.0, (at - entry.enqueued_at) / 1000))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sgs.topics import REJECTED, SUBMITTED
+from sgs.topics import DECISIONS, REJECTED, SUBMITTED
 
 # Receipt statuses (sgs.Receipt.status) in the order a record normally moves through them. The current status of a
 # receipt is the highest-ranked one seen, so a receipt that arrives late (ACCEPTED consumed before the sender's own
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS receipts (
     calendar_provisional INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS receipts_by_department ON receipts (department, status, created_at);
+CREATE INDEX IF NOT EXISTS receipts_by_record ON receipts (record_id);
 CREATE TABLE IF NOT EXISTS receipt_events (
     receipt_id TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -134,6 +135,11 @@ class Pending:
     @property
     def is_rejection(self) -> bool:
         return self.topic == REJECTED
+
+    @property
+    def is_record(self) -> bool:
+        """A taken record (not a rejection or a decision travelling upward)."""
+        return self.topic in SUBMITTED.values()
 
 
 @dataclass
@@ -256,6 +262,22 @@ class NodeStore:
             ).fetchall()
         return {node: (count, oldest) for node, count, oldest in rows}
 
+    def record_accepted(self, record_id: str) -> bool | None:
+        """Whether the municipal platform accepted a version of this record taken here (an ACCEPTED or later
+        receipt of a record, not of a decision, which has no version); None when no version was ever taken here."""
+        with self._lock:
+            if not self._db.execute(
+                "SELECT 1 FROM latest_versions WHERE record_id = ?", (record_id,)
+            ).fetchone():
+                return None
+            return bool(
+                self._db.execute(
+                    "SELECT 1 FROM receipts WHERE record_id = ? AND version IS NOT NULL AND status IN "
+                    "('ACCEPTED', 'RELAYED_PROVINCIAL', 'RELAYED_NATIONAL', 'WITHDRAWN') LIMIT 1",
+                    (record_id,),
+                ).fetchone()
+            )
+
     # --- receipts ----------------------------------------------------------------------------------------------
 
     def apply_receipts(self, receipts: list[ReceiptUpdate]) -> list[bool]:
@@ -358,27 +380,18 @@ class Transaction:
                 return Admission("conflict", c.receipt_id, version)
             if c.version < version:
                 return Admission("outdated", c.receipt_id, version)
-        self.db.execute(
-            "INSERT INTO receipts (receipt_id, record_id, version, kind, node, department, status, created_at, "
-            "updated_at, content_hash, portal_to_submit_working_days, calendar_provisional) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'RECEIVED', ?, ?, ?, ?, ?)",
-            (
-                c.receipt_id,
-                c.record_id,
-                c.version,
-                c.kind,
-                c.node,
-                c.department,
-                c.submitted_at,
-                c.submitted_at,
-                c.content_hash,
-                c.portal_to_submit_working_days,
-                int(c.calendar_provisional),
-            ),
-        )
-        self.db.execute(
-            "INSERT INTO receipt_events (receipt_id, status, at) VALUES (?, 'RECEIVED', ?)",
-            (c.receipt_id, c.submitted_at),
+        self._receipt(
+            c.receipt_id,
+            record_id=c.record_id,
+            version=c.version,
+            kind=c.kind,
+            node=c.node,
+            department=c.department,
+            status="RECEIVED",
+            at=c.submitted_at,
+            content_hash=c.content_hash,
+            portal_to_submit_working_days=c.portal_to_submit_working_days,
+            calendar_provisional=int(c.calendar_provisional),
         )
         self.db.execute(
             "INSERT INTO latest_versions (record_id, version, content_hash, receipt_id) VALUES (?, ?, ?, ?) "
@@ -386,19 +399,15 @@ class Transaction:
             "content_hash = excluded.content_hash, receipt_id = excluded.receipt_id",
             (c.record_id, c.version, c.content_hash, c.receipt_id),
         )
-        self.db.execute(
-            "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at, topic) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                c.receipt_id,
-                c.record_id,
-                c.kind,
-                c.node,
-                c.department,
-                c.payload,
-                c.submitted_at,
-                SUBMITTED[c.kind],
-            ),
+        self._enqueue(
+            c.receipt_id,
+            c.record_id,
+            c.kind,
+            c.node,
+            c.department,
+            c.payload,
+            c.submitted_at,
+            SUBMITTED[c.kind],
         )
         return Admission("taken", c.receipt_id)
 
@@ -418,18 +427,97 @@ class Transaction:
         """Record a rejection at the node (D12): the department can look it up later by its receipt id, and
         `rejection` (an encoded `sgs.Rejection`) waits in the outbox for `sgs.rejected`, so the municipal platform
         counts what the node held back (D8) — keyed by the record id, or the receipt id when that is unknown."""
-        self.db.execute(
-            "INSERT INTO receipts (receipt_id, record_id, version, kind, node, department, status, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, 'REJECTED', ?, ?)",
-            (receipt_id, record_id, version, kind, node, department, at, at),
+        self._receipt(
+            receipt_id,
+            record_id=record_id,
+            version=version,
+            kind=kind,
+            node=node,
+            department=department,
+            status="REJECTED",
+            at=at,
+            reasons=reasons,
         )
-        self.add_event(receipt_id, "REJECTED", at, None, reasons)
         if rejection is not None:
-            self.db.execute(
-                "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at, topic) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (receipt_id, record_id or receipt_id, kind, node, department, rejection, at, REJECTED),
+            self._enqueue(
+                receipt_id, record_id or receipt_id, kind, node, department, rejection, at, REJECTED
             )
+
+    def take_decision(
+        self,
+        receipt_id: str,
+        *,
+        record_id: str,
+        kind: str,
+        node: str,
+        department: str,
+        at: int,
+        payload: bytes,
+    ) -> None:
+        """A decision on a record (`sgs.LifecycleDecision`, D15, D16): a receipt of its own (RECEIVED; no version,
+        which tells it from the record's receipts) and the outbox, for `sgs.decisions` keyed by the record id."""
+        self._receipt(
+            receipt_id,
+            record_id=record_id,
+            version=None,
+            kind=kind,
+            node=node,
+            department=department,
+            status="RECEIVED",
+            at=at,
+        )
+        self._enqueue(receipt_id, record_id, kind, node, department, payload, at, DECISIONS)
+
+    def _receipt(
+        self,
+        receipt_id: str,
+        *,
+        record_id: str | None,
+        version: int | None,
+        kind: str,
+        node: str,
+        department: str,
+        status: str,
+        at: int,
+        reasons: list[dict[str, Any]] | None = None,
+        **extra: Any,
+    ) -> None:
+        """A new receipt with its first event; `extra`: content_hash, portal_to_submit_working_days,
+        calendar_provisional."""
+        columns = {
+            "receipt_id": receipt_id,
+            "record_id": record_id,
+            "version": version,
+            "kind": kind,
+            "node": node,
+            "department": department,
+            "status": status,
+            "created_at": at,
+            "updated_at": at,
+            **extra,
+        }
+        self.db.execute(
+            f"INSERT INTO receipts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            tuple(columns.values()),
+        )
+        self.add_event(receipt_id, status, at, None, reasons)
+
+    def _enqueue(
+        self,
+        receipt_id: str,
+        key: str,
+        kind: str,
+        node: str,
+        department: str,
+        payload: bytes,
+        at: int,
+        topic: str,
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at, topic) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (receipt_id, key, kind, node, department, payload, at, topic),
+        )
 
     def add_event(
         self,

@@ -258,9 +258,17 @@ class SinkStore:
         statement construction and cache-key work cost the sink more than the database did."""
         r = self.records
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(r)
-        # Higher replaces lower (D4); a version at or below a withdrawal's stays withdrawn.
+        # Higher replaces lower (D4); a version at or below a withdrawal's stays withdrawn. The same version again
+        # replaces the row only when its objection mark changed: the municipal platform relays the held version
+        # again when an objection is raised or settled (D15); any other repeat is a duplicate.
         newer = sa.and_(
-            r.c.version < insert.excluded.version,
+            sa.or_(
+                r.c.version < insert.excluded.version,
+                sa.and_(
+                    r.c.version == insert.excluded.version,
+                    r.c.under_objection != insert.excluded.under_objection,
+                ),
+            ),
             sa.func.coalesce(r.c.withdrawn_version, -1) < insert.excluded.version,
         )
         return insert.on_conflict_do_update(

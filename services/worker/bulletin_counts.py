@@ -42,8 +42,8 @@ def register(pipe: Pipeline) -> None:
             name, rejection = pipe.codec.decode(event.value)
         except Exception:  # a foreign message on the topic: not ours to count, nor to reject again
             return
-        if name != "sgs.Rejection" or not rejection.get("receipt_id"):
-            return
+        if name != "sgs.Rejection" or not rejection.get("receipt_id") or rejection["stage"] == "decision":
+            return  # a decision on a record (D15, D16) is not a record: the bulletin counts records
         record_id = rejection.get("record_id") or ""
         kind = record_id.split(":", 1)[0] if record_id.split(":", 1)[0] in topics.KINDS else "unknown"
         labels = pipe.labels(kind, rejection)

@@ -10,7 +10,7 @@ import faust
 from faust.transport.consumer import Consumer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.worker import aggregates, flow
+from services.worker import aggregates, flow, lifecycle
 from services.worker.pipeline import Pipeline, WorkerSettings, log, partition_by_key
 from services.worker.refbases import ReferenceBases
 from sgs.broker import ensure_topics
@@ -66,6 +66,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
     engine = aggregates.open_store(settings.aggregates_url)
 
     flow.register(pipe, refs)
+    lifecycle.register(pipe)
     aggregates.register(pipe, engine)
 
     @app.task

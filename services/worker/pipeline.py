@@ -155,7 +155,8 @@ class Pipeline:
         # record id -> its state, read and changed through `state` (one table write per message):
         #   "seen": {"version", "hash", "offset"} of the highest version seen (D4), for dedup and ordering;
         #   "relayed": what the route stage relayed: version, tiers holding it, publicity end (D11, D14);
-        #   "counted": {version: [measures]} already counted, so a replay counts nothing twice (D8).
+        #   "counted": {version: [measures]} already counted, so a replay counts nothing twice (D8);
+        #   "decisions", "objection": decisions applied and whether an objection is open (lifecycle.py, D15, D16).
         self.records = table("records")
         # "<partition>|<day>|<district>|<department>|<kind>" -> {measure: count} (D8); months are sums of days.
         self.daily = table("daily")
@@ -218,9 +219,11 @@ class Pipeline:
         original: bytes,
         reasons: list[dict[str, Any]],
         envelope: dict[str, Any] | None = None,
+        *,
+        counted: bool = True,
     ) -> None:
         """D12: the original bytes and every reason to `sgs.rejected`, a REJECTED receipt when the receipt id is
-        known, and the count per rule."""
+        known, and (`counted`) the count per rule for the bulletin."""
         env = envelope or {}
         record_id = env.get("record_id") or (key.decode("utf-8", "replace") if key else None)
         await self.emit(
@@ -245,7 +248,7 @@ class Pipeline:
             await self.receipt(envelope, "REJECTED", detail=f"stage {stage}", reasons=reasons)
         labels = self.labels(kind, envelope)
         metrics.labelled(metrics.RECORDS, stage, "rejected", kind, labels.district).inc()
-        for rule in sorted({r["rule"] for r in reasons}):
+        for rule in sorted({r["rule"] for r in reasons}) if counted else ():
             self.count(envelope, labels, f"rejected.{rule}")
         log.info(
             "record.rejected", stage=stage, record_id=record_id, rules=sorted({r["rule"] for r in reasons})

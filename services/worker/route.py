@@ -6,6 +6,9 @@ state (`records` table, "relayed") remembers the version relayed and the tiers h
 - an older version arriving after a newer one is ignored (D4);
 - a revocation (operation REVOKE, or a licence whose 当前状态 is 撤销) sends a Withdrawal to every tier that holds
   the record (D4);
+- a newer version that no longer goes to a tier holding the earlier one, or goes there not for publication, is
+  withdrawn there first (SUPERSEDED, e.g. a penalty updated to 简易程序 leaves 信用中国, D11);
+- decisions on the record (`lifecycle.py`: objections D15, credit repair D16) find what they need in "relayed";
 - the publicity sweep (a timer, every `--sweep-interval-s`) finds records whose publicity period has ended and
   sends them through <app>-expiry to the `expire` agent, which withdraws them (D14). The sweep only reads the
   table: faust writes a table only from an agent, into the partition of the event being processed.
@@ -14,6 +17,7 @@ The agents and the timer that call these functions are in `flow.py`.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,9 +44,11 @@ async def relay(pipe: Pipeline, record: dict[str, Any]) -> None:
         return
     holding = list(state["tiers"]) if state else []
     if env["operation"] == "REVOKE" or record.get("status") == "REVOKED":
-        await _withdraw(pipe, _state(env, labels, annotations, []), holding, "REVOKED")
+        await withdraw(pipe, _state(env, labels, annotations, []), holding, "REVOKED")
         return
     tiers = relay_tiers(kind, record)
+    if state is not None:
+        await _drop_tiers(pipe, state, tiers)
     encoded: dict[bool, bytes] = {}  # for publication or not: the same bytes for every tier that gets them
     for tier, for_publication in tiers.items():
         if for_publication not in encoded:
@@ -56,12 +62,48 @@ async def relay(pipe: Pipeline, record: dict[str, Any]) -> None:
         metrics.labelled(metrics.RELAYED, tier, kind).inc()
         pipe.count(env, labels, f"relayed.{tier}")
         await pipe.receipt(env, RECEIPT_BY_TIER[tier])
-    # A tier that held an earlier version but is not a target any more keeps it: no withdrawal reason fits
-    # (docs/worker.md, "left for later").
-    pipe.state(record_id)["relayed"] = _state(env, labels, annotations, sorted(set(tiers) | set(holding)))
+    pipe.state(record_id)["relayed"] = {
+        **_state(env, labels, annotations, sorted(tiers)),
+        # What a decision on the record needs later (D15, D16, `lifecycle.py`): which tiers publish it, the
+        # bytes each holds (to relay them again with the objection mark changed), and the D16 terms.
+        "public": sorted(tier for tier, for_publication in tiers.items() if for_publication),
+        "bodies": {str(flag): base64.b64encode(raw).decode() for flag, raw in encoded.items()},
+        "decided_on": record["decided_on"].isoformat(),
+        "severity": record.get("severity"),
+    }
     metrics.labelled(
         metrics.RECORDS, "route", "relayed" if tiers else "not_relayed", kind, labels.district
     ).inc()
+
+
+async def _drop_tiers(pipe: Pipeline, state: dict[str, Any], tiers: dict[str, bool]) -> None:
+    """A newer version no longer goes to a tier that holds the earlier one (e.g. a penalty updated to 简易程序
+    leaves 信用中国, D11), or goes there only not for publication: the earlier version is withdrawn there
+    (SUPERSEDED) before the newer one is relayed. A state from before `public` was kept counts as published."""
+    public = state.get("public", state["tiers"])
+    dropped = [t for t in state["tiers"] if t not in tiers or (t in public and not tiers[t])]
+    if dropped:
+        await withdraw(pipe, state, dropped, "SUPERSEDED")
+
+
+async def mark_objection(pipe: Pipeline, state: dict[str, Any], under_objection: bool) -> list[str]:
+    """Relay the version the tiers hold again with `annotations.under_objection` set (D15); the tiers it went to.
+    Same version, so the sinks replace the row in place (docs/sinks.md)."""
+    record_id = state["record_id"]
+    if not state.get("bodies"):  # relayed by a worker from before bodies were kept: nothing to relay again
+        return []
+    bodies: dict[str, str] = {}
+    for flag, text in state["bodies"].items():
+        _, body = pipe.codec.decode(base64.b64decode(text))
+        if body["annotations"]["under_objection"] == under_objection:
+            return []  # already so (a decision that changes nothing relays nothing)
+        body["annotations"] = {**body["annotations"], "under_objection": under_objection}
+        bodies[flag] = base64.b64encode(pipe.codec.encode(SCHEMA_BY_KIND[state["kind"]], body)).decode()
+    for tier in state["tiers"]:
+        raw = base64.b64decode(bodies[str(tier in state["public"])])
+        await pipe.emit(pipe.relay[tier], record_id.encode(), raw)
+    pipe.state(record_id)["relayed"] = {**state, "bodies": bodies}
+    return list(state["tiers"])
 
 
 async def sweep_publicity(pipe: Pipeline) -> None:
@@ -101,7 +143,7 @@ def _state(
     }
 
 
-async def _withdraw(pipe: Pipeline, state: dict[str, Any], tiers: list[str], why: str) -> None:
+async def withdraw(pipe: Pipeline, state: dict[str, Any], tiers: list[str], why: str) -> None:
     """A Withdrawal to every tier in `tiers`, a WITHDRAWN receipt, and the record's state with no tier left."""
     labels = Labels(state["kind"], state["district"], state["department"])
     counted = {**state, "submitted_at": _from_ms(state["submitted_at"])}
@@ -134,7 +176,7 @@ async def expire(pipe: Pipeline, event: faust.EventT) -> None:
     state = pipe.state(record_id).get("relayed")
     if state is None or state["version"] != wanted or not state["tiers"]:
         return
-    await _withdraw(pipe, state, list(state["tiers"]), "EXPIRED")
+    await withdraw(pipe, state, list(state["tiers"]), "EXPIRED")
 
 
 def _from_ms(ms: int) -> datetime:

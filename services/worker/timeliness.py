@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.worker import metrics
+from services.worker.lifecycle import objection_open
 from services.worker.pipeline import SCHEMA_BY_KIND, Labels, Pipeline, local_date, log, now_utc
 from services.worker.reconcile import Reconciliation
 from sgs import topics
@@ -54,7 +55,8 @@ async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliati
         "publicity_end": publicity_end(kind, record),
         "for_publication": any(tiers.values()) if tiers else True,
         "masked": False,  # the municipal copy keeps the identifiers; the relays mask them (D17)
-        "under_objection": record.get("status") == "OBJECTION",  # D15 (licences carry 当前状态)
+        # D15: a licence's 当前状态 says so, or an objection raised by a decision is open (lifecycle.py).
+        "under_objection": record.get("status") == "OBJECTION" or objection_open(pipe, env["record_id"]),
         "accepted_at": now_utc(),
     }
     await pipe.send(pipe.accepted[kind], env["record_id"], SCHEMA_BY_KIND[kind], record)

@@ -115,6 +115,27 @@ class Submitter:
             self.codec.encode(schema, record),
         )
 
+    def decide(self, record: dict[str, Any], decision: str, decided_on: Any, **fields: Any) -> dict[str, Any]:
+        """A decision on `record` (D15, D16) as the district node sends it (key = record id); returns it."""
+        env = record["envelope"]
+        value = {
+            "record_id": env["record_id"],
+            "decision": decision,
+            "authority": "上海市公共信用信息服务中心",
+            "authority_uscc": "12310000425014476N",
+            "decided_on": decided_on,
+            "note": None,
+            "receipt_id": uuid.uuid4().hex,
+            "source_node": env["source_node"],
+            "department": env["department"],
+            "submitted_at": _now(),
+            **fields,
+        }
+        self.raw(
+            topics.DECISIONS, env["record_id"].encode(), self.codec.encode("sgs.LifecycleDecision", value)
+        )
+        return value
+
     def raw(self, topic: str, key: bytes | None, value: bytes) -> None:
         self.producer.send(topic, key=key, value=value)
         self.producer.flush()

@@ -360,3 +360,69 @@ def test_healthz_and_metrics(node) -> None:
     text = client.get("/metrics").text
     assert 'sgs_node_outbox_depth{district="310115"} 0.0' in text
     assert "sgs_node_outbox_oldest_age_seconds" in text
+
+
+def decision_body(record_id: str, **fields: str) -> dict[str, str]:
+    """A credit repair (D16) in the template's Chinese names, as a department would send it."""
+    return {
+        "记录标识": record_id,
+        "决定类型": "信用修复通过",
+        "决定机关": "上海市公共信用信息服务中心",
+        "决定机关统一社会信用代码": "12310000425014476N",
+        "决定日期": "2026-01-15",
+        **fields,
+    }
+
+
+def test_a_decision_on_an_accepted_record_is_taken_with_a_receipt_of_its_own(node, federation) -> None:
+    """D15/D16: POST /v1/decisions with the department's token; the decision waits in the outbox for
+    sgs.decisions, keyed by the record id, and its receipt is the department's to follow."""
+    client, store, _ = node
+    item = clean(federation, 1)[0]
+    headers = auth(item.department.token)
+    record = client.post(f"/v1/records/{item.kind}", json=item.http_body(), headers=headers).json()
+    body = decision_body(item.record_id)
+    assert client.post("/v1/decisions", json=body).status_code == 401
+    assert client.post("/v1/decisions", json=body, headers=headers).status_code == 409  # not accepted yet
+    store.apply_receipt(record["receipt_id"], "ACCEPTED", 1, None, [])
+    r = client.post("/v1/decisions", json=body, headers=headers)
+    assert r.status_code == 202, r.text
+    answer = r.json()
+    assert answer["status"] == "taken" and answer["record_id"] == item.record_id
+    (pending,) = [p for p in store.pending(10) if p.topic == "sgs.decisions"]
+    assert pending.record_id == item.record_id and not pending.is_record
+    name, decision = default_codec().decode(pending.payload)
+    assert name == "sgs.LifecycleDecision"
+    assert (decision["decision"], decision["receipt_id"]) == ("REPAIR_APPROVED", answer["receipt_id"])
+    receipt = client.get(f"/v1/receipts/{answer['receipt_id']}", headers=headers).json()
+    assert (receipt["status"], receipt["record_id"], receipt["version"]) == ("RECEIVED", item.record_id, None)
+
+
+def test_a_bad_decision_is_400_with_every_reason_and_nothing_is_stored(node, federation) -> None:
+    client, store, _ = node
+    item = clean(federation, 1)[0]
+    body = decision_body(item.record_id, 决定类型="撤回", 决定日期="2026-02-30")
+    del body["决定机关"]
+    r = client.post("/v1/decisions", json=body, headers=auth(item.department.token))
+    assert r.status_code == 400 and r.json()["error"] == "bad_decision"
+    assert {(e["field"], e["rule"]) for e in r.json()["reasons"]} == {
+        ("决定类型", "enum"),
+        ("决定日期", "date.invalid"),
+        ("决定机关", "required"),
+    }
+    assert client.post("/v1/decisions", content=b"{", headers={**auth(item.department.token),
+                       "Content-Type": "application/json"}).status_code == 400  # fmt: skip
+    assert store.pending(10) == []
+
+
+def test_a_decision_on_an_unknown_or_foreign_record_is_refused(node, federation) -> None:
+    client, store, _ = node
+    item = clean(federation, 1)[0]
+    other = next(d for d in federation.node(DISTRICT).departments if d != item.department)
+    headers = auth(item.department.token)
+    assert (
+        client.post("/v1/decisions", json=decision_body(item.record_id), headers=headers).status_code == 404
+    )
+    foreign = item.record_id.replace(item.department.uscc, other.uscc)
+    r = client.post("/v1/decisions", json=decision_body(foreign), headers=headers)
+    assert r.status_code == 403 and store.pending(10) == []

@@ -115,6 +115,35 @@ def test_a_corrected_higher_version_after_a_withdrawal_is_published_again(store:
     assert row is not None and row.version == 2
 
 
+def test_the_same_version_relayed_again_with_its_objection_mark_changed_replaces_the_row(
+    store: SinkStore,
+) -> None:
+    """D15: the municipal platform relays the held version again when an objection is raised or settled; a repeat
+    of either message is still a duplicate, and a replay ends in the same state."""
+    tag = unique_tag()
+    plain = penalty_record(f"处〔{tag}〕1号", "上海甲商贸有限公司")
+    marked = {**plain, "annotations": {**plain["annotations"], "under_objection": True}}
+    rid = plain["envelope"]["record_id"]
+    apply(store, plain)
+    assert len(apply(store, marked).upserted) == 1
+    assert store.public_record(rid, TODAY).under_objection is True
+    assert apply(store, marked).duplicates == ["penalty"]
+    assert len(apply(store, plain).upserted) == 1
+    row = store.public_record(rid, TODAY)
+    assert row is not None and row.under_objection is False and row.version == 1
+
+
+def test_a_withdrawn_version_relayed_again_with_another_objection_mark_stays_withdrawn(
+    store: SinkStore,
+) -> None:
+    tag = unique_tag()
+    plain = penalty_record(f"处〔{tag}〕1号", "上海甲商贸有限公司")
+    marked = {**plain, "annotations": {**plain["annotations"], "under_objection": True}}
+    apply(store, plain, withdrawal(plain, "SUPERSEDED"))
+    assert apply(store, marked).duplicates == ["penalty"]
+    assert store.public_record(plain["envelope"]["record_id"], TODAY) is None
+
+
 def test_a_revoke_operation_holds_the_record_withdrawn(store: SinkStore) -> None:
     tag = unique_tag()
     rec = license_record(f"许〔{tag}〕1号", "上海甲商贸有限公司", version=2, operation="REVOKE")

@@ -1,0 +1,155 @@
+"""Decisions on records already relayed (D15 objections, D16 credit repair) and versions that leave a tier (D11),
+through a real worker process on the real broker. The worker, submitter and outputs fixtures are test_worker's
+(imported, hence F811 on every test that takes them)."""
+
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from test_worker import known, outputs, submitter, worker  # noqa: F401  (fixtures)
+from worker_process import Outputs, Submitter
+from worker_records import record
+
+from services.sink.consumer import ReceiptBuilder
+from services.sink.store import SinkStore
+from sgs import topics
+from sgs.config import Federation
+
+TIERS = ("provincial", "national")
+DECIDED = date(2026, 10, 9)  # a general penalty: published for 1 year, repairable from 2027-01-09 (D16)
+
+
+def relayed_penalty(submitter: Submitter, outputs: Outputs, federation: Federation, **kw: Any) -> dict:
+    rec = known(
+        submitter, record(federation, "penalty", decided_on=DECIDED, submitted_on=date(2026, 10, 12), **kw)
+    )
+    submitter.submit("penalty", rec)
+    rid = rec["envelope"]["record_id"]
+    outputs.wait(lambda: all(outputs.of({rid}, topics.RELAY[t]) for t in TIERS), what="relayed to both tiers")
+    return rec
+
+
+def withdrawals(outputs: Outputs, rid: str, tier: str) -> list[dict]:
+    return [m.value for m in outputs.of({rid}, topics.RELAY[tier]) if m.schema == "sgs.Withdrawal"]
+
+
+def receipts(outputs: Outputs, receipt_id: str) -> list[dict]:
+    return [
+        m.value
+        for m in outputs.messages
+        if m.topic == topics.RECEIPTS and m.value and m.value["receipt_id"] == receipt_id
+    ]
+
+
+def wait_receipt(outputs: Outputs, receipt_id: str, status: str) -> dict:
+    outputs.wait(
+        lambda: any(r["status"] == status for r in receipts(outputs, receipt_id)), what=f"{status} receipt"
+    )
+    return next(r for r in receipts(outputs, receipt_id) if r["status"] == status)
+
+
+def test_an_approved_repair_after_three_months_withdraws_from_both_tiers(
+    worker, submitter, outputs, federation
+):
+    """D16: a 1-year penalty, repaired after 3 months of publicity, is taken down everywhere (REPAIRED)."""
+    rec = relayed_penalty(submitter, outputs, federation)
+    rid = rec["envelope"]["record_id"]
+    decision = submitter.decide(rec, "REPAIR_APPROVED", date(2027, 1, 9))
+    for tier in TIERS:
+        outputs.wait(lambda t=tier: withdrawals(outputs, rid, t), what=f"withdrawal on {tier}")
+        assert [(w["reason"], w["version"]) for w in withdrawals(outputs, rid, tier)] == [("REPAIRED", 1)]
+    assert "REPAIRED" in wait_receipt(outputs, decision["receipt_id"], "ACCEPTED")["detail"]
+    assert wait_receipt(outputs, rec["envelope"]["receipt_id"], "WITHDRAWN")
+
+
+def test_a_repair_too_early_or_of_a_serious_penalty_is_rejected_with_its_reason(
+    worker, submitter, outputs, federation
+):
+    """D16: not before 3 months of publicity; never for 严重失信 (3 years, D14). Nothing is withdrawn."""
+    early = relayed_penalty(submitter, outputs, federation)
+    serious = relayed_penalty(submitter, outputs, federation, severity="SERIOUS")
+    cases = {
+        "repair.too_early": (early, submitter.decide(early, "REPAIR_APPROVED", date(2027, 1, 8))),
+        "repair.serious": (serious, submitter.decide(serious, "REPAIR_APPROVED", date(2027, 6, 1))),
+    }
+    for rule, (rec, decision) in cases.items():
+        rejected = wait_receipt(outputs, decision["receipt_id"], "REJECTED")
+        assert [r["rule"] for r in rejected["reasons"]] == [rule]
+        rid = rec["envelope"]["record_id"]
+        (rejection,) = [m.value for m in outputs.of({rid}, topics.REJECTED)]
+        assert (rejection["stage"], rejection["receipt_id"]) == ("decision", decision["receipt_id"])
+        assert not any(withdrawals(outputs, rid, t) for t in TIERS)
+
+
+def test_an_upheld_objection_withdraws_everywhere(worker, submitter, outputs, federation):
+    """D15: checked with the deciding body and taken down (OBJECTION_UPHELD)."""
+    rec = relayed_penalty(submitter, outputs, federation)
+    rid = rec["envelope"]["record_id"]
+    submitter.decide(rec, "OBJECTION_RAISED", date(2026, 11, 2))
+    submitter.decide(rec, "OBJECTION_TAKEN_DOWN", date(2026, 11, 20))
+    for tier in TIERS:
+        outputs.wait(lambda t=tier: withdrawals(outputs, rid, t), what=f"withdrawal on {tier}")
+        assert [w["reason"] for w in withdrawals(outputs, rid, tier)] == ["OBJECTION_UPHELD"]
+
+
+def test_a_kept_record_stays_published_and_its_objection_mark_clears_at_the_sink(
+    worker, submitter, outputs, federation, tmp_path: Path
+):
+    """D15: raised marks the held version under objection at the sinks; kept clears the mark, nothing is taken down.
+    The worker's relay messages are applied to a real sink store in the order the sink reads them."""
+    rec = relayed_penalty(submitter, outputs, federation)
+    rid = rec["envelope"]["record_id"]
+    submitter.decide(rec, "OBJECTION_RAISED", date(2026, 11, 2))
+    kept = submitter.decide(rec, "OBJECTION_KEPT", date(2026, 11, 20))
+    wait_receipt(outputs, kept["receipt_id"], "ACCEPTED")
+    relayed = outputs.of({rid}, topics.RELAY["national"])
+    assert [m.value["annotations"]["under_objection"] for m in relayed] == [False, True, False]
+    store = SinkStore(f"sqlite:///{tmp_path}/national.db")
+    try:
+        for i, message in enumerate(relayed):
+            store.apply([(message.schema, message.value)], {("t", 0): i + 1}, ReceiptBuilder("national"))
+            row = store.public_record(rid, date(2026, 12, 1))
+            assert row is not None and row.under_objection is (i == 1)
+    finally:
+        store.close()
+
+
+def test_a_penalty_updated_to_simple_procedure_is_withdrawn_from_the_nation(
+    worker, submitter, outputs, federation
+):
+    """D11: 信用中国 never holds a simple-procedure penalty; the province keeps it, not for publication."""
+    rec = relayed_penalty(submitter, outputs, federation)
+    rid = rec["envelope"]["record_id"]
+    v2 = {**rec, "procedure": "SIMPLE", "envelope": {**rec["envelope"], "version": 2, "operation": "UPDATE"}}
+    submitter.submit("penalty", v2)
+    outputs.wait(lambda: withdrawals(outputs, rid, "national"), what="national withdrawal")
+    assert [(w["reason"], w["version"]) for w in withdrawals(outputs, rid, "national")] == [("SUPERSEDED", 1)]
+    outputs.wait(lambda: any(m.version == 2 for m in outputs.of({rid}, topics.RELAY["provincial"])))
+    provincial = outputs.of({rid}, topics.RELAY["provincial"])
+    assert provincial[-1].version == 2 and provincial[-1].value["annotations"]["for_publication"] is False
+    assert all(
+        m.version == 1 for m in outputs.of({rid}, topics.RELAY["national"]) if m.schema != "sgs.Withdrawal"
+    )
+
+
+def test_the_same_decision_twice_withdraws_once(worker, submitter, outputs, federation):
+    """At-least-once: a decision delivered again emits nothing again, and its receipt says why."""
+    rec = relayed_penalty(submitter, outputs, federation)
+    rid = rec["envelope"]["record_id"]
+    first = submitter.decide(rec, "OBJECTION_TAKEN_DOWN", date(2026, 11, 20))
+    again = submitter.decide(rec, "OBJECTION_TAKEN_DOWN", date(2026, 11, 20))
+    assert "已处理" in wait_receipt(outputs, again["receipt_id"], "ACCEPTED")["detail"]
+    wait_receipt(outputs, first["receipt_id"], "ACCEPTED")
+    for tier in TIERS:
+        assert len(withdrawals(outputs, rid, tier)) == 1
+
+
+def test_a_decision_on_a_record_the_worker_does_not_hold_is_rejected(worker, submitter, outputs, federation):
+    rec = record(federation, "penalty", decided_on=DECIDED, submitted_on=date(2026, 10, 12))
+    decision = submitter.decide(rec, "OBJECTION_RAISED", date(2026, 11, 2))
+    rejected = wait_receipt(outputs, decision["receipt_id"], "REJECTED")
+    assert [r["rule"] for r in rejected["reasons"]] == ["unknown_record"]

@@ -1,0 +1,69 @@
+"""Credit-repair eligibility (D16) and the decision a department sends (D15, D16), as `sgs.lifecycle` decides them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from sgs.lifecycle import parse_decision, repair_refusal
+from sgs.publication import add_months
+
+DECIDED = date(2026, 10, 9)
+ONE_YEAR = date(2027, 10, 9)
+
+
+def rule(kind: str = "penalty", severity: str | None = "GENERAL", end: date | None = ONE_YEAR,
+         on: date = date(2027, 1, 9)) -> str | None:  # fmt: skip
+    issue = repair_refusal(kind, severity, DECIDED, end, on)
+    return None if issue is None else issue.rule
+
+
+def test_a_one_year_penalty_is_repairable_from_three_months_after_its_decision() -> None:
+    assert rule(on=date(2027, 1, 9)) is None
+    assert rule(on=date(2027, 1, 8)) == "repair.too_early"
+
+
+def test_only_a_general_one_year_penalty_is_repairable() -> None:
+    assert rule(kind="license") == "repair.not_penalty"
+    assert rule(severity="SERIOUS", end=date(2029, 10, 9)) == "repair.serious"
+    assert rule(end=date(2028, 10, 9)) == "repair.not_one_year"  # a longer period the deciding body set (D14)
+    assert rule(end=None) == "repair.not_one_year"
+    assert rule(end=date(2027, 4, 9)) is None  # a shorter stated period is still within a year
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "end"),
+    [(date(2026, 11, 30), 3, date(2027, 2, 28)), (date(2027, 11, 30), 3, date(2028, 2, 29)),
+     (date(2026, 10, 31), 1, date(2026, 11, 30)), (date(2026, 12, 15), 1, date(2027, 1, 15))],
+)  # fmt: skip
+def test_months_end_on_the_corresponding_day_or_the_last_of_the_month(
+    start: date, months: int, end: date
+) -> None:
+    assert add_months(start, months) == end
+
+
+def test_a_decision_is_read_by_field_names_or_chinese_columns_with_every_issue() -> None:
+    body, issues = parse_decision(
+        {
+            "record_id": "penalty:913101150000000000:沪〔2026〕1号",
+            "决定类型": "异议不成立，维持公示",
+            "authority": "上海市浦东新区市场监督管理局",
+            "决定机关统一社会信用代码": "12310000425014476n",
+            "decided_on": "2026-11-02",
+        },
+        date(2026, 11, 3),
+    )
+    assert issues == []
+    assert body is not None and (body["decision"], body["authority_uscc"]) == (
+        "OBJECTION_KEPT",
+        "12310000425014476N",
+    )
+    _, issues = parse_decision({"决定日期": "2026-11-04", "颜色": "红"}, date(2026, 11, 3))
+    assert {(i.field, i.rule) for i in issues} >= {
+        ("决定日期", "date.future"),
+        ("颜色", "column.unknown"),
+        ("记录标识", "required"),
+        ("决定类型", "required"),
+    }
+    assert parse_decision(["not", "an", "object"], date(2026, 11, 3))[0] is None
