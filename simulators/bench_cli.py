@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from sgs.chaos import add_fault_options
 from sgs.settings import add_common_options, add_option
 
 
@@ -64,6 +65,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "~2,800 county-level nodes) served by the one node process",
     )
     add_option(p, "--out", default=None, help="write results.json and results.png here")
+    # sgs/chaos.py: faults to the bench's own processes, offsets from the first post (docs/chaos.md)
+    add_fault_options(p, window_flag="--fault-window", window_default=60.0)
     p.set_defaults(run=run)
 
 
