@@ -107,11 +107,10 @@ def add_fault_options(p: argparse.ArgumentParser, *, window_flag: str, window_de
     """`--fault SPEC` (repeatable) and `--faults K` over `window_flag` seconds; `SGS_FAULT` may list specs."""
     from sgs.settings import add_option
 
-    env_faults = os.environ.get("SGS_FAULT", "").replace(",", " ").split()
     p.add_argument(
         "--fault",
         action="append",
-        default=env_faults,
+        default=None,
         metavar="ROLE:KIND@OFFSET[+DURATION]",
         help="a fault, e.g. worker:restart@20s, node:pause@40s+10s (repeatable; roles broker, worker, node, sink; "
         "kinds restart, stop, pause, disconnect) [env SGS_FAULT, space- or comma-separated]",
@@ -123,8 +122,11 @@ def add_fault_options(p: argparse.ArgumentParser, *, window_flag: str, window_de
 
 
 def schedule_from_args(
-    specs: list[str], seed: int, count: int, window_s: float, allowed: Iterable[tuple[str, str]]
+    specs: list[str] | None, seed: int, count: int, window_s: float, allowed: Iterable[tuple[str, str]]
 ) -> list[Fault]:
+    """The `--fault` specs (else those of SGS_FAULT) and `count` random faults, in time order."""
+    if specs is None:
+        specs = os.environ.get("SGS_FAULT", "").replace(",", " ").split()
     faults = [parse_fault(spec) for spec in specs]
     if count < 0 or window_s <= 0:
         raise ScheduleError("--faults must be 0 or more and the window positive")
