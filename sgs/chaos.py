@@ -36,7 +36,9 @@ KINDS = ("restart", "stop", "pause", "disconnect")
 DEFAULT_DURATION_S = 5.0
 RANDOM_DURATION_S = (2.0, 10.0)  # a random fault lasts this long, uniformly
 
-_SPEC = re.compile(r"^(?P<role>[a-z]+):(?P<kind>[a-z]+)@(?P<at>[0-9.]+[sm]?)(?:\+(?P<duration>[0-9.]+[sm]?))?$")
+_SPEC = re.compile(
+    r"^(?P<role>[a-z]+):(?P<kind>[a-z]+)@(?P<at>[0-9.]+[sm]?)(?:\+(?P<duration>[0-9.]+[sm]?))?$"
+)
 _SECONDS = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?)(?P<unit>[sm]?)$")
 
 
@@ -80,7 +82,9 @@ def parse_fault(text: str) -> Fault:
     return Fault(seconds(match["at"]), match["role"], match["kind"], duration)
 
 
-def random_schedule(seed: int, count: int, window_s: float, allowed: Iterable[tuple[str, str]]) -> list[Fault]:
+def random_schedule(
+    seed: int, count: int, window_s: float, allowed: Iterable[tuple[str, str]]
+) -> list[Fault]:
     """`count` faults of the allowed (role, kind) pairs at random offsets within the first 80% of `window_s`."""
     rng = random.Random(seed)
     choices = sorted(allowed)
@@ -185,7 +189,11 @@ class Runner:
 
     @property
     def errors(self) -> list[str]:
-        return [f"fault {a['fault']} on {a.get('victim', '-')}: {a['error']}" for a in self.applied if "error" in a]
+        return [
+            f"fault {a['fault']} on {a.get('victim', '-')}: {a['error']}"
+            for a in self.applied
+            if "error" in a
+        ]
 
     def _run(self) -> None:
         rng = random.Random(self.seed)

@@ -35,7 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_fault_options(p, window_flag="--duration", window_default=300.0)
-    add_option(p, "--seed", type=int, default=1, help="seed of the random faults and of which container each hits")
+    add_option(
+        p, "--seed", type=int, default=1, help="seed of the random faults and of which container each hits"
+    )
     add_option(
         p,
         "--compose-project",
@@ -106,13 +108,17 @@ def run(args: argparse.Namespace) -> int:
     runner.finish()
     bar.close()
     for entry in runner.applied:
-        print(f"  {entry['fault']} on {entry.get('victim', '-')}: {entry.get('error') or 'applied and undone'}")
+        print(
+            f"  {entry['fault']} on {entry.get('victim', '-')}: {entry.get('error') or 'applied and undone'}"
+        )
     if interrupted.is_set():
         print("sgs chaos: interrupted; the fault in progress was undone", file=sys.stderr)
         return 130
     code = 1 if runner.errors else 0
     if args.bench_results:
-        code = max(code, _bench_verdict(Path(args.bench_results), started, float(args.results_timeout), interrupted))
+        code = max(
+            code, _bench_verdict(Path(args.bench_results), started, float(args.results_timeout), interrupted)
+        )
     return code
 
 
@@ -127,7 +133,9 @@ def _bench_verdict(path: Path, since: float, timeout_s: float, interrupted: thre
             print(f"sgs chaos: {path} not written within {timeout_s:.0f} s", file=sys.stderr)
             return 1
     results = json.loads(path.read_text())
-    print(f"sgs bench under chaos: lost {results['lost']}, duplicated {results['duplicated']} ({results['status']})")
+    print(
+        f"sgs bench under chaos: lost {results['lost']}, duplicated {results['duplicated']} ({results['status']})"
+    )
     for sample in results.get("reconciliation", {}).get("samples", [])[:10]:
         print(f"  e.g. {sample}")
     return 0 if results["lost"] == 0 and results["duplicated"] == 0 else 1

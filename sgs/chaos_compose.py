@@ -51,7 +51,9 @@ def connect() -> Any:
         client = docker.from_env()
         client.ping()
     except DockerException as exc:
-        raise NoEngine(f"no Docker engine at {engine_address()}; start one or set DOCKER_HOST ({exc})") from exc
+        raise NoEngine(
+            f"no Docker engine at {engine_address()}; start one or set DOCKER_HOST ({exc})"
+        ) from exc
     return client
 
 
@@ -59,7 +61,9 @@ class ComposeTarget:
     def __init__(self, client: Any, project: str) -> None:
         self.client = client
         self.project = project
-        self.aliases: dict[str, dict[str, list[str]]] = {}  # container -> network -> aliases, while disconnected
+        self.aliases: dict[
+            str, dict[str, list[str]]
+        ] = {}  # container -> network -> aliases, while disconnected
 
     def containers(self, services: tuple[str, ...] | None = None) -> list[Any]:
         found = self.client.containers.list(all=True, filters={"label": f"{PROJECT}={self.project}"})

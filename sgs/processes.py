@@ -35,7 +35,7 @@ class Child:
     port: int | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log: IO[bytes] | None = field(default=None, repr=False)
-    env: dict[str, str] | None = field(default=None, repr=False)  # what it was started with, to start it again
+    env: dict[str, str] | None = field(default=None, repr=False)  # as started, to start it again
 
 
 def port_free(port: int) -> bool:

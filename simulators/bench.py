@@ -323,7 +323,9 @@ class Bench:
         federation = self._federation(data_dir)
         print(f"sgs bench: {n:,} records, data and logs in {data_dir}", file=sys.stderr)
         if schedule:
-            print(f"sgs bench: faults, in seconds from the first post:\n{describe(schedule)}", file=sys.stderr)
+            print(
+                f"sgs bench: faults, in seconds from the first post:\n{describe(schedule)}", file=sys.stderr
+            )
 
         faults = FaultMix.none() if args.clean else FaultMix()
         items = self._generate(federation, n, faults)
@@ -398,7 +400,16 @@ class Bench:
             guard.cancel()
 
         return self._report(
-            items, expectation, feed, stores, raw, outcome, rejected_seen, sink_redeliveries, federation, chaos
+            items,
+            expectation,
+            feed,
+            stores,
+            raw,
+            outcome,
+            rejected_seen,
+            sink_redeliveries,
+            federation,
+            chaos,
         )
 
     # --- steps --------------------------------------------------------------------------------------------------
@@ -516,7 +527,11 @@ class Bench:
                     break
                 quiet_since = snapshot
                 continue
-            if not feeding and chaos.done() and time.monotonic() - last_progress > float(self.args.stall_timeout):
+            if (
+                not feeding
+                and chaos.done()
+                and time.monotonic() - last_progress > float(self.args.stall_timeout)
+            ):
                 stalled = True
                 self.log.warning("bench.stalled", settled=count, records=n)
                 break

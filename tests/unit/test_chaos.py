@@ -104,7 +104,9 @@ def test_the_local_target_refuses_what_it_cannot_undo_saying_why(spec: str, says
 
 
 def test_the_local_target_takes_the_faults_the_bench_survives() -> None:
-    faults = [parse_fault(s) for s in ("worker:restart@1s", "worker:stop@2s", "node:pause@3s", "sink:restart@4s")]
+    faults = [
+        parse_fault(s) for s in ("worker:restart@1s", "worker:stop@2s", "node:pause@3s", "sink:restart@4s")
+    ]
     check_supported(faults, chaos_local.refused, "local")
 
 
@@ -130,7 +132,9 @@ def sleepers(tmp_path: Path):
         child.log.close()
 
 
-def _runner(faults: list[str], children: list[Child], tmp_path: Path) -> tuple[Runner, chaos_local.LocalTarget]:
+def _runner(
+    faults: list[str], children: list[Child], tmp_path: Path
+) -> tuple[Runner, chaos_local.LocalTarget]:
     target = chaos_local.LocalTarget(children, tmp_path)
     return Runner([parse_fault(f) for f in faults], target, 1, structlog.get_logger("test")), target
 
