@@ -12,6 +12,8 @@ In one run on the same broker (the embedded Tansu unless `--kafka-bootstrap` nam
     sink store's `received_at`), p50/p95/p99;
 (d) reconciliation (`simulators.reconciliation`): every record sent accounted for, zero lost, zero duplicated —
     or exit 1 saying which.
+`--fault ROLE:KIND@OFFSET[+DURATION]` (and `--faults K`) kills, stops or pauses the bench's own worker, node or
+sinks on a schedule from the first post (sgs/chaos.py, docs/chaos.md); the reconciliation must still balance.
 """
 
 from __future__ import annotations
