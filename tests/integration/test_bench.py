@@ -20,19 +20,18 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SGS_")}
 
 
-def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: Path):
-    out = tmp_path / "out"
+def _bench_ok(tmp_path: Path, *flags: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """A 300-record `sgs bench` with `flags` that must succeed: its process and its results.json."""
     done = subprocess.run(
         [
             *BENCH,
             "--records",
             "300",
+            *flags,
             "--data-dir",
             str(tmp_path / "var"),
             "--out",
-            str(out),
-            "--timeout",
-            "600",
+            str(tmp_path / "out"),
         ],
         capture_output=True,
         text=True,
@@ -40,7 +39,12 @@ def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: 
         timeout=660,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((out / "results.json").read_text())
+    return done, json.loads((tmp_path / "out" / "results.json").read_text())
+
+
+def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: Path):
+    out = tmp_path / "out"
+    done, results = _bench_ok(tmp_path, "--timeout", "600")
     for key in (
         "records",
         "raw_records_per_s",
@@ -115,32 +119,11 @@ def test_a_sink_stopped_for_good_mid_run_fails_the_reconciliation(tmp_path: Path
 def test_a_worker_killed_and_restarted_and_a_paused_node_lose_nothing(tmp_path: Path):
     """`sgs bench --fault`: the worker SIGKILLed and started again, the node frozen with SIGSTOP, both while
     records are being posted (300 at 30/s take ten seconds); the reconciliation still finds every record once."""
-    out = tmp_path / "out"
-    done = subprocess.run(
-        [
-            *BENCH,
-            "--records",
-            "300",
-            "--rate",
-            "30",
-            "--fault",
-            "worker:restart@2s+2s",
-            "--fault",
-            "node:pause@4s+2s",
-            "--data-dir",
-            str(tmp_path / "var"),
-            "--out",
-            str(out),
-            "--timeout",
-            "600",
-        ],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=660,
+    done, results = _bench_ok(
+        tmp_path,
+        *("--rate", "30", "--timeout", "600"),
+        *("--fault", "worker:restart@2s+2s", "--fault", "node:pause@4s+2s"),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((out / "results.json").read_text())
     assert results["lost"] == 0 and results["duplicated"] == 0 and results["settled"] == 300
     assert results["chaos"]["schedule"] == ["worker:restart@2s+2s", "node:pause@4s+2s"]
     worker, node = results["chaos"]["applied"]
