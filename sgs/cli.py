@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "services.worker.cli",
     "simulators.cli",
     "simulators.bench_cli",
+    "sgs.chaos_cli",
     "sgs.calendar_cli",
     "sgs.validate_cli",
     "sgs.refbase_cli",

@@ -35,6 +35,7 @@ class Child:
     port: int | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log: IO[bytes] | None = field(default=None, repr=False)
+    env: dict[str, str] | None = field(default=None, repr=False)  # as started, to start it again
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -143,18 +144,23 @@ def start_children(
     for child in children:
         if stop.is_set():
             return False
-        child.log = open(logs / f"{child.name}.log", "ab")  # noqa: SIM115 - closed in stop_all
-        child.proc = subprocess.Popen(
-            child.argv,
-            env={**env, **(extra_env or {}).get(child.name, {})},
-            stdout=child.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        launch(child, {**env, **(extra_env or {}).get(child.name, {})}, logs)
+        assert child.proc is not None
         if child.port and not wait_http(child.port, child.proc, timeout_s):
             raise StartFailed(f"{child.name} did not come up; see {logs / child.name}.log")
         log.info("child.started", child=child.name, pid=child.proc.pid, port=child.port)
     return True
+
+
+def launch(child: Child, env: dict[str, str], logs: Path) -> None:
+    """Start `child` (or start it again after it stopped), its output appended to `<logs>/<name>.log`."""
+    if child.log:
+        child.log.close()
+    child.log = open(logs / f"{child.name}.log", "ab")  # noqa: SIM115 - closed in stop_all
+    child.env = env
+    child.proc = subprocess.Popen(
+        child.argv, env=env, stdout=child.log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def exited(children: list[Child]) -> Child | None:

@@ -28,7 +28,9 @@ import httpx
 import structlog
 from tqdm import tqdm
 
+from sgs import chaos_local
 from sgs.broker import EmbeddedBroker, durable_producer, ensure_topics, free_port
+from sgs.chaos import Runner, ScheduleError, check_supported, describe, schedule_from_args
 from sgs.config import TIERS, Federation, load_config, store_url
 from sgs.logs import configure_logging
 from sgs.processes import (
@@ -36,7 +38,6 @@ from sgs.processes import (
     StartFailed,
     child_env,
     cpu_seconds,
-    exited,
     federation_children,
     load_refbase,
     start_children,
@@ -326,11 +327,23 @@ class Bench:
                 "sgs bench: --records, --workers, --batch and --concurrency must be positive", file=sys.stderr
             )
             return 2
+        try:
+            schedule = schedule_from_args(
+                args.fault, int(args.seed), int(args.faults), float(args.fault_window), chaos_local.SUPPORTED
+            )
+            check_supported(schedule, chaos_local.refused, "local")
+        except ScheduleError as exc:
+            print(f"sgs bench: {exc}", file=sys.stderr)
+            return 2
         data_dir = Path(args.data_dir).resolve() / f"bench-{self.run_id}"
         logs = data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         federation = self._federation(data_dir)
         print(f"sgs bench: {n:,} records, data and logs in {data_dir}", file=sys.stderr)
+        if schedule:
+            print(
+                f"sgs bench: faults, in seconds from the first post:\n{describe(schedule)}", file=sys.stderr
+            )
 
         faults = FaultMix.none() if args.clean else FaultMix()
         items = self._generate(federation, n, faults)
@@ -345,6 +358,7 @@ class Bench:
         broker = None
         bootstrap = args.kafka_bootstrap
         children: list[Child] = []
+        chaos: Runner | None = None
         try:
             if not bootstrap:
                 broker = EmbeddedBroker(log_path=logs / "broker.log").start()
@@ -384,8 +398,11 @@ class Bench:
             feed = Feed(f"http://127.0.0.1:{ports['node']}", lanes, float(args.rate), self.stop, [None] * n)
             cpu_before = cpu_snapshot(children, broker)
             stores = {tier: store_url(federation.sinks[tier].store_url, str(data_dir)) for tier in TIERS}
-            outcome = self._feed_and_settle(feed, items, expectation, stores, children)
+            target = chaos_local.LocalTarget(children, logs)
+            chaos = Runner(schedule, target, int(args.seed), self.log)
+            outcome = self._feed_and_settle(feed, items, expectation, stores, target, chaos)
             outcome["cpu_s"] = cpu_used(cpu_before, cpu_snapshot(children, broker))
+            chaos.finish()  # nothing is left paused or down
             if self.interrupted.is_set():
                 return self._stopped()
             sink_redeliveries = self._scrape_duplicates(ports)
@@ -395,13 +412,24 @@ class Bench:
             print(f"sgs bench: {exc}", file=sys.stderr)
             return 1
         finally:
+            if chaos:
+                chaos.finish()
             stop_all(children, "sgs bench")
             if broker:
                 broker.stop()
             guard.cancel()
 
         return self._report(
-            items, expectation, feed, stores, raw, outcome, rejected_seen, sink_redeliveries, federation
+            items,
+            expectation,
+            feed,
+            stores,
+            raw,
+            outcome,
+            rejected_seen,
+            sink_redeliveries,
+            federation,
+            chaos,
         )
 
     # --- steps --------------------------------------------------------------------------------------------------
@@ -462,9 +490,11 @@ class Bench:
         items: list[Submission],
         exp: Expectation,
         stores: dict[str, str],
-        children: list[Child],
+        target: chaos_local.LocalTarget,
+        chaos: Runner,
     ) -> dict[str, Any]:
-        """Post everything, then poll the sink stores until every record has settled, stalled, or time is up."""
+        """Post everything (and apply the fault schedule, from the first post), then poll the sink stores until
+        every record has settled and every fault is undone, until it stalls, or until time is up."""
         wanted: dict[str, dict[str, Held]] = {}
         for tier in TIERS:
             for rid, held in exp.tiers[tier].items():
@@ -472,13 +502,14 @@ class Bench:
         item_records = [item.record_id for item in items]
         n = len(items)
         threads = feed.start()
+        chaos.start()
         self.log.info("bench.feed_started", records=n)
         bar = tqdm(total=n, unit="rec", desc="settled", file=sys.stderr, mininterval=1.0)
         count, last_progress, poll_s = 0, time.monotonic(), 1.0
         stalled, dead = False, set()
         quiet_since: tuple[int, ...] | None = None
         while not self.stop.wait(poll_s):
-            gone = exited(children)
+            gone = target.exited()  # a child down on purpose (a fault) has not died
             if gone is not None and gone.name not in dead and gone.proc is not None:
                 dead.add(gone.name)
                 self.log.warning("bench.child_exited", child=gone.name, code=gone.proc.returncode)
@@ -505,7 +536,7 @@ class Bench:
             bar.update(now_settled - count)
             if now_settled != count:
                 count, last_progress = now_settled, time.monotonic()
-            if count == n:
+            if count == n and chaos.done():
                 # A revoked record with no row yet counts as settled; one more unchanged poll makes sure no
                 # version of it is still on its way to a sink.
                 snapshot = tuple(
@@ -516,7 +547,11 @@ class Bench:
                     break
                 quiet_since = snapshot
                 continue
-            if not feeding and time.monotonic() - last_progress > float(self.args.stall_timeout):
+            if (
+                not feeding
+                and chaos.done()
+                and time.monotonic() - last_progress > float(self.args.stall_timeout)
+            ):
                 stalled = True
                 self.log.warning("bench.stalled", settled=count, records=n)
                 break
@@ -552,6 +587,7 @@ class Bench:
         rejected_seen: set[tuple[str, int]],
         sink_redeliveries: dict[str, float],
         federation: Federation,
+        chaos: Runner,
     ) -> int:
         args = self.args
         n = len(items)
@@ -621,6 +657,9 @@ class Bench:
             failures.append(f"{rec.lost} lost")
         if rec.duplicated:
             failures.append(f"{rec.duplicated} duplicated or unexpected")
+        failures += chaos.errors
+        if len(chaos.applied) < len(chaos.faults):
+            failures.append(f"{len(chaos.faults) - len(chaos.applied)} scheduled faults not applied")
         results = {
             "records": n,
             "settled": len(settle_times),
@@ -645,6 +684,7 @@ class Bench:
             "expected": dict(exp.outcomes),
             "node_answers": dict(answered),
             "sink_redeliveries_absorbed": sink_redeliveries,
+            "chaos": {"schedule": [f.spec for f in chaos.faults], "applied": chaos.applied},
             "entry": "district node HTTP API, JSON batches",
             "settings": {
                 "workers": int(args.workers),
@@ -724,6 +764,10 @@ def render(results: dict[str, Any], rec: Reconciliation) -> str:
         f"      rejected {rec.rejected:,}  duplicates absorbed {rec.absorbed:,}  "
         f"provincial only (D11) {rec.not_relayed_national:,}",
         f"      LOST {rec.lost:,}   DUPLICATED {rec.duplicated:,}",
+    ]
+    lines += [
+        f"  fault {a['fault']} on {a.get('victim', '-')}: {a.get('error') or 'applied and undone'}"
+        for a in results["chaos"]["applied"]
     ]
     lines += [f"      e.g. {s}" for s in rec.samples[:10]]
     verdict = "OK" if results["status"] == "ok" else "FAILED: " + "; ".join(results["failures"])

@@ -20,19 +20,18 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SGS_")}
 
 
-def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: Path):
-    out = tmp_path / "out"
+def _bench_ok(tmp_path: Path, *flags: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """A 300-record `sgs bench` with `flags` that must succeed: its process and its results.json."""
     done = subprocess.run(
         [
             *BENCH,
             "--records",
             "300",
+            *flags,
             "--data-dir",
             str(tmp_path / "var"),
             "--out",
-            str(out),
-            "--timeout",
-            "600",
+            str(tmp_path / "out"),
         ],
         capture_output=True,
         text=True,
@@ -40,7 +39,12 @@ def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: 
         timeout=660,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((out / "results.json").read_text())
+    return done, json.loads((tmp_path / "out" / "results.json").read_text())
+
+
+def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: Path):
+    out = tmp_path / "out"
+    done, results = _bench_ok(tmp_path, "--timeout", "600")
     for key in (
         "records",
         "raw_records_per_s",
@@ -115,3 +119,44 @@ def test_a_sink_stopped_for_good_mid_run_fails_the_reconciliation(tmp_path: Path
     assert results["duplicated"] == 0
     assert any("national" in s for s in results["reconciliation"]["samples"])
     assert "LOST" in "".join(lines) and "national-sink exited" in "".join(lines)
+
+
+def test_a_worker_killed_and_restarted_and_a_paused_node_lose_nothing(tmp_path: Path):
+    """`sgs bench --fault`: the worker SIGKILLed and started again, the node frozen with SIGSTOP, both while
+    records are being posted (300 at 30/s take ten seconds); the reconciliation still finds every record once."""
+    done, results = _bench_ok(
+        tmp_path,
+        *("--rate", "30", "--timeout", "600"),
+        *("--fault", "worker:restart@2s+2s", "--fault", "node:pause@4s+2s"),
+    )
+    assert results["lost"] == 0 and results["duplicated"] == 0 and results["settled"] == 300
+    assert results["chaos"]["schedule"] == ["worker:restart@2s+2s", "node:pause@4s+2s"]
+    worker, node = results["chaos"]["applied"]
+    assert worker["victim"] == "worker" and worker["signal"] == "SIGKILL" and worker["exit_code"] == -9
+    assert worker["new_pid"] != worker["pid"]
+    assert node["victim"] == "node" and node["signal"] == "SIGSTOP" and node["resumed"] == "SIGCONT"
+    assert not any("error" in entry for entry in results["chaos"]["applied"])
+    # a log line may follow a progress bar's carriage return on the same line
+    logged = [json.loads(line[line.find('{"') :]) for line in done.stderr.splitlines() if '{"' in line]
+    faults = [(e["event"], e["fault"]) for e in logged if e.get("event", "").startswith("chaos.")]
+    assert faults == [
+        ("chaos.fault", "worker:restart@2s+2s"),
+        ("chaos.restored", "worker:restart@2s+2s"),
+        ("chaos.fault", "node:pause@4s+2s"),
+        ("chaos.restored", "node:pause@4s+2s"),
+    ]
+    assert worker["started_s"] < node["restored_s"] < results["elapsed_s"]  # both hit a run in progress
+    assert "LOST 0" in done.stderr
+
+
+def test_the_bench_refuses_a_broker_restart_before_starting_anything(tmp_path: Path):
+    done = subprocess.run(
+        [*BENCH, "--records", "10", "--fault", "broker:restart@1s", "--data-dir", str(tmp_path / "var")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "in memory" in done.stderr
+    assert not (tmp_path / "var").exists()
