@@ -16,7 +16,8 @@ D16 terms) decides:
 - The same decision (kind, date, deciding body) again is absorbed with an ACCEPTED receipt saying so, unless it is
   the very message applied before (same offset: redelivery after a crash, applied again; a withdrawal sent twice
   or a mark set twice changes nothing at the sinks).
-Every outcome answers the decision's own receipt; a withdrawal also answers the record's (WITHDRAWN).
+Every outcome answers the decision's own receipt; a withdrawal also answers the record's, with WITHDRAWN from
+each sink that takes it down.
 """
 
 from __future__ import annotations

@@ -28,8 +28,6 @@ from services.worker import metrics
 from services.worker.pipeline import SCHEMA_BY_KIND, Labels, Pipeline, local_date, log, now_utc
 from sgs.publication import mask_identifiers, relay_tiers
 
-RECEIPT_BY_TIER = {"provincial": "RELAYED_PROVINCIAL", "national": "RELAYED_NATIONAL"}
-
 
 async def relay(pipe: Pipeline, record: dict[str, Any]) -> None:
     """Relay the accepted, annotated record to its tiers, or withdraw it from every tier that holds it."""
@@ -61,7 +59,6 @@ async def relay(pipe: Pipeline, record: dict[str, Any]) -> None:
         await pipe.emit(pipe.relay[tier], record_id.encode(), encoded[for_publication])
         metrics.labelled(metrics.RELAYED, tier, kind).inc()
         pipe.count(env, labels, f"relayed.{tier}")
-        await pipe.receipt(env, RECEIPT_BY_TIER[tier])
     pipe.state(record_id)["relayed"] = {
         **_state(env, labels, annotations, sorted(tiers)),
         # What a decision on the record needs later (D15, D16, `lifecycle.py`): which tiers publish it, the
@@ -144,7 +141,8 @@ def _state(
 
 
 async def withdraw(pipe: Pipeline, state: dict[str, Any], tiers: list[str], why: str) -> None:
-    """A Withdrawal to every tier in `tiers`, a WITHDRAWN receipt, and the record's state with no tier left."""
+    """A Withdrawal to every tier in `tiers`, and the record's state with no tier left. The RELAYED_* and
+    WITHDRAWN receipts come from the sinks, once they have stored what the worker sent (docs/sinks.md)."""
     labels = Labels(state["kind"], state["district"], state["department"])
     counted = {**state, "submitted_at": _from_ms(state["submitted_at"])}
     for tier in tiers:
@@ -164,7 +162,6 @@ async def withdraw(pipe: Pipeline, state: dict[str, Any], tiers: list[str], why:
         metrics.labelled(metrics.WITHDRAWN, tier, why).inc()
         pipe.count(counted, labels, f"withdrawn.{tier}.{why}")
     if tiers:
-        await pipe.receipt(state, "WITHDRAWN", detail=f"撤下原因 {why}：{', '.join(tiers)}")
         log.info("record.withdrawn", record_id=state["record_id"], reason=why, tiers=tiers)
     pipe.state(state["record_id"])["relayed"] = {**state, "tiers": []}
 

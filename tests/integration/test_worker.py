@@ -118,9 +118,6 @@ def test_simple_procedure_penalty_goes_to_the_province_only_not_for_publication(
     outputs.wait(lambda: outputs.of({rid}, topics.RELAY["provincial"]), what="provincial relay")
     relayed = outputs.of({rid}, topics.RELAY["provincial"])[0].value
     assert relayed["annotations"]["for_publication"] is False
-    outputs.wait(
-        lambda: any(m.value["status"] == "RELAYED_PROVINCIAL" for m in outputs.of({rid}, topics.RECEIPTS))
-    )
     assert not outputs.of({rid}, topics.RELAY["national"])
 
 
@@ -148,9 +145,6 @@ def test_natural_person_penalty_never_goes_national_and_its_id_is_masked(
     assert id_no.encode() not in relayed.raw
     assert relayed.value["annotations"]["masked"] is True
     assert accepted(outputs, rid, "penalty")["counterpart"]["id_no"] == id_no  # the municipal copy keeps it
-    outputs.wait(
-        lambda: any(m.value["status"] == "RELAYED_PROVINCIAL" for m in outputs.of({rid}, topics.RECEIPTS))
-    )
     assert not outputs.of({rid}, topics.RELAY["national"])
 
 
@@ -175,7 +169,9 @@ def test_revocation_after_relay_withdraws_from_every_tier(worker, submitter, out
             m.value for m in outputs.of({rid}, topics.RELAY[tier]) if m.schema == "sgs.Withdrawal"
         )
         assert (withdrawal["reason"], withdrawal["version"]) == ("REVOKED", 2)
-    outputs.wait(lambda: any(m.value["status"] == "WITHDRAWN" for m in outputs.of({rid}, topics.RECEIPTS)))
+    # receipts: ACCEPTED from the worker; RELAYED_* and WITHDRAWN only from the sinks, once stored (docs/sinks.md)
+    statuses = {m.value["status"] for m in outputs.of({rid}, topics.RECEIPTS)}
+    assert "ACCEPTED" in statuses and not statuses & {"RELAYED_PROVINCIAL", "RELAYED_NATIONAL", "WITHDRAWN"}
 
 
 def test_older_version_arriving_after_a_newer_one_is_absorbed(worker, submitter, outputs, federation):

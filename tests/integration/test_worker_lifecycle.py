@@ -63,7 +63,6 @@ def test_an_approved_repair_after_three_months_withdraws_from_both_tiers(
         outputs.wait(lambda t=tier: withdrawals(outputs, rid, t), what=f"withdrawal on {tier}")
         assert [(w["reason"], w["version"]) for w in withdrawals(outputs, rid, tier)] == [("REPAIRED", 1)]
     assert "REPAIRED" in wait_receipt(outputs, decision["receipt_id"], "ACCEPTED")["detail"]
-    assert wait_receipt(outputs, rec["envelope"]["receipt_id"], "WITHDRAWN")
 
 
 def test_a_repair_too_early_or_of_a_serious_penalty_is_rejected_with_its_reason(
