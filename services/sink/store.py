@@ -163,6 +163,13 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("partition", sa.Integer, primary_key=True),
         sa.Column("next_offset", sa.BigInteger, nullable=False),
     )
+    # The cluster id of the broker the stored offsets belong to: offsets mean nothing on another broker, or on the
+    # embedded broker after a restart (it keeps topics in memory and gets a new id each start).
+    broker = sa.Table(
+        "sink_broker",
+        metadata,
+        sa.Column("cluster_id", sa.String(200), primary_key=True),
+    )
     outbox = sa.Table(
         "sink_receipt_outbox",
         metadata,
@@ -181,7 +188,13 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("client", sa.String(200)),
         sa.Column("purpose", sa.String(200), nullable=False),
     )
-    return {"records": records, "offsets": offsets, "outbox": outbox, "access_log": access_log}
+    return {
+        "records": records,
+        "offsets": offsets,
+        "broker": broker,
+        "outbox": outbox,
+        "access_log": access_log,
+    }
 
 
 @dataclass
@@ -236,9 +249,10 @@ class SinkStore:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.metadata = sa.MetaData(schema=schema)
         t = _tables(self.metadata)
-        self.records, self.offsets, self.outbox, self.access_log = (
+        self.records, self.offsets, self.broker, self.outbox, self.access_log = (
             t["records"],
             t["offsets"],
+            t["broker"],
             t["outbox"],
             t["access_log"],
         )
@@ -373,9 +387,8 @@ class SinkStore:
             conn.execute(self.outbox.insert(), {"key": receipt[0], "value": receipt[1]})
 
     def _store_offsets(self, conn: Connection, offsets: dict[tuple[str, int], int]) -> None:
-        """The next offset to read, as consumed: it can go down when the relay topic was recreated (the embedded
-        broker keeps topics in memory), and a consumer that lost its partition writing an older offset only makes
-        the next start re-read messages the store absorbs as duplicates."""
+        """The next offset to read, as consumed: a consumer that lost its partition writing an older offset only
+        makes the next start re-read messages the store absorbs as duplicates."""
         o = self.offsets
         for (topic, partition), next_offset in offsets.items():
             updated = conn.execute(
@@ -390,6 +403,19 @@ class SinkStore:
         """Advance past messages that carry nothing to store (poison, refused): the offsets alone."""
         with self.engine.begin() as conn:
             self._store_offsets(conn, offsets)
+
+    def adopt_broker(self, cluster_id: str) -> int:
+        """Make `cluster_id` the broker the stored offsets belong to. Offsets stored for another broker (or before
+        the broker was recorded) are forgotten, so the relay is read again from the start and the store absorbs
+        what it already holds; returns how many were forgotten."""
+        with self.engine.begin() as conn:
+            known = conn.execute(sa.select(self.broker.c.cluster_id)).scalars().all()
+            if known == [cluster_id]:
+                return 0
+            forgotten = conn.execute(self.offsets.delete()).rowcount
+            conn.execute(self.broker.delete())
+            conn.execute(self.broker.insert(), {"cluster_id": cluster_id})
+            return int(forgotten)
 
     def stored_offsets(self, topic: str) -> dict[int, int]:
         o = self.offsets

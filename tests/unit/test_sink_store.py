@@ -234,6 +234,17 @@ def test_offsets_are_stored_with_the_writes_and_follow_the_topic_even_after_a_re
     assert store.stored_offsets("sgs.relay.test") == {0: 2, 3: 7}
 
 
+def test_offsets_belong_to_one_broker_and_are_forgotten_on_another(store: SinkStore) -> None:
+    """The embedded broker starts empty with a new cluster id: offsets stored for the previous one mean nothing."""
+    assert store.adopt_broker("cluster-a") == 0
+    store.skip({("sgs.relay.test", 0): 50, ("sgs.relay.test", 3): 7})
+    assert store.adopt_broker("cluster-a") == 0  # the same broker: a restarted sink resumes where it was
+    assert store.stored_offsets("sgs.relay.test") == {0: 50, 3: 7}
+    assert store.adopt_broker("cluster-b") == 2
+    assert store.stored_offsets("sgs.relay.test") == {}
+    assert store.adopt_broker("cluster-b") == 0
+
+
 def test_receipts_wait_in_the_outbox_until_sent(store: SinkStore) -> None:
     tag = unique_tag()
     rec = license_record(f"许〔{tag}〕1号", "甲")
