@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,6 +20,8 @@ from sgs.broker import ensure_topics
 from sgs.calendar_cli import calendar_from_args
 from sgs.config import load_config, store_url
 from sgs.logs import configure_logging
+
+STOP_GRACE_S = 10.0  # a clean stop (commit, flush) takes about a second; `sgs up` waits 15 s before SIGKILL
 
 
 def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
@@ -124,7 +129,7 @@ def run_worker(args: argparse.Namespace) -> int:
     log.info(
         "worker.starting", app_id=settings.app_id, bootstrap=settings.bootstrap, http_port=settings.http_port
     )
-    worker = faust.Worker(
+    worker = BoundedStopWorker(
         app,
         loglevel=settings.log_level.upper(),
         override_logging=False,
@@ -133,3 +138,29 @@ def run_worker(args: argparse.Namespace) -> int:
     )
     worker.execute_from_commandline()  # returns by SystemExit(0) after SIGINT/SIGTERM and a clean stop
     return 0
+
+
+class BoundedStopWorker(faust.Worker):
+    """faust's worker with a bound on how long a stop may take. With the broker gone, aiokafka's consumer and
+    producer wait for it through faust's 60 s per-service shutdown timeouts, so SIGTERM seemed ignored. After
+    `STOP_GRACE_S` the process exits with status 1: everything is at-least-once, so the next start redoes what was
+    not committed and dedup absorbs what was."""
+
+    def _on_sigint(self) -> None:
+        _exit_after(STOP_GRACE_S, "SIGINT")
+        super()._on_sigint()
+
+    def _on_sigterm(self) -> None:
+        _exit_after(STOP_GRACE_S, "SIGTERM")
+        super()._on_sigterm()
+
+
+def _exit_after(grace_s: float, signal_name: str) -> None:
+    def give_up() -> None:
+        log.error("worker.stop_timeout", signal=signal_name, grace_s=grace_s)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(grace_s, give_up)
+    timer.daemon = True
+    timer.start()

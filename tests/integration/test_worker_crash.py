@@ -9,6 +9,7 @@ from worker_process import Outputs, Submitter, WorkerProcess
 from worker_records import record
 
 from sgs import topics
+from sgs.broker import EmbeddedBroker, ensure_topics
 
 N = 300
 
@@ -58,3 +59,17 @@ def test_killed_worker_restarts_without_loss_or_duplicates(kafka, federation, tm
     assert accepted_receipts == expected
     submitter.close()
     outputs.close()
+
+
+def test_a_worker_whose_broker_is_gone_still_stops_on_sigterm(federation, tmp_path):
+    """faust waits for a vanished broker through 60 s shutdown timeouts per service; the worker bounds its stop
+    (`STOP_GRACE_S`) and exits with status 1, the uncommitted work redone at-least-once by the next start."""
+    broker = EmbeddedBroker().start()
+    try:
+        ensure_topics(broker.bootstrap, federation.partitions)
+        worker = WorkerProcess(broker.bootstrap, tmp_path).start()
+        worker.wait_ready()
+    finally:
+        broker.stop()
+    assert worker.stop() == 1  # within the wrapper's 30 s, else it raises
+    assert "worker.stop_timeout" in worker.log_tail(50)
