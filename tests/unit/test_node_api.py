@@ -16,7 +16,7 @@ from node_records import clean, csv_bytes, of_one_department
 from services.node.api import Limits, create_app
 from services.node.intake import Intake
 from services.node.metrics import NodeMetrics
-from services.node.store import NodeStore, Pending
+from services.node.store import NodeStore, Pending, ReceiptUpdate
 from sgs.config import Federation
 from sgs.serialization import default_codec
 from sgs.template import template_columns
@@ -384,7 +384,7 @@ def test_a_decision_on_an_accepted_record_is_taken_with_a_receipt_of_its_own(nod
     body = decision_body(item.record_id)
     assert client.post("/v1/decisions", json=body).status_code == 401
     assert client.post("/v1/decisions", json=body, headers=headers).status_code == 409  # not accepted yet
-    store.apply_receipt(record["receipt_id"], "ACCEPTED", 1, None, [])
+    store.apply_receipts([ReceiptUpdate(record["receipt_id"], "ACCEPTED", 1)])
     r = client.post("/v1/decisions", json=body, headers=headers)
     assert r.status_code == 202, r.text
     answer = r.json()
