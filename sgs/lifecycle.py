@@ -5,7 +5,8 @@ it here, D12) and when a credit repair is admissible (the municipal worker check
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -22,6 +23,17 @@ WITHDRAWAL_REASON = {"OBJECTION_TAKEN_DOWN": "OBJECTION_UPHELD", "REPAIR_APPROVE
 OBJECTION_OPEN = {"OBJECTION_RAISED": True, "OBJECTION_KEPT": False, "OBJECTION_CORRECTED": False}
 REPAIR_AFTER_MONTHS = 3  # D16: at least 3 months of publicity before a repair
 REPAIRABLE_PUBLICITY_YEARS = 1  # D16: only a penalty published for 1 year (一般, not 严重失信, D14)
+REPAIR_BAR_YEARS = 1  # D16: a penalty within a year after a repair of the same subject is not repairable
+# D16: the repairs remembered per subject, the latest by date. A repair matters only to penalties decided in the
+# year after it, and a penalty can be repaired only while it is published (a year, D14), so the latest few are
+# the ones a repair decided now can meet; a subject with more repairs than this is not expected.
+REPAIRS_KEPT = 8
+# The counterpart's codes that name a subject (D3), in the order one is taken: a natural person by 证件号码; anyone
+# else by 统一社会信用代码, or in the transition period by the first other code the record has (D1).
+_SUBJECT_CODES = {
+    True: ("id_no",),
+    False: ("uscc", "org_code", "business_reg_no", "tax_reg_no", "institution_cert_no", "social_org_reg_no"),
+}
 
 
 def parse_decision(data: Any, today: date) -> tuple[dict[str, Any] | None, list[Issue]]:
@@ -87,3 +99,51 @@ def repair_refusal(
             str(repair_on),
         )
     return None
+
+
+def subject_key(counterpart: Mapping[str, Any]) -> str | None:
+    """Who a record is on, as the subject's repair history is keyed (D16, D18): the first code of the counterpart
+    (`_SUBJECT_CODES`), as a digest, so that the worker's repair topic and table carry no ID number (D17). None
+    when the record names no code. A subject named by 统一社会信用代码 in one record and only by a transition-period
+    code in another is two subjects here."""
+    natural = counterpart.get("category") == "NATURAL_PERSON"
+    for name in _SUBJECT_CODES[natural]:
+        code = str(counterpart.get(name) or "").strip().upper()
+        if code:
+            return hashlib.sha256(f"{name}:{code}".encode()).hexdigest()[:32]
+    return None
+
+
+def repeat_refusal(decided_on: date, repaired_on: Iterable[date]) -> Issue | None:
+    """Why a penalty decided on `decided_on` is not repairable because its subject had a repair within the year
+    before (D16, 003 (十六) "在信用修复后一年内再次受到行政处罚的，不予信用修复"), or None. The year after a repair on R is
+    counted as the civil code counts periods (民法典 第二百零一条): it starts the day after R and ends on the
+    corresponding day a year later, inclusive; so a penalty decided on R itself, or before, is not barred by it."""
+    for repaired in sorted(repaired_on, reverse=True):
+        end = add_years(repaired, REPAIR_BAR_YEARS)
+        if repaired < decided_on <= end:
+            return Issue(
+                "记录标识",
+                "repair.within_year_of_repair",
+                f"行政相对人于 {repaired} 信用修复后一年内（至 {end}）再次受到行政处罚（处罚决定日期 {decided_on}），"
+                "不予信用修复",
+                str(decided_on),
+            )
+    return None
+
+
+def record_repair(
+    history: Mapping[str, str], record_id: str, decided_on: date, repair_on: date
+) -> tuple[dict[str, str], Issue | None]:
+    """A subject's repair history (record id -> repair date, ISO) after a repair of the penalty `record_id`
+    (decided on `decided_on`) approved on `repair_on`: the repair added, or the history unchanged and why the
+    repair is refused (`repeat_refusal`). A penalty already in the history is repaired already: the same decision
+    delivered again, or another decision on it, changes nothing and is not refused (once taken down, a record
+    is not taken down twice). Only the latest `REPAIRS_KEPT` repairs are kept."""
+    if record_id in history:
+        return dict(history), None
+    refusal = repeat_refusal(decided_on, (date.fromisoformat(day) for day in history.values()))
+    if refusal is not None:
+        return dict(history), refusal
+    latest = sorted({**history, record_id: repair_on.isoformat()}.items(), key=lambda item: item[1])
+    return dict(latest[-REPAIRS_KEPT:]), None

@@ -5,6 +5,11 @@ on this worker. What the route stage kept there ("relayed": the tiers holding th
 D16 terms) decides:
 - OBJECTION_TAKEN_DOWN (objection upheld, D15) and an admissible REPAIR_APPROVED (D16): a Withdrawal to every
   tier holding the record (OBJECTION_UPHELD / REPAIRED), through the same path as a revocation (`route.withdraw`);
+- a repair the record's own terms allow still needs its subject's history (D16: not within a year after a repair
+  of the same subject), which is kept by subject, not by record: it goes to <app>-repairs keyed by subject, where
+  the `subject` agent judges it against the `subjects` table and records it, and comes back keyed by record id
+  through <app>-repair-outcomes to the `repair` agent, in the record's partition again, which withdraws or
+  refuses it like any other decision;
 - OBJECTION_RAISED / OBJECTION_KEPT / OBJECTION_CORRECTED: the held version relayed again with
   `annotations.under_objection` set or cleared (`route.mark_objection`); the mark also goes on the record's later
   versions while the objection is open (`objection_open`, read by the timeliness stage). A correction itself is a
@@ -12,7 +17,8 @@ D16 terms) decides:
 - A decision that cannot apply is rejected with its reason on `sgs.rejected` and a REJECTED receipt: a record this
   worker does not hold (`unknown_record`: the district node sends a decision only for a record the municipal
   platform accepted, so this is a wrong id or a record that was never relayed), a record no tier holds any more
-  (`not_published`), a repair D16 does not allow (`repair.*`, `sgs.lifecycle.repair_refusal`).
+  (`not_published`), a repair D16 does not allow (`repair.*`: `sgs.lifecycle.repair_refusal` for the record's own
+  terms, `sgs.lifecycle.repeat_refusal` for its subject's history).
 - The same decision (kind, date, deciding body) again is absorbed with an ACCEPTED receipt saying so, unless it is
   the very message applied before (same offset: redelivery after a crash, applied again; a withdrawal sent twice
   or a mark set twice changes nothing at the sinks).
@@ -22,6 +28,9 @@ each sink that takes it down.
 
 from __future__ import annotations
 
+import base64
+import json
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -30,11 +39,55 @@ import faust
 from services.worker import metrics, route
 from services.worker.pipeline import Pipeline, Step, guarded, log, reason
 from sgs import topics
-from sgs.lifecycle import DECISION_SCHEMA, OBJECTION_OPEN, WITHDRAWAL_REASON, repair_refusal
+from sgs.lifecycle import (
+    DECISION_SCHEMA,
+    OBJECTION_OPEN,
+    WITHDRAWAL_REASON,
+    record_repair,
+    repair_refusal,
+)
 from sgs.serialization import SerializationError
 
 STAGE = "decision"
 _MARK = {True: "已标注异议", False: "已清除异议标注"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision in hand: its bytes as sent (what a rejection carries), its fields, and the offset it came at on
+    `sgs.decisions` (which tells a redelivery of the very message from the same decision sent again)."""
+
+    raw: bytes
+    body: dict[str, Any]
+    offset: int
+
+    @property
+    def record_id(self) -> str:
+        return str(self.body["record_id"])
+
+    @property
+    def kind(self) -> str:
+        return self.record_id.split(":", 1)[0]
+
+    @property
+    def identity(self) -> str:
+        """The same decision, however often it is sent: kind, date and deciding body, per record."""
+        body = self.body
+        return f"{body['decision']}|{body['decided_on'].isoformat()}|{body['authority_uscc']}"
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        """The decision's own identity in the shape receipts and rejections take (an envelope without a
+        version)."""
+        body = self.body
+        return {
+            "receipt_id": body["receipt_id"],
+            "record_id": body["record_id"],
+            "version": None,
+            "source_node": body["source_node"],
+            "department": body["department"],
+            "submitted_at": body["submitted_at"],
+        }
 
 
 def register(pipe: Pipeline) -> None:
@@ -47,8 +100,24 @@ def register(pipe: Pipeline) -> None:
         async for event in stream.events():
             await guarded(pipe, STAGE, event, "unknown", _apply)
 
+    @pipe.app.agent(pipe.repairs, name="subject")
+    async def judge_repairs(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await guarded(pipe, "subject", event, "penalty", _judge)
+
+    @pipe.app.agent(pipe.repair_outcomes, name="repair")
+    async def settle_repairs(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await guarded(pipe, STAGE, event, "penalty", _settle)
+
     async def _apply(event: faust.EventT, step: Step) -> None:
         await apply(pipe, event)
+
+    async def _judge(event: faust.EventT, step: Step) -> None:
+        await judge_repair(pipe, event)
+
+    async def _settle(event: faust.EventT, step: Step) -> None:
+        await settle_repair(pipe, event)
 
 
 def objection_open(pipe: Pipeline, record_id: str) -> bool:
@@ -57,9 +126,10 @@ def objection_open(pipe: Pipeline, record_id: str) -> bool:
 
 
 async def apply(pipe: Pipeline, event: faust.EventT) -> None:
+    """A decision from `sgs.decisions`, in its record's partition."""
     raw = event.value if isinstance(event.value, bytes) else b""
     try:
-        name, decision = pipe.codec.decode(raw)
+        name, body = pipe.codec.decode(raw)
     except SerializationError as exc:
         await pipe.reject(
             "decode", "unknown", event.key, raw, [reason("-", "decode", f"无法解析的消息：{exc}")]
@@ -70,43 +140,59 @@ async def apply(pipe: Pipeline, event: faust.EventT) -> None:
             "decode", "unknown", event.key, raw, [reason("-", "schema", f"决定主题不接受 {name} 记录", name)]
         )
         return
-    record_id, what = decision["record_id"], decision["decision"]
-    kind = record_id.split(":", 1)[0]
-    env = _identity(decision)
+    decision = Decision(raw, body, event.message.offset)
     key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes) else None
-    if key != record_id:  # the key decides the partition, and so whose `records` entry is at hand
-        await _refuse(pipe, event, env, kind, reason("-", "key_mismatch", "消息键与记录标识不一致", key))
+    if key != decision.record_id:  # the key decides the partition, and so whose `records` entry is at hand
+        await _refuse(pipe, decision, reason("-", "key_mismatch", "消息键与记录标识不一致", key))
         return
-    state = pipe.state(record_id)
-    relayed = state.get("relayed")
-    done = state.get("decisions") or {}
-    identity = f"{what}|{decision['decided_on'].isoformat()}|{decision['authority_uscc']}"
-    offset = event.message.offset
-    if identity in done and done[identity] != offset:
-        _count(pipe, kind, env, "duplicate")
-        await pipe.receipt(env, "ACCEPTED", detail="同一决定已处理，未重复执行")
-        return
+    relayed = await _applicable(pipe, decision)
     if relayed is None:
-        issue = reason("记录标识", "unknown_record", "市平台没有此记录（未受理或未报送）", record_id)
-        await _refuse(pipe, event, env, kind, issue)
         return
-    if not relayed["tiers"]:
-        issue = reason("记录标识", "not_published", "记录已不在任何平台公示（已撤下或公示期满）", record_id)
-        await _refuse(pipe, event, env, kind, issue)
-        return
-    if what == "REPAIR_APPROVED":  # D16
+    if body["decision"] == "REPAIR_APPROVED":  # D16
         end = relayed.get("publicity_end")
         refusal = repair_refusal(
             relayed["kind"],
             relayed.get("severity"),
             date.fromisoformat(relayed["decided_on"]),
             date.fromisoformat(end) if end else None,
-            decision["decided_on"],
+            body["decided_on"],
         )
         if refusal is not None:
-            await _refuse(pipe, event, env, kind, refusal.as_reason())
+            await _refuse(pipe, decision, refusal.as_reason())
             return
-    state["decisions"] = {**done, identity: offset}
+        await _to_subject(pipe, decision, relayed)
+        return
+    await _execute(pipe, decision, relayed)
+
+
+async def _applicable(pipe: Pipeline, decision: Decision) -> dict[str, Any] | None:
+    """The record's `relayed` state when the decision can apply to it; otherwise None, with the decision absorbed
+    as a duplicate or refused."""
+    state = pipe.state(decision.record_id)
+    done = state.get("decisions") or {}
+    if decision.identity in done and done[decision.identity] != decision.offset:
+        _count(pipe, decision, "duplicate")
+        await pipe.receipt(decision.envelope, "ACCEPTED", detail="同一决定已处理，未重复执行")
+        return None
+    relayed: dict[str, Any] | None = state.get("relayed")
+    if relayed is None:
+        issue = reason("记录标识", "unknown_record", "市平台没有此记录（未受理或未报送）", decision.record_id)
+        await _refuse(pipe, decision, issue)
+        return None
+    if not relayed["tiers"]:
+        issue = reason(
+            "记录标识", "not_published", "记录已不在任何平台公示（已撤下或公示期满）", decision.record_id
+        )
+        await _refuse(pipe, decision, issue)
+        return None
+    return relayed
+
+
+async def _execute(pipe: Pipeline, decision: Decision, relayed: dict[str, Any]) -> None:
+    """Apply an admissible decision to the record and answer its receipt."""
+    what = decision.body["decision"]
+    state = pipe.state(decision.record_id)
+    state["decisions"] = {**(state.get("decisions") or {}), decision.identity: decision.offset}
     if what in WITHDRAWAL_REASON:  # D15 upheld, D16 approved
         state["objection"] = False
         why = WITHDRAWAL_REASON[what]
@@ -117,30 +203,83 @@ async def apply(pipe: Pipeline, event: faust.EventT) -> None:
         state["objection"] = OBJECTION_OPEN[what]
         tiers = await route.mark_objection(pipe, relayed, OBJECTION_OPEN[what])
         detail = _MARK[OBJECTION_OPEN[what]] + (f"：{', '.join(tiers)}" if tiers else "（无变化）")
-    _count(pipe, kind, env, what.lower())
-    log.info("decision.applied", record_id=record_id, decision=what, tiers=tiers)
-    await pipe.receipt(env, "ACCEPTED", detail=detail)
+    _count(pipe, decision, what.lower())
+    log.info("decision.applied", record_id=decision.record_id, decision=what, tiers=tiers)
+    await pipe.receipt(decision.envelope, "ACCEPTED", detail=detail)
 
 
-def _identity(decision: dict[str, Any]) -> dict[str, Any]:
-    """The decision's own identity in the shape receipts and rejections take (an envelope without a version)."""
-    return {
-        "receipt_id": decision["receipt_id"],
-        "record_id": decision["record_id"],
-        "version": None,
-        "source_node": decision["source_node"],
-        "department": decision["department"],
-        "submitted_at": decision["submitted_at"],
+async def _to_subject(pipe: Pipeline, decision: Decision, relayed: dict[str, Any]) -> None:
+    """D16: a repair the record's own terms allow, to its subject's partition (<app>-repairs, keyed by subject)
+    with what the subject's history is checked against: the penalty's decision date."""
+    subject = relayed.get("subject")
+    if subject is None:  # no code on the record, or relayed before subjects were kept
+        issue = reason(
+            "记录标识",
+            "repair.subject_unknown",
+            "市平台没有此记录的行政相对人代码（记录未载明，或在核对修复记录之前报送：可报送新版本），无法核对其信用修复记录",
+            decision.record_id,
+        )
+        await _refuse(pipe, decision, issue)
+        return
+    message = {
+        "decision": base64.b64encode(decision.raw).decode(),
+        "offset": decision.offset,
+        "record_id": decision.record_id,
+        "penalty_decided_on": relayed["decided_on"],
+        "repair_on": decision.body["decided_on"].isoformat(),
     }
+    await pipe.emit(pipe.repairs.get_topic_name(), subject.encode(), json.dumps(message).encode())
 
 
-async def _refuse(
-    pipe: Pipeline, event: faust.EventT, env: dict[str, Any], kind: str, issue: dict[str, Any]
-) -> None:
+async def judge_repair(pipe: Pipeline, event: faust.EventT) -> None:
+    """D16, in the subject's partition: refuse the repair of a penalty decided within a year after a repair of the
+    same subject, else record the repair (`sgs.lifecycle.record_repair`, idempotent per record); the outcome back
+    to the record's partition (<app>-repair-outcomes, keyed by record id)."""
+    subject = (event.key or b"").decode()
+    message = json.loads(event.value)
+    history = pipe.subjects.get(subject) or {}
+    updated, refusal = record_repair(
+        history,
+        message["record_id"],
+        date.fromisoformat(message["penalty_decided_on"]),
+        date.fromisoformat(message["repair_on"]),
+    )
+    if updated != history:
+        pipe.subjects[subject] = updated
+    outcome = {**message, "refusal": refusal.as_reason() if refusal is not None else None}
+    await pipe.emit(
+        pipe.repair_outcomes.get_topic_name(), message["record_id"].encode(), json.dumps(outcome).encode()
+    )
+
+
+async def settle_repair(pipe: Pipeline, event: faust.EventT) -> None:
+    """D16, back in the record's partition: the repair refused by its subject's history, or applied like any other
+    decision (checked again: the record may have been withdrawn, or the decision applied, meanwhile)."""
+    message = json.loads(event.value)
+    raw = base64.b64decode(message["decision"])
+    _, body = pipe.codec.decode(raw)
+    decision = Decision(raw, body, message["offset"])
+    if message["refusal"] is not None:
+        await _refuse(pipe, decision, message["refusal"])
+        return
+    relayed = await _applicable(pipe, decision)
+    if relayed is not None:
+        await _execute(pipe, decision, relayed)
+
+
+async def _refuse(pipe: Pipeline, decision: Decision, issue: dict[str, Any]) -> None:
     # Not counted in the day aggregates: the bulletin counts records, and a decision is not one (D8).
-    await pipe.reject(STAGE, kind, event.key, event.value, [issue], env, counted=False)
+    await pipe.reject(
+        STAGE,
+        decision.kind,
+        decision.record_id.encode(),
+        decision.raw,
+        [issue],
+        decision.envelope,
+        counted=False,
+    )
 
 
-def _count(pipe: Pipeline, kind: str, env: dict[str, Any], outcome: str) -> None:
-    district = pipe.labels(kind, env).district
-    metrics.labelled(metrics.RECORDS, STAGE, outcome, kind, district).inc()
+def _count(pipe: Pipeline, decision: Decision, outcome: str) -> None:
+    district = pipe.labels(decision.kind, decision.envelope).district
+    metrics.labelled(metrics.RECORDS, STAGE, outcome, decision.kind, district).inc()

@@ -7,10 +7,12 @@ The stages are one module each, plain functions called in order by the agents of
         -> sgs.accepted.{license,penalty}, sgs.relay.{provincial,national}, receipts, alerts
     reconcile -> <app>-held -> (retry) reconcile -> timeliness -> route, while the subject is unknown
     <app>-expiry (fed by the publicity sweep) -> expire -> sgs.relay.*
+    sgs.decisions -> decide; a repair -> <app>-repairs (by subject) -> subject -> <app>-repair-outcomes -> repair
 
 Every topic is keyed by record id with the federation's partition count, so one record's versions, its state in
-every table and every stage's work on it stay in one partition, on one worker. A held record travels as its bytes
-as submitted (never re-encoded), so it can still be rejected with the original bytes.
+every table and every stage's work on it stay in one partition, on one worker; only `<app>-repairs` and its table
+`subjects` are keyed by the record's subject (D16). A held record travels as its bytes as submitted (never
+re-encoded), so it can still be rejected with the original bytes.
 """
 
 from __future__ import annotations
@@ -46,9 +48,9 @@ KIND_BY_TOPIC = {name: kind for kind, name in topics.SUBMITTED.items()}
 UNKNOWN = "unknown"  # metric label for a district or department the federation config does not know
 
 # The app's own topics, `<app id>-<suffix>`; created with the federation's partition count before faust starts.
-INTERNAL_TOPICS = ("held", "expiry")
+INTERNAL_TOPICS = ("held", "expiry", "repairs", "repair-outcomes")
 # faust names a table's changelog `<app id>-<table>-changelog`; created the same way (compacted).
-TABLES = ("records", "daily")
+TABLES = ("records", "daily", "subjects")
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,10 @@ class Pipeline:
         self.submitted = raw_topic(*topics.SUBMITTED.values())
         self.held = raw_topic(f"{s.app_id}-held")
         self.expiry = raw_topic(f"{s.app_id}-expiry")
+        # A credit repair's round trip through its subject's partition (`lifecycle.py`, D16): keyed by subject,
+        # then back keyed by record id.
+        self.repairs = raw_topic(f"{s.app_id}-repairs")
+        self.repair_outcomes = raw_topic(f"{s.app_id}-repair-outcomes")
         # What the stages write, by name (`emit`).
         self.accepted = dict(topics.ACCEPTED)
         self.relay = dict(topics.RELAY)
@@ -160,6 +166,9 @@ class Pipeline:
         self.records = table("records")
         # "<partition>|<day>|<district>|<department>|<kind>" -> {measure: count} (D8); months are sums of days.
         self.daily = table("daily")
+        # subject (`sgs.lifecycle.subject_key`) -> {record id: repair date} of its latest approved repairs (D16);
+        # written by the `subject` agent, whose topic is keyed by subject.
+        self.subjects = table("subjects")
 
         departments = {d.id: d for n in s.federation.nodes for d in n.departments}
         self._departments = departments

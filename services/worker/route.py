@@ -26,6 +26,7 @@ import faust
 
 from services.worker import metrics
 from services.worker.pipeline import SCHEMA_BY_KIND, Labels, Pipeline, local_date, log, now_utc
+from sgs.lifecycle import subject_key
 from sgs.publication import mask_identifiers, relay_tiers
 
 
@@ -67,6 +68,7 @@ async def relay(pipe: Pipeline, record: dict[str, Any]) -> None:
         "bodies": {str(flag): base64.b64encode(raw).decode() for flag, raw in encoded.items()},
         "decided_on": record["decided_on"].isoformat(),
         "severity": record.get("severity"),
+        "subject": subject_key(record["counterpart"]),  # whose repair history D16 reads
     }
     metrics.labelled(
         metrics.RECORDS, "route", "relayed" if tiers else "not_relayed", kind, labels.district

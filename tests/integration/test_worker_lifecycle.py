@@ -6,13 +6,13 @@ through a real worker process on the real broker. The worker, submitter and outp
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from test_worker import known, outputs, submitter, worker  # noqa: F401  (fixtures)
 from worker_process import Outputs, Submitter
-from worker_records import record
+from worker_records import new_uscc, record
 
 from services.sink.consumer import ReceiptBuilder
 from services.sink.store import SinkStore
@@ -23,9 +23,12 @@ TIERS = ("provincial", "national")
 DECIDED = date(2026, 10, 9)  # a general penalty: published for 1 year, repairable from 2027-01-09 (D16)
 
 
-def relayed_penalty(submitter: Submitter, outputs: Outputs, federation: Federation, **kw: Any) -> dict:
+def relayed_penalty(
+    submitter: Submitter, outputs: Outputs, federation: Federation, decided_on: date = DECIDED, **kw: Any
+) -> dict:
+    submitted_on = decided_on + timedelta(days=3)
     rec = known(
-        submitter, record(federation, "penalty", decided_on=DECIDED, submitted_on=date(2026, 10, 12), **kw)
+        submitter, record(federation, "penalty", decided_on=decided_on, submitted_on=submitted_on, **kw)
     )
     submitter.submit("penalty", rec)
     rid = rec["envelope"]["record_id"]
@@ -152,3 +155,43 @@ def test_a_decision_on_a_record_the_worker_does_not_hold_is_rejected(worker, sub
     decision = submitter.decide(rec, "OBJECTION_RAISED", date(2026, 11, 2))
     rejected = wait_receipt(outputs, decision["receipt_id"], "REJECTED")
     assert [r["rule"] for r in rejected["reasons"]] == ["unknown_record"]
+
+
+def test_a_penalty_decided_in_the_year_after_a_repair_of_its_subject_is_not_repairable(
+    worker, submitter, outputs, federation
+):
+    """D16: subject S had penalty A repaired on 2027-01-09 (A's repair sent twice: one repair, withdrawn once).
+    B, decided on S in the year after, is refused; C, decided on S after that year, and a penalty on another
+    subject in that year are repaired at both tiers."""
+    subject, repaired = new_uscc(), date(2027, 1, 9)
+    a = relayed_penalty(submitter, outputs, federation, counterpart_uscc=subject)
+    b = relayed_penalty(submitter, outputs, federation, decided_on=date(2027, 3, 1), counterpart_uscc=subject)
+    c = relayed_penalty(
+        submitter, outputs, federation, decided_on=date(2028, 1, 10), counterpart_uscc=subject
+    )
+    other = relayed_penalty(submitter, outputs, federation, decided_on=date(2027, 3, 1))
+    first = submitter.decide(a, "REPAIR_APPROVED", repaired)
+    again = submitter.decide(a, "REPAIR_APPROVED", repaired)
+    assert "REPAIRED" in wait_receipt(outputs, first["receipt_id"], "ACCEPTED")["detail"]
+    assert "已处理" in wait_receipt(outputs, again["receipt_id"], "ACCEPTED")["detail"]
+    # A's repair is recorded for S before these reach S's partition (its receipt came after).
+    refused = submitter.decide(b, "REPAIR_APPROVED", date(2027, 6, 1))
+    approved = [
+        submitter.decide(rec, "REPAIR_APPROVED", add)
+        for rec, add in ((c, date(2028, 4, 10)), (other, date(2027, 6, 1)))
+    ]
+    for decision in approved:
+        assert "REPAIRED" in wait_receipt(outputs, decision["receipt_id"], "ACCEPTED")["detail"]
+    rejected = wait_receipt(outputs, refused["receipt_id"], "REJECTED")
+    assert [r["rule"] for r in rejected["reasons"]] == ["repair.within_year_of_repair"]
+    assert "2027-01-09" in rejected["reasons"][0]["message"]
+    b_id = b["envelope"]["record_id"]
+    (rejection,) = [m.value for m in outputs.of({b_id}, topics.REJECTED)]
+    assert (rejection["stage"], rejection["receipt_id"]) == ("decision", refused["receipt_id"])
+    assert [r["status"] for r in receipts(outputs, refused["receipt_id"])] == ["REJECTED"]
+    for tier in TIERS:
+        assert not withdrawals(outputs, b_id, tier)
+        for rec in (a, c, other):
+            rid = rec["envelope"]["record_id"]
+            outputs.wait(lambda r=rid, t=tier: withdrawals(outputs, r, t), what=f"withdrawal on {tier}")
+            assert [(w["reason"], w["version"]) for w in withdrawals(outputs, rid, tier)] == [("REPAIRED", 1)]

@@ -6,7 +6,14 @@ from datetime import date
 
 import pytest
 
-from sgs.lifecycle import parse_decision, repair_refusal
+from sgs.lifecycle import (
+    REPAIRS_KEPT,
+    parse_decision,
+    record_repair,
+    repair_refusal,
+    repeat_refusal,
+    subject_key,
+)
 from sgs.publication import add_months
 
 DECIDED = date(2026, 10, 9)
@@ -30,6 +37,47 @@ def test_only_a_general_one_year_penalty_is_repairable() -> None:
     assert rule(end=date(2028, 10, 9)) == "repair.not_one_year"  # a longer period the deciding body set (D14)
     assert rule(end=None) == "repair.not_one_year"
     assert rule(end=date(2027, 4, 9)) is None  # a shorter stated period is still within a year
+
+
+REPAIRED = date(2027, 1, 9)  # a repair of the subject; the year after it ends on 2028-01-09 (D16)
+
+
+@pytest.mark.parametrize(
+    ("decided_on", "barred"),
+    [(date(2027, 1, 8), False), (REPAIRED, False), (date(2027, 1, 10), True), (date(2027, 6, 1), True),
+     (date(2028, 1, 9), True), (date(2028, 1, 10), False)],
+)  # fmt: skip
+def test_a_penalty_decided_in_the_year_after_a_repair_of_its_subject_is_not_repairable(
+    decided_on: date, barred: bool
+) -> None:
+    """D16: the year starts the day after the repair and ends on the corresponding day, inclusive (民法典 201)."""
+    issue = repeat_refusal(decided_on, [date(2020, 5, 1), REPAIRED])
+    assert (issue.rule if issue else None) == ("repair.within_year_of_repair" if barred else None)
+
+
+def test_a_subjects_repair_history_records_each_penalty_once_and_keeps_the_latest() -> None:
+    history, refusal = record_repair({}, "penalty:a", DECIDED, REPAIRED)
+    assert (history, refusal) == ({"penalty:a": "2027-01-09"}, None)
+    # The same repair again (a redelivery, a second post) is not a second repair, and is not refused.
+    assert record_repair(history, "penalty:a", DECIDED, date(2027, 2, 1)) == (history, None)
+    # A penalty decided in the year after it: refused, nothing recorded.
+    again, refusal = record_repair(history, "penalty:b", date(2027, 3, 1), date(2027, 6, 1))
+    assert again == history and refusal is not None and refusal.rule == "repair.within_year_of_repair"
+    later = history
+    for i in range(REPAIRS_KEPT + 2):  # penalties decided before the repairs: each repairable
+        later, refusal = record_repair(later, f"penalty:old{i}", date(2026, 1, 1), date(2027, 2, 1 + i))
+        assert refusal is None
+    assert len(later) == REPAIRS_KEPT and "penalty:a" not in later and "penalty:old0" not in later
+
+
+def test_a_subject_is_its_id_number_or_its_credit_code_never_written_out() -> None:
+    person = {"category": "NATURAL_PERSON", "id_no": "11010519491231002x", "uscc": None}
+    assert subject_key(person) == subject_key({**person, "id_no": " 11010519491231002X"})
+    assert "11010519491231002X" not in str(subject_key(person))  # D17: a digest, not the ID number
+    firm = {"category": "LEGAL_PERSON", "uscc": "91310000MA1FL8XQ30", "org_code": "MA1FL8XQ3"}
+    assert subject_key(firm) == subject_key({**firm, "org_code": None}) != subject_key(person)
+    assert subject_key({"category": "LEGAL_PERSON", "org_code": "MA1FL8XQ3"}) != subject_key(firm)
+    assert subject_key({"category": "LEGAL_PERSON"}) is None
 
 
 @pytest.mark.parametrize(
