@@ -168,16 +168,16 @@ def exited(children: list[Child]) -> Child | None:
     return next((c for c in children if c.proc and c.proc.poll() is not None), None)
 
 
-def stop_all(children: list[Child], who: str = "sgs") -> None:
+def stop_all(children: list[Child], who: str = "sgs", grace_s: float = STOP_GRACE_S) -> None:
     """SIGTERM newest first (the simulator, then the node, worker, sinks), then SIGKILL what outlives the grace."""
     running = [c for c in reversed(children) if c.proc and c.proc.poll() is None]
     for child in running:
         assert child.proc is not None
         child.proc.terminate()
         try:
-            child.proc.wait(STOP_GRACE_S)
+            child.proc.wait(grace_s)
         except subprocess.TimeoutExpired:
-            print(f"{who}: {child.name} did not stop in {STOP_GRACE_S:.0f}s; killing it", file=sys.stderr)
+            print(f"{who}: {child.name} did not stop in {grace_s:.0f}s; killing it", file=sys.stderr)
             os.killpg(child.proc.pid, signal.SIGKILL)
             child.proc.wait()
     for child in children:

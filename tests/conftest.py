@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from sgs.broker import EmbeddedBroker, ensure_topics
 from sgs.config import Federation, load_config
+from sgs.refbase import sqlalchemy_url
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +37,21 @@ def postgres_url() -> str:
     if not url:
         pytest.skip("SGS_TEST_POSTGRES_URL is not set")
     return url
+
+
+@pytest.fixture
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A schema of the test's own in the test PostgreSQL, dropped with all it holds afterwards."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(sqlalchemy_url(postgres_url))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield schema
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture

@@ -2,86 +2,40 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 from kafka import KafkaConsumer, TopicPartition
-from polling import wait_until
-from prometheus_client.parser import text_string_to_metric_families
+from service_process import ServiceProcess
 
-from sgs.broker import free_port
 from sgs.serialization import default_codec
 from sgs.topics import SUBMITTED
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-class NodeProcess:
+class NodeProcess(ServiceProcess):
     """One `sgs node` subprocess with its outbox in `data_dir` (kept across restarts)."""
 
+    module = "services.node"
+    start_timeout_s = 30.0
+    stop_grace_s = 40.0  # uvicorn's 10 s for requests in flight, then the sender's last batch
+
     def __init__(self, kafka: str, data_dir: Path, districts: tuple[str, ...] = ("310115",)) -> None:
+        super().__init__("node", data_dir)
         self.kafka = kafka
-        self.data_dir = data_dir
         self.districts = districts
-        self.port = free_port()
-        self.log_path = data_dir / "node.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> NodeProcess:
-        argv = [sys.executable, "-m", "services.node", "--http-port", str(self.port)]
-        argv += ["--kafka-bootstrap", self.kafka, "--data-dir", str(self.data_dir)]
+    def flags(self) -> list[str]:
+        flags = [
+            "--http-port",
+            str(self.port),
+            "--kafka-bootstrap",
+            self.kafka,
+            "--data-dir",
+            str(self.data_dir),
+        ]
         for code in self.districts:
-            argv += ["--district", code]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._healthy, 30, f"node on port {self.port} answering /healthz (log: {self.log_path})")
-        return self
-
-    def _healthy(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(
-                f"node exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
-            )
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs at all."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        """SIGTERM and the exit code."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(40)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-
-    def metric(self, name: str, **labels: str) -> float:
-        """Sum of the samples of `name` matching `labels` on /metrics."""
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        return sum(
-            s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-        )
+            flags += ["--district", code]
+        return flags
 
 
 def submitted_versions(kafka: str, wanted: set[str], timeout_s: float = 60) -> list[tuple[str, int]]:

@@ -10,11 +10,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from node_process import ROOT, NodeProcess, submitted_versions
+from node_process import NodeProcess, submitted_versions
 
 from sgs.broker import free_port
 from sgs.config import Federation
 from simulators.generator import REJECTED, Generator
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def simulate(*args: str, timeout_s: float = 120) -> tuple[int, dict, str]:

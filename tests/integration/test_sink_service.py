@@ -14,7 +14,7 @@ from polling import wait_until
 from sink_process import SinkProcess, produce, relay_topic
 from sink_records import license_record, penalty_record, person, unique_tag, withdrawal
 
-from services.sink.store import SinkStore, engine_url
+from services.sink.store import SinkStore
 from sgs.serialization import SerializationError, default_codec
 from sgs.topics import RECEIPTS
 
@@ -72,17 +72,8 @@ def store_url(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{data_dir}/sink.db"
         return
-    url = request.getfixturevalue("postgres_url")
-    schema = f"sink_test_{unique_tag()}"
-    admin = sa.create_engine(engine_url(url))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    url, schema = request.getfixturevalue("postgres_url"), request.getfixturevalue("postgres_schema")
+    yield f"{url}?options=-csearch_path%3D{schema}"
 
 
 def test_the_sink_stores_the_relay_sends_receipts_and_a_replay_changes_nothing(

@@ -56,6 +56,10 @@ def accepted(outputs: Outputs, rid: str, kind: str) -> dict:
     return outputs.of({rid}, topics.ACCEPTED[kind])[-1].value
 
 
+def withdrawals(outputs: Outputs, rid: str, tier: str) -> list[dict]:
+    return [m.value for m in outputs.of({rid}, topics.RELAY[tier]) if m.schema == "sgs.Withdrawal"]
+
+
 def test_working_days_around_national_day_decide_late(worker, submitter, outputs, federation: Federation):
     """D5: decided 2026-09-30; 国庆 1-8 Oct and the 调休 Saturday 10-10: the 15th is day 7, the 16th is day 8."""
     on_time = known(
@@ -161,13 +165,8 @@ def test_revocation_after_relay_withdraws_from_every_tier(worker, submitter, out
     revoke = {**rec, "envelope": {**rec["envelope"], "version": 2, "operation": "REVOKE"}}
     submitter.submit("penalty", revoke)
     for tier in ("provincial", "national"):
-        outputs.wait(
-            lambda t=tier: any(m.schema == "sgs.Withdrawal" for m in outputs.of({rid}, topics.RELAY[t])),
-            what=f"withdrawal on {tier}",
-        )
-        withdrawal = next(
-            m.value for m in outputs.of({rid}, topics.RELAY[tier]) if m.schema == "sgs.Withdrawal"
-        )
+        outputs.wait(lambda t=tier: withdrawals(outputs, rid, t), what=f"withdrawal on {tier}")
+        withdrawal = withdrawals(outputs, rid, tier)[0]
         assert (withdrawal["reason"], withdrawal["version"]) == ("REVOKED", 2)
     # receipts: ACCEPTED from the worker; RELAYED_* and WITHDRAWN only from the sinks, once stored (docs/sinks.md)
     statuses = {m.value["status"] for m in outputs.of({rid}, topics.RECEIPTS)}
@@ -286,13 +285,8 @@ def test_publicity_period_ended_is_withdrawn_by_the_sweep(worker, submitter, out
     rid = rec["envelope"]["record_id"]
     submitter.submit("penalty", rec)
     for tier in ("provincial", "national"):
-        outputs.wait(
-            lambda t=tier: any(m.schema == "sgs.Withdrawal" for m in outputs.of({rid}, topics.RELAY[t])),
-            what=f"expiry on {tier}",
-        )
-        withdrawal = next(
-            m.value for m in outputs.of({rid}, topics.RELAY[tier]) if m.schema == "sgs.Withdrawal"
-        )
+        outputs.wait(lambda t=tier: withdrawals(outputs, rid, t), what=f"expiry on {tier}")
+        withdrawal = withdrawals(outputs, rid, tier)[0]
         assert withdrawal["reason"] == "EXPIRED"
 
 

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from test_worker import known, outputs, submitter, worker  # noqa: F401  (fixtures)
+from test_worker import known, outputs, submitter, withdrawals, worker  # noqa: F401  (fixtures)
 from worker_process import Outputs, Submitter
 from worker_records import new_uscc, record
 
@@ -34,10 +34,6 @@ def relayed_penalty(
     rid = rec["envelope"]["record_id"]
     outputs.wait(lambda: all(outputs.of({rid}, topics.RELAY[t]) for t in TIERS), what="relayed to both tiers")
     return rec
-
-
-def withdrawals(outputs: Outputs, rid: str, tier: str) -> list[dict]:
-    return [m.value for m in outputs.of({rid}, topics.RELAY[tier]) if m.schema == "sgs.Withdrawal"]
 
 
 def receipts(outputs: Outputs, receipt_id: str) -> list[dict]:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -14,12 +10,12 @@ from typing import Any
 
 import httpx
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from polling import wait_until
+from service_process import ServiceProcess
 
 from sgs import topics
-from sgs.broker import free_port
 from sgs.serialization import default_codec
 
-ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_TOPICS = (
     *topics.ACCEPTED.values(),
     *topics.RELAY.values(),
@@ -29,75 +25,38 @@ OUTPUT_TOPICS = (
 )
 
 
-class WorkerProcess:
-    """One worker process with its own app id, data dir and port; `kill()` is SIGKILL, `stop()` SIGTERM."""
+class WorkerProcess(ServiceProcess):
+    """One worker process with its own app id, data dir and port; `flags` become `--flag value` options."""
+
+    module = "services.worker"
 
     def __init__(self, bootstrap: str, data_dir: Path, app_id: str | None = None, **flags: Any) -> None:
-        self.bootstrap = bootstrap
-        self.data_dir = data_dir
         self.app_id = app_id or f"test-{uuid.uuid4().hex[:12]}"
-        self.port = free_port()
-        self.flags = flags
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / f"worker-{self.app_id}.log"
+        super().__init__(f"worker-{self.app_id}", data_dir)
+        self.bootstrap = bootstrap
+        self.extra_flags = flags
 
-    def start(self) -> WorkerProcess:
-        argv = [
-            sys.executable,
-            "-m",
-            "services.worker",
-            "--app-id",
-            self.app_id,
-            "--kafka-bootstrap",
-            self.bootstrap,
-        ]
-        argv += ["--data-dir", str(self.data_dir), "--http-port", str(self.port)]
-        for name, value in self.flags.items():
-            argv += [f"--{name.replace('_', '-')}", str(value)]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
-            )
-        return self
-
-    def health(self) -> dict[str, Any] | None:
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).json()
-        except httpx.HTTPError:
-            return None
+    def flags(self) -> list[str]:
+        flags = ["--app-id", self.app_id, "--kafka-bootstrap", self.bootstrap]
+        flags += ["--data-dir", str(self.data_dir), "--http-port", str(self.port)]
+        for name, value in self.extra_flags.items():
+            flags += [f"--{name.replace('_', '-')}", str(value)]
+        return flags
 
     def wait_ready(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        """Until the reference bases are loaded and partitions assigned (`ready` on /healthz)."""
+
+        def ready() -> bool:
             assert self.proc is not None and self.proc.poll() is None, self.log_tail()
-            health = self.health()
-            if health and health["ready"]:
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"worker not ready in {timeout_s}s\n{self.log_tail()}")
-
-    def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
             try:
-                return self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise
-        return self.proc.returncode
+                return bool(httpx.get(f"{self.url}/healthz", timeout=2).json()["ready"])
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_until(ready, timeout_s, "worker ready")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log_tail()}") from None
 
 
 class Submitter:

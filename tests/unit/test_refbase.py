@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from stdnum.cn import ric, uscc
 
 from sgs.refbase import (
@@ -22,7 +19,6 @@ from sgs.refbase import (
     normalise_name,
     read_csv,
     reconcile,
-    sqlalchemy_url,
 )
 from sgs.serialization import default_codec
 
@@ -264,22 +260,12 @@ def test_sqlite_upsert_stores_and_publishes_only_changed_rows(data_dir: Path) ->
     assert (data_dir / "refbase.db").exists()
 
 
-@pytest.fixture
-def pg_schema(postgres_url: str) -> Iterator[str]:
-    schema = f"refbase_test_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(sqlalchemy_url(postgres_url))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield schema
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
-
-
 @pytest.mark.postgres
-def test_postgresql_upsert_stores_and_publishes_only_changed_rows(postgres_url: str, pg_schema: str) -> None:
+def test_postgresql_upsert_stores_and_publishes_only_changed_rows(
+    postgres_url: str, postgres_schema: str
+) -> None:
     """The same contract on PostgreSQL, the deployment store."""
-    with RefBase(postgres_url, schema=pg_schema) as base:
+    with RefBase(postgres_url, schema=postgres_schema) as base:
         check_upsert_publishes_only_changes(base)
 
 

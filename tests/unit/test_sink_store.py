@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sink_records import decoded, license_record, penalty_record, person, unique_tag, withdrawal
 
 from services.sink.consumer import ReceiptBuilder, refusal_rule
-from services.sink.store import Query, SinkStore, engine_url, normalise_name
+from services.sink.store import Query, SinkStore, normalise_name
 from sgs.serialization import default_codec
 
 TODAY = date.today()
@@ -27,19 +25,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SinkStore]
         yield s
         s.close()
         return
-    url = request.getfixturevalue("postgres_url")
-    schema = f"sink_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(engine_url(url))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    s = SinkStore(url, schema=schema)
-    try:
-        yield s
-    finally:
-        s.close()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    s = SinkStore(request.getfixturevalue("postgres_url"), schema=request.getfixturevalue("postgres_schema"))
+    yield s
+    s.close()
 
 
 def apply(store: SinkStore, *messages: dict[str, Any], tier: str = "provincial", offset: int = 0) -> Any:
