@@ -231,20 +231,12 @@ class LoadCounts:
 Publish = Callable[[BaseSpec, list[dict[str, Any]]], None]
 
 
-def sqlalchemy_url(url: str) -> str:
-    """`postgresql://...` names SQLAlchemy's psycopg2 driver by default; the project ships psycopg 3."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url.removeprefix(prefix)
-    return url
-
-
 class RefBase:
     """The two bases in one database. `schema` puts the tables in a PostgreSQL schema (tests use their own)."""
 
     def __init__(self, url: str, schema: str | None = None) -> None:
         try:
-            engine = create_engine(sqlalchemy_url(url))
+            engine = create_engine(url)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise RefbaseError(f"refbase store {url!r}: {exc}") from None
         self.engine: Engine = (

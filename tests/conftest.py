@@ -12,7 +12,6 @@ import sqlalchemy as sa
 
 from sgs.broker import EmbeddedBroker, ensure_topics
 from sgs.config import Federation, load_config
-from sgs.refbase import sqlalchemy_url
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +42,7 @@ def postgres_url() -> str:
 def postgres_schema(postgres_url: str) -> Iterator[str]:
     """A schema of the test's own in the test PostgreSQL, dropped with all it holds afterwards."""
     schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(sqlalchemy_url(postgres_url))
+    admin = sa.create_engine(postgres_url)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:

@@ -46,8 +46,9 @@ ROWS: list[tuple[int, str, str, str, str, str, int]] = [
 ]
 
 
-def write_aggregates(path: Path, rows: list[tuple[int, str, str, str, str, str, int]] = ROWS) -> str:
-    url = f"sqlite:///{path}"
+def write_aggregates(store: Path | str, rows: list[tuple[int, str, str, str, str, str, int]] = ROWS) -> str:
+    """Into a SQLite file at `store`, or the database URL `store`; returns the URL."""
+    url = store if isinstance(store, str) else f"sqlite:///{store}"
     engine = open_store(url)
     keys = ("partition", "period", "district", "department", "kind", "measure", "count")
     records: list[dict[str, Any]] = [dict(zip(keys, row, strict=True)) for row in rows]

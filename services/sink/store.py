@@ -30,13 +30,6 @@ class StoreError(Exception):
     """The store cannot be opened or used (bad URL, unreachable database)."""
 
 
-def engine_url(url: str) -> str:
-    """`postgresql://` means psycopg 3 here (the driver we ship), not SQLAlchemy's default psycopg2."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
-
-
 def normalise_name(text: str) -> str:
     """Search key for names and document numbers: NFKC folds full-width forms （ＡＢＣ） and brackets, spaces go,
     Latin letters lower-case, so `上海 某某（集团）` finds `上海某某(集团)`."""
@@ -233,7 +226,6 @@ class SinkStore:
     """One tier's store. `schema` puts the tables in a PostgreSQL schema (tests use one per test)."""
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
-        url = engine_url(url)
         try:
             parsed = sa.engine.make_url(url)
         except sa.exc.ArgumentError as exc:

@@ -21,6 +21,17 @@ def bulletin(federation: Federation, tmp_path: Path) -> report.Bulletin:
     return report.build(federation, counts, MONTH)
 
 
+def test_the_worker_writes_and_the_bulletin_reads_aggregates_on_postgresql(
+    federation: Federation, bulletin: report.Bulletin, postgres_url: str, postgres_schema: str
+) -> None:
+    """The deployment's aggregates store, given as a plain `postgresql://` URL (psycopg 3 is the driver shipped)."""
+    url = f"{postgres_url}?options=-csearch_path%3D{postgres_schema}"
+    assert url.startswith("postgresql://")
+    write_aggregates(url)
+    counts = report.read_counts(url, [MONTH, report.previous_month(MONTH)])
+    assert report.build(federation, counts, MONTH).units() == bulletin.units()
+
+
 def row_of(b: report.Bulletin, key: str) -> dict[str, str]:
     return b.row(next(u for u in b.units() if u.key == key))
 
