@@ -81,7 +81,9 @@ class FaultMix:
     # Decisions on a fresh record, posted once the municipal platform accepted it (D15, D16):
     objection_taken_down: float = 0.005  # objection raised, then upheld: withdrawn (OBJECTION_UPHELD)
     objection_kept: float = 0.005  # objection raised, then not upheld: published, mark cleared
-    repaired: float = 0.005  # credit repair of an eligible 1-year penalty decided months ago: withdrawn (REPAIRED)
+    repaired: float = (
+        0.005  # credit repair of an eligible 1-year penalty decided months ago: withdrawn (REPAIRED)
+    )
     repair_refused: float = 0.005  # credit repair D16 refuses: too early, or a 严重失信 penalty
 
     def __post_init__(self) -> None:
