@@ -79,6 +79,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_option(
         p, "--connect-timeout", type=float, default=10.0, help="seconds to wait for the node to answer"
     )
+    add_option(
+        p,
+        "--decision-wait",
+        type=float,
+        default=300.0,
+        help="seconds a decision on a record waits for the record to be accepted and for its own receipt",
+    )
     add_option(p, "--clean", action="store_true", help="no faults, except those given by a fault flag")
     for name, text in FAULT_FLAGS.items():
         add_option(p, "--" + name.replace("_", "-"), type=float, default=None, help=text)
@@ -94,7 +101,7 @@ def fault_mix(args: argparse.Namespace) -> FaultMix:
     """The fault flags over the default mix (or none, with --clean); a file cannot carry versions, and decisions
     on records (D15, D16) travel only through the node's HTTP API, once the record is accepted (which neither a
     file nor a producer straight onto Kafka can wait for)."""
-    from simulators.generator import DECISIONS, FaultMix
+    from simulators.generator import FaultMix
 
     base = FaultMix.none() if args.clean else FaultMix()
     given = {
@@ -103,9 +110,8 @@ def fault_mix(args: argparse.Namespace) -> FaultMix:
     values = {f.name: given.get(f.name, getattr(base, f.name)) for f in fields(FaultMix)}
     if args.files_out:
         values.update({name: 0.0 for name in FILE_FAULTS_UNSUPPORTED})
-    if args.files_out or args.via == "kafka":
-        values.update({name: 0.0 for name in DECISIONS})
-    return FaultMix(**values)
+    mix = FaultMix(**values)
+    return mix.without_decisions() if args.files_out or args.via == "kafka" else mix
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,6 +225,7 @@ def _drive(
                     stop=stop,
                     progress=bar.update,
                     connect_timeout_s=float(args.connect_timeout),
+                    decision_wait_s=float(args.decision_wait),
                 )
 
             summary = asyncio.run(main())

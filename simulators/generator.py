@@ -101,6 +101,10 @@ class FaultMix:
     def none(cls) -> FaultMix:
         return cls(**{f.name: 0.0 for f in fields(cls)})
 
+    def without_decisions(self) -> FaultMix:
+        """The mix for a channel that cannot carry decisions on records (template files, Kafka straight)."""
+        return replace(self, **{name: 0.0 for name in DECISIONS})
+
 
 FAULTS = tuple(f.name for f in fields(FaultMix))
 FOLLOW_UPS = ("duplicate", "update", "revoke", "objection")
