@@ -50,9 +50,7 @@ class Summary:
     errors: int = 0  # records whose fate is unknown: transport errors, unexpected answers
     rules: Counter[str] = field(default_factory=Counter)  # rejection rule ids
     expected: Counter[str] = field(default_factory=Counter)  # expectations of what was sent
-    surprises: int = (
-        0  # HTTP: the node's (or the worker's, for a decision) outcome differs from the expectation
-    )
+    surprises: int = 0  # HTTP: a record's or a decision's outcome differs from its expectation
     decisions: Counter[str] = field(default_factory=Counter)  # HTTP: sent, applied, refused, lost (D15, D16)
     samples: list[str] = field(default_factory=list)  # a few errors and surprises, to start a diagnosis
     started: float = field(default_factory=time.monotonic)
