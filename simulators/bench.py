@@ -4,7 +4,8 @@ Everything sent is generated and encoded before any clock starts: the raw pass-t
 would produce for each record, the end-to-end run gets ready JSON bodies of `--batch` records of one department and
 kind. Records enter the federation through the district node's HTTP API — the truest "from the district node" —
 on `--concurrency` connections; every request of one department goes through one connection, in order, so an
-update never overtakes its original (D4).
+update never overtakes its original (D4). Decisions on records (D15, D16) go on a lane of their own
+(`simulators/decisions.py`), each handed over once its record is in the provincial store, so accepted.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from sgs.processes import (
 from sgs.records import to_json
 from sgs.topics import REJECTED as REJECTED_TOPIC
 from sgs.topics import TopicSpec
+from simulators.decisions import DecisionLane
 from simulators.driver import encode_submitted
 from simulators.generator import FaultMix, Generator, Submission
 from simulators.reconciliation import Expectation, Held, Reconciliation, Row, read_sink, reconcile, settled
@@ -205,8 +207,10 @@ def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
     }
 
 
-def rejected_on_topic(bootstrap: str, partitions: int) -> set[tuple[str, int]]:
-    """Every (record id, version) the worker rejected (`sgs.rejected`), read from the start until quiet."""
+def rejected_on_topic(bootstrap: str, partitions: int) -> tuple[set[tuple[str, int]], dict[str, set[str]]]:
+    """Every (record id, version) the worker rejected (`sgs.rejected`), and the rules of every decision on a
+    record it refused, by the decision's receipt id (stage `decision`, no version); read from the start until
+    quiet."""
     from kafka import KafkaConsumer, TopicPartition
 
     from sgs.serialization import default_codec
@@ -216,6 +220,7 @@ def rejected_on_topic(bootstrap: str, partitions: int) -> set[tuple[str, int]]:
     consumer.assign([TopicPartition(REJECTED_TOPIC, p) for p in range(partitions)])
     consumer.seek_to_beginning()
     seen: set[tuple[str, int]] = set()
+    decisions: dict[str, set[str]] = {}
     quiet = 0
     while quiet < 2:
         batch = consumer.poll(timeout_ms=1000)
@@ -228,8 +233,11 @@ def rejected_on_topic(bootstrap: str, partitions: int) -> set[tuple[str, int]]:
                     continue
                 if rejection.get("record_id") and rejection.get("version") is not None:
                     seen.add((rejection["record_id"], int(rejection["version"])))
+                elif rejection.get("stage") == "decision" and rejection.get("receipt_id"):
+                    rules = decisions.setdefault(rejection["receipt_id"], set())
+                    rules.update(str(r["rule"]) for r in rejection["reasons"])
     consumer.close()
-    return seen
+    return seen, decisions
 
 
 def _epoch(moment: datetime) -> float:
@@ -396,18 +404,19 @@ class Bench:
                 return self._stopped()
 
             feed = Feed(f"http://127.0.0.1:{ports['node']}", lanes, float(args.rate), self.stop, [None] * n)
+            decisions = DecisionLane(feed.target, self.stop)
             cpu_before = cpu_snapshot(children, broker)
             stores = {tier: store_url(federation.sinks[tier].store_url, str(data_dir)) for tier in TIERS}
             target = chaos_local.LocalTarget(children, logs)
             chaos = Runner(schedule, target, int(args.seed), self.log)
-            outcome = self._feed_and_settle(feed, items, expectation, stores, target, chaos)
+            outcome = self._feed_and_settle(feed, decisions, items, expectation, stores, target, chaos)
             outcome["cpu_s"] = cpu_used(cpu_before, cpu_snapshot(children, broker))
             chaos.finish()  # nothing is left paused or down
             if self.interrupted.is_set():
                 return self._stopped()
             sink_redeliveries = self._scrape_duplicates(ports)
             stop_all(children, "sgs bench")  # the stores are final from here on
-            rejected_seen = rejected_on_topic(bootstrap, federation.partitions)
+            rejected_seen, decisions_refused = rejected_on_topic(bootstrap, federation.partitions)
         except StartFailed as exc:
             print(f"sgs bench: {exc}", file=sys.stderr)
             return 1
@@ -427,6 +436,8 @@ class Bench:
             raw,
             outcome,
             rejected_seen,
+            decisions,
+            decisions_refused,
             sink_redeliveries,
             federation,
             chaos,
@@ -487,21 +498,25 @@ class Bench:
     def _feed_and_settle(
         self,
         feed: Feed,
+        decisions: DecisionLane,
         items: list[Submission],
         exp: Expectation,
         stores: dict[str, str],
         target: chaos_local.LocalTarget,
         chaos: Runner,
     ) -> dict[str, Any]:
-        """Post everything (and apply the fault schedule, from the first post), then poll the sink stores until
-        every record has settled and every fault is undone, until it stalls, or until time is up."""
+        """Post everything (and apply the fault schedule, from the first post), hand each record's decisions to
+        their lane once the record is in the provincial store, then poll the sink stores until every record has
+        settled, every decision is final and every fault is undone, until it stalls, or until time is up."""
         wanted: dict[str, dict[str, Held]] = {}
         for tier in TIERS:
             for rid, held in exp.tiers[tier].items():
                 wanted.setdefault(rid, {})[tier] = held
         item_records = [item.record_id for item in items]
         n = len(items)
+        awaiting = {i for i, item in enumerate(items) if item.decisions}  # decisions not handed over yet
         threads = feed.start()
+        decisions.start()
         chaos.start()
         self.log.info("bench.feed_started", records=n)
         bar = tqdm(total=n, unit="rec", desc="settled", file=sys.stderr, mininterval=1.0)
@@ -520,6 +535,11 @@ class Bench:
             started = time.monotonic()
             rows = {tier: read_sink(url)[0] for tier, url in stores.items()}
             poll_s = max(1.0, 8 * (time.monotonic() - started))  # polling costs at most ~1/8 of a core
+            for i in sorted(i for i in awaiting if item_records[i] in rows["provincial"]):
+                decisions.add(items[i])  # accepted by the municipal platform, so the node takes its decisions
+                awaiting.discard(i)
+            if not awaiting:
+                decisions.close()
             done_records = {
                 rid
                 for rid, tiers in wanted.items()
@@ -532,11 +552,11 @@ class Bench:
                 and (a[0] in NODE_FINAL or item_records[i] in done_records)
             )
             feeding = any(t.is_alive() for t in threads)
-            bar.set_postfix(posted=feed.posted, refresh=False)
+            bar.set_postfix(posted=feed.posted, decisions_pending=not decisions.idle(), refresh=False)
             bar.update(now_settled - count)
             if now_settled != count:
                 count, last_progress = now_settled, time.monotonic()
-            if count == n and chaos.done():
+            if count == n and chaos.done() and not awaiting and decisions.idle():
                 # A revoked record with no row yet counts as settled; one more unchanged poll makes sure no
                 # version of it is still on its way to a sink.
                 snapshot = tuple(
@@ -585,6 +605,8 @@ class Bench:
         raw: dict[str, float],
         outcome: dict[str, Any],
         rejected_seen: set[tuple[str, int]],
+        decisions: DecisionLane,
+        decisions_refused: dict[str, set[str]],
         sink_redeliveries: dict[str, float],
         federation: Federation,
         chaos: Runner,
@@ -605,7 +627,15 @@ class Bench:
             for item, a in zip(items, feed.answers, strict=True)
             if a is not None and a[0] == "unchanged"
         }
-        rec = reconcile(exp, final, twice, node_rejected | rejected_seen, absorbed_seen)
+        rec = reconcile(
+            exp,
+            final,
+            twice,
+            node_rejected | rejected_seen,
+            absorbed_seen,
+            decisions.outcomes,
+            decisions_refused,
+        )
         answered = Counter(a[0] if a else "no answer" for a in feed.answers)
         if answered["no answer"] or feed.errors:
             rec.lost += answered["no answer"]
@@ -763,6 +793,8 @@ def render(results: dict[str, Any], rec: Reconciliation) -> str:
         f"revoked before relay {sum(rec.revoked_before_relay.values()):,}",
         f"      rejected {rec.rejected:,}  duplicates absorbed {rec.absorbed:,}  "
         f"provincial only (D11) {rec.not_relayed_national:,}",
+        f"      withdrawn by reason {_counts(rec.withdrawal_reasons)}",
+        f"      decisions applied {_counts(rec.decisions_applied)}  refused {_counts(rec.decisions_refused)}",
         f"      LOST {rec.lost:,}   DUPLICATED {rec.duplicated:,}",
     ]
     lines += [
@@ -773,6 +805,10 @@ def render(results: dict[str, Any], rec: Reconciliation) -> str:
     verdict = "OK" if results["status"] == "ok" else "FAILED: " + "; ".join(results["failures"])
     lines += [f"  {verdict}", ""]
     return "\n".join(lines)
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counter.items())) or "-"
 
 
 def _s(value: float | None) -> str:

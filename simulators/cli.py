@@ -41,6 +41,10 @@ FAULT_FLAGS = {
     "update": "share of earlier records sent again as version + 1 (D4)",
     "revoke": "share of earlier records revoked, version + 1 (D4)",
     "objection": "share of earlier licences put under objection, version + 1 (D15)",
+    "objection_taken_down": "share of records with an objection raised, then upheld: withdrawn (D15; HTTP only)",
+    "objection_kept": "share of records with an objection raised, then not upheld: stays published (D15; HTTP only)",
+    "repaired": "share of penalties decided months ago whose credit repair is approved: withdrawn (D16; HTTP only)",
+    "repair_refused": "share of penalties with a credit repair D16 refuses: too early, or 严重失信 (HTTP only)",
 }
 FILE_FAULTS_UNSUPPORTED = (
     "update",
@@ -75,6 +79,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_option(
         p, "--connect-timeout", type=float, default=10.0, help="seconds to wait for the node to answer"
     )
+    add_option(
+        p,
+        "--decision-wait",
+        type=float,
+        default=300.0,
+        help="seconds a decision on a record waits for the record to be accepted and for its own receipt",
+    )
     add_option(p, "--clean", action="store_true", help="no faults, except those given by a fault flag")
     for name, text in FAULT_FLAGS.items():
         add_option(p, "--" + name.replace("_", "-"), type=float, default=None, help=text)
@@ -87,7 +98,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def fault_mix(args: argparse.Namespace) -> FaultMix:
-    """The fault flags over the default mix (or none, with --clean); a file cannot carry versions."""
+    """The fault flags over the default mix (or none, with --clean); a file cannot carry versions, and decisions
+    on records (D15, D16) travel only through the node's HTTP API, once the record is accepted (which neither a
+    file nor a producer straight onto Kafka can wait for)."""
     from simulators.generator import FaultMix
 
     base = FaultMix.none() if args.clean else FaultMix()
@@ -97,7 +110,8 @@ def fault_mix(args: argparse.Namespace) -> FaultMix:
     values = {f.name: given.get(f.name, getattr(base, f.name)) for f in fields(FaultMix)}
     if args.files_out:
         values.update({name: 0.0 for name in FILE_FAULTS_UNSUPPORTED})
-    return FaultMix(**values)
+    mix = FaultMix(**values)
+    return mix.without_decisions() if args.files_out or args.via == "kafka" else mix
 
 
 def run(args: argparse.Namespace) -> int:
@@ -211,6 +225,7 @@ def _drive(
                     stop=stop,
                     progress=bar.update,
                     connect_timeout_s=float(args.connect_timeout),
+                    decision_wait_s=float(args.decision_wait),
                 )
 
             summary = asyncio.run(main())

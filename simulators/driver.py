@@ -3,6 +3,8 @@ straight onto the submitted topics, as a node does; at a target rate or as fast 
 
 Per-record order matters (an update must not overtake its original, D4): every request of one department goes
 through the same connection worker, and in Kafka mode the key (record id) keeps every version in one partition.
+Decisions on records (D15, D16) go only through the HTTP API: the node takes one once the municipal platform
+accepted its record, which a producer straight onto Kafka cannot know (simulators/decisions.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Any
 from sgs.records import SCHEMA_NAME, to_json
 from sgs.serialization import default_codec
 from sgs.topics import SUBMITTED
-from simulators.generator import CHINA, DUPLICATE, REJECTED, Generator, Submission
+from simulators.decisions import DecisionLane, observed_outcome
+from simulators.generator import APPLIED, CHINA, DUPLICATE, REJECTED, Decision, Generator, Submission
 
 # What the node answers for each expectation (services/node/intake.py): the rest are "taken".
 NODE_STATUS_FOR = {REJECTED: "rejected", DUPLICATE: "unchanged"}
@@ -47,7 +50,8 @@ class Summary:
     errors: int = 0  # records whose fate is unknown: transport errors, unexpected answers
     rules: Counter[str] = field(default_factory=Counter)  # rejection rule ids
     expected: Counter[str] = field(default_factory=Counter)  # expectations of what was sent
-    surprises: int = 0  # HTTP: the node's outcome differs from the item's expectation
+    surprises: int = 0  # HTTP: a record's or a decision's outcome differs from its expectation
+    decisions: Counter[str] = field(default_factory=Counter)  # HTTP: sent, applied, refused, lost (D15, D16)
     samples: list[str] = field(default_factory=list)  # a few errors and surprises, to start a diagnosis
     started: float = field(default_factory=time.monotonic)
     elapsed_s: float = 0.0
@@ -74,6 +78,7 @@ class Summary:
             "top_rules": dict(self.rules.most_common(10)),
             "expected": dict(self.expected),
             "surprises": self.surprises,
+            "decisions": dict(self.decisions),
             "samples": self.samples,
             "elapsed_s": round(self.elapsed_s, 3),
             "records_per_s": round(self.sent / self.elapsed_s, 1) if self.elapsed_s else None,
@@ -92,6 +97,12 @@ class Summary:
             lines.append(f"  rejected by the node: {self.rejected} (top rules: {rules})")
             if self.forbidden:
                 lines.append(f"  forbidden: {self.forbidden}")
+            if self.decisions:
+                d = self.decisions
+                lines.append(
+                    f"  decisions on records: sent {d['sent']}, applied {d['applied']}, refused {d['refused']}, "
+                    f"lost {d['lost']}"
+                )
             lines.append(f"  outcomes other than expected: {self.surprises}")
         lines.append(f"  errors: {self.errors}")
         lines.append("  expected: " + ", ".join(f"{k} {v}" for k, v in sorted(self.expected.items())))
@@ -262,9 +273,11 @@ async def drive_http(
     linger_s: float = 0.5,
     timeout_s: float = 30.0,
     connect_timeout_s: float = 10.0,
+    decision_wait_s: float = 300.0,
 ) -> Summary:
     """POST each item (or batches of up to `batch` records of one department and kind) to
-    `{target}/v1/records/{kind}` with the department's token, over a pool of `concurrency` connections."""
+    `{target}/v1/records/{kind}` with the department's token, over a pool of `concurrency` connections; the
+    decisions of an item the node took go on a `DecisionLane`, and the run ends when they are settled too."""
     import httpx
 
     summary = Summary("http", seed=generator.seed)
@@ -279,8 +292,13 @@ async def drive_http(
                 if time.monotonic() >= deadline or stop.is_set():
                     raise TargetUnreachable(f"node at {target}: {exc}") from None
                 await asyncio.sleep(0.5)
+        lane = DecisionLane(target.rstrip("/"), stop, wait_s=decision_wait_s)
+        lane_thread = lane.start()
+        decided: list[Decision] = []
         queues: list[asyncio.Queue[_Request | None]] = [asyncio.Queue(maxsize=4) for _ in range(concurrency)]
-        workers = [asyncio.create_task(_post_worker(client, q, summary, progress)) for q in queues]
+        workers = [
+            asyncio.create_task(_post_worker(client, q, summary, progress, lane, decided)) for q in queues
+        ]
         buffers: dict[tuple[str, str], tuple[float, list[Submission]]] = {}
 
         async def flush(key: tuple[str, str]) -> None:
@@ -312,11 +330,39 @@ async def drive_http(
         for q in queues:
             await q.put(None)
         await asyncio.gather(*workers)
+        lane.close()
+        await asyncio.to_thread(lane_thread.join)
+    _count_decisions(summary, decided, lane)
     return summary.finish()
 
 
+def _count_decisions(summary: Summary, decided: list[Decision], lane: DecisionLane) -> None:
+    """Each decision of the items sent, against what it should have become."""
+    for decision in decided:
+        summary.decisions["sent"] += 1
+        seen = lane.outcomes.get(decision.key)
+        outcome = observed_outcome(seen)
+        if outcome is None:
+            summary.decisions["lost"] += 1
+            summary.surprises += 1
+            why = seen.error if seen and seen.error else "its record was not taken"
+            summary.note(f"decision {decision.decision} on {decision.record_id} lost: {why}")
+            continue
+        summary.decisions["applied" if outcome == APPLIED else "refused"] += 1
+        if outcome != decision.expect:
+            summary.surprises += 1
+            summary.note(
+                f"decision {decision.decision} on {decision.record_id}: {outcome}, not {decision.expect}"
+            )
+
+
 async def _post_worker(
-    client: Any, queue: asyncio.Queue[_Request | None], summary: Summary, progress: Callable[[int], Any]
+    client: Any,
+    queue: asyncio.Queue[_Request | None],
+    summary: Summary,
+    progress: Callable[[int], Any],
+    lane: DecisionLane,
+    decided: list[Decision],
 ) -> None:
     import httpx
 
@@ -348,6 +394,9 @@ async def _post_worker(
             continue
         for item, result in zip(request.items, results, strict=True):
             _record_outcome(summary, item, result)
+            decided.extend(item.decisions)
+            if item.decisions and result.get("status") == "taken":
+                lane.add(item)
         progress(len(request.items))
 
 

@@ -7,6 +7,7 @@ controlled fractions of faults, each item saying what the federation is expected
         item.row()      # the same as a template row (Chinese columns), for CSV/XLSX files
         item.expect     # "relayed", "provincial_only", "rejected", "duplicate" or "withdrawn"
         item.flags      # e.g. {"late", "name_mismatch"}
+        item.decisions  # objections and credit repairs to post once the record is accepted (D15, D16)
 
 The subjects (companies, 个体工商户, people) come from a `Population` built from `subjects_seed`, independent of
 `seed`, so one reference-base snapshot (`sgs simulate --refbase-out`) serves every run of the stream.
@@ -24,7 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sgs.config import Department, Federation, Node
-from sgs.publication import NATIONAL, relay_tiers
+from sgs.lifecycle import REPAIR_AFTER_MONTHS
+from sgs.publication import NATIONAL, add_months, relay_tiers
 from sgs.records import record_id
 from sgs.template import DATE, DECIMAL, ENUM, ENUM_ARRAY, template_fields
 from sgs.workdays import Calendar
@@ -59,6 +61,8 @@ PROVINCIAL_ONLY = "provincial_only"  # D11: simple procedure, or a natural perso
 REJECTED = "rejected"  # D12: held back with reasons
 DUPLICATE = "duplicate"  # the same version again: absorbed, no new state
 WITHDRAWN = "withdrawn"  # REVOKE: taken down wherever it was relayed (D4)
+# Expected outcome of a decision (`Decision.expect`): applied, or else the rule the worker refuses it with.
+APPLIED = "applied"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,13 @@ class FaultMix:
     update: float = 0.02  # an earlier record, version + 1, corrected (D4)
     revoke: float = 0.01  # an earlier record, version + 1, operation REVOKE (D4)
     objection: float = 0.01  # an earlier licence, version + 1, 当前状态 异议 (D15)
+    # Decisions on a fresh record, posted once the municipal platform accepted it (D15, D16):
+    objection_taken_down: float = 0.005  # objection raised, then upheld: withdrawn (OBJECTION_UPHELD)
+    objection_kept: float = 0.005  # objection raised, then not upheld: published, mark cleared
+    repaired: float = (
+        0.005  # credit repair of an eligible 1-year penalty decided months ago: withdrawn (REPAIRED)
+    )
+    repair_refused: float = 0.005  # credit repair D16 refuses: too early, or a 严重失信 penalty
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -90,9 +101,42 @@ class FaultMix:
     def none(cls) -> FaultMix:
         return cls(**{f.name: 0.0 for f in fields(cls)})
 
+    def without_decisions(self) -> FaultMix:
+        """The mix for a channel that cannot carry decisions on records (template files, Kafka straight)."""
+        return replace(self, **{name: 0.0 for name in DECISIONS})
+
 
 FAULTS = tuple(f.name for f in fields(FaultMix))
 FOLLOW_UPS = ("duplicate", "update", "revoke", "objection")
+DECISIONS = ("objection_taken_down", "objection_kept", "repaired", "repair_refused")
+REPAIRS = ("repaired", "repair_refused")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision on a record (`sgs.LifecycleDecision`, D15, D16) as its department posts it to
+    `POST /v1/decisions`, and what the municipal worker should make of it."""
+
+    record_id: str
+    decision: str  # sgs.DecisionKind
+    authority: str
+    authority_uscc: str
+    decided_on: date
+    expect: str  # APPLIED, or the rule id the worker refuses it with (D16: repair.too_early, repair.serious)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Unique in a stream: a record gets each kind of decision at most once."""
+        return self.record_id, self.decision
+
+    def http_body(self) -> dict[str, Any]:
+        return {
+            "record_id": self.record_id,
+            "decision": self.decision,
+            "authority": self.authority,
+            "authority_uscc": self.authority_uscc,
+            "decided_on": self.decided_on.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -112,6 +156,7 @@ class Submission:
         None  # (template column, rule id) an invalid record must fail with
     )
     working_days: int = 0  # working days from the decision to the generator's `today` (D5)
+    decisions: tuple[Decision, ...] = ()  # to post, in order, once the municipal platform accepted the record
 
     @property
     def record_id(self) -> str:
@@ -221,6 +266,7 @@ class Generator:
         self.districts = sorted(code for code in self.population.people if code != federation.municipal.code)
         self._sequence: dict[tuple[str, str], int] = {}
         self._history: dict[str, list[Submission]] = {"license": [], "penalty": []}
+        self._repaired_subjects: set[str] = set()  # codes of subjects that got a repair decision
         self._thresholds = self._cumulative(self.faults)
         self.today = today or datetime.now(CHINA).date()
 
@@ -242,7 +288,13 @@ class Generator:
                 count += 1
             day -= timedelta(days=1)
 
-    def _decision_date(self, late: bool) -> tuple[date, int]:
+    def _decision_date(self, late: bool, fault: str | None = None) -> tuple[date, int]:
+        if fault == "repaired":  # D16: at least 3 months of publicity; under a year, so not yet expired (D14)
+            latest = add_months(self.today, -REPAIR_AFTER_MONTHS - 1)
+            day = latest - timedelta(days=self.rng.randrange(120))
+            while not self.calendar.is_working_day(day):
+                day -= timedelta(days=1)
+            return day, self.calendar.working_days_between(day, self.today)[0]
         if late:
             days = self.limit + self.rng.randint(1, 20)
         else:  # most departments publish within a few days; some use the whole allowance
@@ -278,6 +330,8 @@ class Generator:
                 return item
             fault = None  # nothing to follow up yet: a fresh record instead
         item = self._fresh(fault)
+        if item.decisions:
+            return item  # never followed up: a later version would race its decisions
         if item.expect != REJECTED:
             self._remember(item)
         return item
@@ -295,15 +349,21 @@ class Generator:
         dept = self.rng.choice(self.departments)
         node = self.nodes[dept.node]
         catalogue = department_kind(dept.key)
-        kind = "penalty" if self.rng.random() < self.penalty_share else "license"
+        kind = "penalty" if fault in REPAIRS or self.rng.random() < self.penalty_share else "license"
         entries: tuple[LicenceKind | Violation, ...] = (
             catalogue.licences if kind == "license" else catalogue.violations
         )
         if fault == "deregistered":  # only organisations are deregistered (D13)
             entries = tuple(e for e in entries if Category.LEGAL_PERSON in e.counterparts) or entries
         entry = self.rng.choice(entries)
-        decided_on, working_days = self._decision_date(late=fault == "late")
+        decided_on, working_days = self._decision_date(fault == "late", fault)
         subject, flags = self._subject(node, entry, fault)
+        severity = None
+        if fault in REPAIRS:
+            subject, fault = self._repair_subject(node, entry, subject, fault)
+        if fault in REPAIRS:  # refused: too early (a recent penalty), or 严重失信 (D16)
+            serious = fault == "repair_refused" and self.rng.random() < 0.5
+            severity = "SERIOUS" if serious else "GENERAL"
         counterpart = self._counterpart(subject, fault)
         if fault == "name_mismatch":
             counterpart["name"] = self._misspelt(subject)
@@ -313,12 +373,14 @@ class Generator:
         if isinstance(entry, LicenceKind):
             record = self._licence(dept, node, entry, subject, counterpart, doc_no, decided_on, seq)
         else:
-            record = self._penalty(dept, entry, subject, counterpart, doc_no, decided_on)
+            record = self._penalty(dept, entry, subject, counterpart, doc_no, decided_on, severity)
         expected_issue = None
         if fault == "invalid":
             expected_issue = self._break(kind, record)
         if fault == "late" or working_days > self.limit:
             flags.add("late")
+        rid = record_id(kind, dept.uscc, doc_no)
+        decisions = self._decisions(fault, rid, dept, decided_on, severity) if fault in DECISIONS else ()
         return Submission(
             kind=kind,
             department=dept,
@@ -334,7 +396,44 @@ class Generator:
             fault=fault,
             expected_issue=expected_issue,
             working_days=working_days,
+            decisions=decisions,
         )
+
+    def _repair_subject(
+        self, node: Node, entry: LicenceKind | Violation, subject: Subject, fault: str
+    ) -> tuple[Subject, str | None]:
+        """At most one repair decision per subject: D16 also bars repairing a penalty decided within a year after
+        an earlier repair of the same subject, so a second repair of a subject could be refused for that instead
+        of for what the item expects. With a stream of one repair per subject the expectation holds whether or
+        not the worker applies that rule. No fresh subject after a few tries: a plain record instead."""
+        for _ in range(20):
+            code = subject.uscc or (subject.person.id_no if subject.person else subject.name)
+            if code not in self._repaired_subjects:
+                self._repaired_subjects.add(code)
+                return subject, fault
+            subject, _ = self._subject(node, entry, fault)
+        return subject, None
+
+    def _decisions(
+        self, fault: str, rid: str, dept: Department, decided_on: date, severity: str | None
+    ) -> tuple[Decision, ...]:
+        """The decisions of a decision fault, dated on or after the record's decision and not after today.
+        The deciding body is the department (it handles objections and repairs of its own records)."""
+
+        def on(kind: str, day: date, expect: str = APPLIED) -> Decision:
+            return Decision(rid, kind, dept.name, dept.uscc, day, expect)
+
+        def between(start: date) -> date:
+            return start + timedelta(days=self.rng.randint(0, max(0, (self.today - start).days)))
+
+        if fault in ("objection_taken_down", "objection_kept"):  # D15
+            raised = between(decided_on)
+            outcome = "OBJECTION_TAKEN_DOWN" if fault == "objection_taken_down" else "OBJECTION_KEPT"
+            return on("OBJECTION_RAISED", raised), on(outcome, between(raised))
+        if fault == "repaired":  # D16: at least 3 months after the penalty's decision date
+            return (on("REPAIR_APPROVED", between(add_months(decided_on, REPAIR_AFTER_MONTHS))),)
+        rule = "repair.serious" if severity == "SERIOUS" else "repair.too_early"
+        return (on("REPAIR_APPROVED", between(decided_on), rule),)
 
     def _next_sequence(self, dept: Department, kind: str) -> int:
         """Document numbers run on per department and kind from a seed-chosen start, so two runs with different
@@ -485,7 +584,10 @@ class Generator:
         counterpart: dict[str, Any],
         doc_no: str,
         decided_on: date,
+        severity: str | None = None,
     ) -> dict[str, Any]:
+        """`severity` forces the D16 terms of a repair item: GENERAL with a 1-year publicity period, or SERIOUS
+        (general procedure)."""
         types = list(entry.penalty_types)
         limit = SIMPLE_FINE_LIMIT[subject.category]
         simple = False
@@ -500,6 +602,9 @@ class Generator:
         if "CONFISCATION" in types and entry.confiscation_yuan:
             confiscated = self._amount(*entry.confiscation_yuan)
         serious = not simple and self.rng.random() < entry.serious
+        if severity is not None:
+            serious = severity == "SERIOUS"
+            simple = simple and not serious
         content = []
         if "WARNING" in types:
             content.append("警告")
@@ -512,7 +617,7 @@ class Generator:
         place = self.rng.choice(("经营场所", "门店", "网络店铺", "仓库"))
         item = self.rng.choice(entry.items)
         publicity_end = None
-        if self.rng.random() < 0.7:  # D14: 1 year, 3 years for 严重失信
+        if severity is not None or self.rng.random() < 0.7:  # D14: 1 year, 3 years for 严重失信
             publicity_end = date(decided_on.year + (3 if serious else 1), decided_on.month, 1) - timedelta(
                 days=1
             )
@@ -650,12 +755,15 @@ def _wrong_check(code: str, alphabet: str) -> str:
 
 
 __all__ = [
+    "APPLIED",
+    "DECISIONS",
     "DUPLICATE",
     "FAULTS",
     "PROVINCIAL_ONLY",
     "REJECTED",
     "RELAYED",
     "WITHDRAWN",
+    "Decision",
     "FaultMix",
     "Generator",
     "Submission",

@@ -1,5 +1,6 @@
-"""`sgs bench` end to end: its own embedded broker, the real node, worker and sinks; a clean small run accounts for
-every record, and a sink killed for good mid-run makes the reconciliation fail with exit 1."""
+"""`sgs bench` end to end: its own embedded broker, the real node, worker and sinks; a small run accounts for every
+record and every decision on one (D15, D16), and a sink killed for good mid-run makes the reconciliation fail with
+exit 1."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+
+from sgs.config import Federation
+from simulators.generator import APPLIED, Generator
 
 BENCH = [sys.executable, "-m", "sgs", "bench", "--unknown-subject-hold-s", "3", "--stall-timeout", "20"]
 
@@ -42,9 +47,11 @@ def _bench_ok(tmp_path: Path, *flags: str) -> tuple[subprocess.CompletedProcess[
     return done, json.loads((tmp_path / "out" / "results.json").read_text())
 
 
-def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: Path):
+def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: Path, federation: Federation):
+    """Seed 8: the default fault mix gives objections upheld and kept, approved repairs and repairs D16 refuses
+    as too early and as 严重失信 among the first 300 records."""
     out = tmp_path / "out"
-    done, results = _bench_ok(tmp_path, "--timeout", "600")
+    done, results = _bench_ok(tmp_path, "--timeout", "600", "--seed", "8")
     for key in (
         "records",
         "raw_records_per_s",
@@ -71,6 +78,13 @@ def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: 
     assert "CPU ms per record" in done.stderr
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "LOST 0" in done.stderr
+    # every decision came to its expected end: applied (the withdrawals and marks are in the rows compared) or
+    # refused with its D16 rule on sgs.rejected and the decision's receipt
+    expected = Counter(d.expect for i in Generator(federation, 8).take(300) for d in i.decisions)
+    rec = results["reconciliation"]
+    assert sum(rec["decisions_applied"].values()) == expected.pop(APPLIED) > 0
+    assert rec["decisions_refused"] == dict(expected) and expected
+    assert {"REPAIRED", "OBJECTION_UPHELD"} <= set(rec["withdrawal_reasons"])
 
 
 def test_a_sink_stopped_for_good_mid_run_fails_the_reconciliation(tmp_path: Path):

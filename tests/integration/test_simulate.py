@@ -14,7 +14,7 @@ from node_process import NodeProcess, submitted_versions
 
 from sgs.broker import free_port
 from sgs.config import Federation
-from simulators.generator import REJECTED, Generator
+from simulators.generator import REJECTED, FaultMix, Generator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,9 @@ def test_simulate_via_kafka_lands_every_record_decodable_on_the_submitted_topics
     assert code == 0, err
     assert (summary["sent"], summary["taken"], summary["errors"]) == (200, 200, 0)
     # The same seed regenerates the same stream: every item, duplicates and invalid ones included, is on a topic.
-    expected = Counter((i.record_id, i.version) for i in Generator(federation, seed).take(200))
+    # No decisions on records in this mode: the producer cannot know when a record is accepted.
+    mix = FaultMix().without_decisions()
+    expected = Counter((i.record_id, i.version) for i in Generator(federation, seed, mix).take(200))
     landed = Counter(submitted_versions(kafka, {rid for rid, _ in expected}))
     assert landed == expected
     assert sum(landed.values()) == 200
@@ -51,18 +53,24 @@ def test_simulate_via_kafka_lands_every_record_decodable_on_the_submitted_topics
 def test_simulate_via_http_gets_the_expected_answer_for_every_record_from_a_real_node(
     federation: Federation, kafka: str, tmp_path: Path
 ) -> None:
+    """A node alone: no municipal platform accepts the records, so the node never takes a decision on one (409):
+    each decision is counted lost, with the reason, once `--decision-wait` has passed."""
     seed, count = 700_072, 150
     node = NodeProcess(kafka, tmp_path, ("310106",)).start()
     try:
         args = ["--target", node.url, "--districts", "310106", "--count", str(count), "--seed", str(seed)]
-        code, summary, err = simulate(*args, "--batch", "10", "--concurrency", "3")
+        code, summary, err = simulate(*args, "--batch", "10", "--concurrency", "3", "--decision-wait", "3")
     finally:
         assert node.stop() == 0
     assert code == 0, err
     items = list(Generator(federation, seed, districts=["310106"]).take(count))
     rejected = sum(1 for i in items if i.expect == REJECTED)
+    decisions = sum(len(i.decisions) for i in items)
     assert summary["sent"] == count and summary["errors"] == 0
-    assert summary["surprises"] == 0, summary["samples"]  # rejected, unchanged and taken exactly as expected
+    assert summary["decisions"] == {"sent": decisions, "lost": decisions} and decisions > 0
+    # rejected, unchanged and taken exactly as expected; the decisions are the only surprises
+    assert summary["surprises"] == decisions, summary["samples"]
+    assert any("409 not_accepted" in sample for sample in summary["samples"]), summary["samples"]
     assert summary["rejected"] == rejected > 0
     assert summary["taken"] + summary["unchanged"] + summary["rejected"] == count
     # What the node took reached the submitted topics (the node's outbox drained before it stopped or on restart).

@@ -11,12 +11,15 @@ import pytest
 from stdnum.cn import ric, uscc
 
 from sgs.config import Federation
+from sgs.lifecycle import OBJECTION_OPEN, WITHDRAWAL_REASON, parse_decision, repair_refusal
 from sgs.records import check_row, read_rows
 from sgs.refbase import LEGAL_PERSONS, PERSONS, read_csv, reconcile
 from sgs.validation import validate
 from sgs.workdays import Calendar
 from simulators.files import LEGAL_PERSONS_CSV, PERSONS_CSV, TemplateFiles, write_refbase
 from simulators.generator import (
+    APPLIED,
+    DECISIONS,
     DUPLICATE,
     FAULTS,
     PROVINCIAL_ONLY,
@@ -39,8 +42,8 @@ def items(federation: Federation) -> list:
 def test_same_seed_gives_the_same_stream_and_another_seed_does_not(federation: Federation) -> None:
     def stream(seed: int) -> list:
         return [
-            (i.record_id, i.version, i.expect, i.record)
-            for i in Generator(federation, seed, today=TODAY).take(300)
+            (i.record_id, i.version, i.expect, i.record, i.decisions)
+            for i in Generator(federation, seed, today=TODAY).take(1000)
         ]
 
     assert stream(7) == stream(7)
@@ -103,7 +106,8 @@ def test_invalid_records_fail_with_the_intended_rule(items: list) -> None:
 
 def test_fault_fractions_are_respected_within_tolerance(federation: Federation) -> None:
     mix = FaultMix(late=0.1, invalid=0.05, name_mismatch=0.04, unknown_code=0.03, deregistered=0.02,
-                   duplicate=0.03, update=0.05, revoke=0.02, objection=0.02)  # fmt: skip
+                   duplicate=0.03, update=0.05, revoke=0.02, objection=0.02, objection_taken_down=0.02,
+                   objection_kept=0.01, repaired=0.02, repair_refused=0.01)  # fmt: skip
     n = 20_000
     faults = Counter(i.fault for i in Generator(federation, seed=3, faults=mix, today=TODAY).take(n))
     for name in FAULTS:
@@ -233,3 +237,81 @@ def test_districts_limit_the_departments_and_unknown_ones_are_refused(federation
     assert {i.node for i in items} == {"310115", "310000"}
     with pytest.raises(ValueError, match="unknown district"):
         Generator(federation, districts=["999999"])
+
+
+def _with_decisions(items: list) -> dict[str, list]:
+    by_fault: dict[str, list] = {name: [] for name in DECISIONS}
+    for item in items:
+        if item.decisions:
+            by_fault[item.fault].append(item)
+    assert all(by_fault.values()), {k: len(v) for k, v in by_fault.items()}
+    return by_fault
+
+
+def test_decisions_are_ones_a_node_takes_on_the_record_dated_after_it_and_never_after_today(
+    items: list,
+) -> None:
+    for item in (i for group in _with_decisions(items).values() for i in group):
+        assert item.expect in (RELAYED, PROVINCIAL_ONLY)  # the record itself travels
+        previous = item.decided_on
+        for decision in item.decisions:
+            body, issues = parse_decision(decision.http_body(), TODAY)  # the node's own parser (D12)
+            assert issues == [] and body is not None
+            assert (
+                body["record_id"] == item.record_id
+                and body["authority_uscc"] == item.record["authority_uscc"]
+            )
+            assert previous <= decision.decided_on <= TODAY
+            previous = decision.decided_on
+
+
+def test_objections_are_raised_then_upheld_or_kept(items: list) -> None:
+    by_fault = _with_decisions(items)
+    for fault, outcome in (
+        ("objection_taken_down", "OBJECTION_TAKEN_DOWN"),
+        ("objection_kept", "OBJECTION_KEPT"),
+    ):
+        for item in by_fault[fault]:
+            assert [d.decision for d in item.decisions] == ["OBJECTION_RAISED", outcome]  # D15
+            assert all(d.expect == APPLIED for d in item.decisions)
+    assert WITHDRAWAL_REASON["OBJECTION_TAKEN_DOWN"] and OBJECTION_OPEN["OBJECTION_KEPT"] is False
+
+
+def test_repairs_are_expected_as_sgs_lifecycle_decides_them(federation: Federation, items: list) -> None:
+    """D16 through the worker's own function: an approved repair is admissible and the penalty still shown on the
+    day (D14), a refused one fails with the rule the item expects; both refusals occur."""
+    by_fault = _with_decisions(list(Generator(federation, seed=11, today=TODAY).take(20_000)))
+    refusals = Counter()
+    for fault in ("repaired", "repair_refused"):
+        for item in by_fault[fault]:
+            (decision,) = item.decisions
+            record = item.record
+            assert item.kind == "penalty" and decision.decision == "REPAIR_APPROVED"
+            refusal = repair_refusal(
+                item.kind,
+                record["severity"],
+                record["decided_on"],
+                record["publicity_end"],
+                decision.decided_on,
+            )
+            assert (refusal.rule if refusal else APPLIED) == decision.expect, (record, decision)
+            assert (fault == "repaired") == (decision.expect == APPLIED)
+            refusals[decision.expect] += 1
+            if fault == "repaired":
+                assert record["publicity_end"] >= TODAY  # not expired before the repair could take it down
+                assert "late" in item.flags  # decided months ago, submitted today
+    assert set(refusals) == {APPLIED, "repair.too_early", "repair.serious"}
+
+
+def test_at_most_one_repair_per_subject_and_records_with_decisions_are_never_followed_up(
+    federation: Federation,
+) -> None:
+    """The worker may refuse a penalty decided within a year after a repair of the same subject (D16): one repair
+    decision per subject keeps every expectation right whether it does or not. A later version of a record
+    with decisions would race them, so none is generated."""
+    items = list(Generator(federation, seed=12, today=TODAY).take(20_000))
+    repaired = [i.record["counterpart"] for i in items if i.fault in ("repaired", "repair_refused")]
+    codes = [cp["uscc"] or cp["id_no"] for cp in repaired]
+    assert len(codes) == len(set(codes)) > 100
+    decided = {i.record_id for i in items if i.decisions}
+    assert Counter(i.record_id for i in items if i.record_id in decided) == Counter(decided)
