@@ -14,6 +14,7 @@ from faust.transport.consumer import Consumer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.worker import aggregates, flow, lifecycle
+from services.worker.offsets import TailMarkingConsumer
 from services.worker.pipeline import Pipeline, WorkerSettings, log, partition_by_key
 from services.worker.refbases import ReferenceBases
 from sgs.broker import ensure_topics
@@ -66,6 +67,8 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         web_port=settings.http_port,
         web_in_thread=False,
     )
+    # faust takes the consumer class from the transport instance (see `offsets.TailMarkingConsumer`).
+    app.transport.Consumer = TailMarkingConsumer  # type: ignore[misc]
     pipe = Pipeline(settings, app)
     refs = ReferenceBases(settings.bootstrap, pipe.codec)
     engine = aggregates.open_store(settings.aggregates_url)

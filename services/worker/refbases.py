@@ -5,7 +5,7 @@
 its own partition assignment and no consumer group, and keeps reading: a change reaches the worker without a
 restart. This is what a faust GlobalTable does, but done directly: no changelog copy of a topic that is already
 compacted, no group join (which waits for the rebalance timeout on Tansu), and a clear "loaded" point: the end
-offsets at start. See docs/worker.md.
+offsets at start (`offsets.fetched_end_offsets`: right on Tansu too). See docs/worker.md.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.worker.offsets import fetched_end_offsets
 from services.worker.pipeline import log
 from sgs import topics
 from sgs.serialization import Codec
@@ -45,7 +46,7 @@ class ReferenceBases:
                     parts.append(TopicPartition(topic, p))
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
+            ends = await fetched_end_offsets(self.bootstrap, await consumer.end_offsets(parts))
             await self._catch_up(consumer, ends)
             self.loaded.set()
             log.info("refbases.loaded", legal_persons=len(self.legal_persons), persons=len(self.persons))

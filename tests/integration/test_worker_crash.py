@@ -3,8 +3,12 @@ deduplication by (record id, version) nothing is duplicated in what it relayed."
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date
 
+from kafka import KafkaConsumer, TopicPartition
+from polling import wait_until
 from worker_process import Outputs, Submitter, WorkerProcess
 from worker_records import record
 
@@ -22,20 +26,29 @@ def test_killed_worker_restarts_without_loss_or_duplicates(kafka, federation, tm
     ]
     expected = {(r["envelope"]["record_id"], 1) for r in records}
     ids = {rid for rid, _ in expected}
-    for rec in records:
-        submitter.producer.send(
-            topics.SUBMITTED["license"],
-            key=rec["envelope"]["record_id"].encode(),
-            value=submitter.codec.encode("sgs.LicenseRecord", rec),
-        )
-    submitter.producer.flush()
 
+    def feed() -> None:  # about 100 records/s, so the kill lands mid-stream however fast the worker is
+        for i, rec in enumerate(records):
+            submitter.producer.send(
+                topics.SUBMITTED["license"],
+                key=rec["envelope"]["record_id"].encode(),
+                value=submitter.codec.encode("sgs.LicenseRecord", rec),
+            )
+            if i % 10 == 9:
+                submitter.producer.flush()
+                time.sleep(0.1)
+
+    outputs.poll()  # the reader is assigned before anything is relayed
     first = WorkerProcess(kafka, tmp_path, unknown_subject_hold_s=0).start()
+    first.wait_ready()
+    feeder = threading.Thread(target=feed)
+    feeder.start()
     outputs.wait(
         lambda: len(outputs.of(ids, topics.RELAY["national"])) >= N // 10, timeout_s=90, what="progress"
     )
     first.kill()  # SIGKILL: no commit, no flush, no goodbye
     seen_before_kill = len({m.record_id for m in outputs.of(ids, topics.RELAY["national"])})
+    feeder.join()
 
     second = WorkerProcess(kafka, tmp_path, app_id=first.app_id, unknown_subject_hold_s=0).start()
     try:
@@ -45,6 +58,24 @@ def test_killed_worker_restarts_without_loss_or_duplicates(kafka, federation, tm
                 timeout_s=120,
                 what=f"every record on {tier}",
             )
+        # The restarted worker holds the state of every record, also of those whose offsets the first one had
+        # committed: its tables recovered from their changelogs to the end (`offsets.FetchedHighwaterConsumer`;
+        # Tansu reports a short end). A decision needs that state (D15): each one takes its record down.
+        for rec in records:
+            submitter.decide(rec, "OBJECTION_TAKEN_DOWN", date(2026, 10, 20))
+        submitter.producer.flush()
+        outputs.wait(
+            lambda: (
+                {
+                    m.record_id
+                    for m in outputs.of(ids, topics.RELAY["national"])
+                    if m.schema == "sgs.Withdrawal"
+                }
+                == ids
+            ),
+            timeout_s=120,
+            what="every record taken down",
+        )
     finally:
         assert second.stop() == 0, second.log_tail()
     assert seen_before_kill < N, "the kill came too late to test anything"
@@ -54,7 +85,7 @@ def test_killed_worker_restarts_without_loss_or_duplicates(kafka, federation, tm
     accepted_receipts = {
         (m.value["record_id"], m.value["version"])
         for m in outputs.of(ids, topics.RECEIPTS)
-        if m.value["status"] == "ACCEPTED"
+        if m.value["status"] == "ACCEPTED" and m.value["version"] is not None  # not the decisions' receipts
     }
     assert accepted_receipts == expected
     submitter.close()
@@ -73,3 +104,61 @@ def test_a_worker_whose_broker_is_gone_still_stops_on_sigterm(federation, tmp_pa
         broker.stop()
     assert worker.stop() == 1  # within the wrapper's 30 s, else it raises
     assert "worker.stop_timeout" in worker.log_tail(50)
+
+
+def test_a_restarted_worker_recovers_the_state_of_every_committed_record(kafka, federation, tmp_path):
+    """The state of records whose offsets were committed comes back only from the tables' changelogs; on Tansu faust
+    read them only up to the last batch's first message (`offsets.TailMarkingConsumer`). A decision needs that
+    state (D15): after the restart each one still finds its record and takes it down."""
+    submitter, outputs = Submitter(kafka), Outputs(kafka)
+    records = [
+        record(federation, "license", decided_on=date(2026, 10, 9), submitted_on=date(2026, 10, 12))
+        for _ in range(100)
+    ]
+    ids = {r["envelope"]["record_id"] for r in records}
+    first = WorkerProcess(kafka, tmp_path, unknown_subject_hold_s=0).start()
+    first.wait_ready()
+    for rec in records:
+        submitter.submit("license", rec)
+    submitter.producer.flush()
+    outputs.wait(
+        lambda: {m.record_id for m in outputs.of(ids, topics.RELAY["national"])} == ids, what="relayed"
+    )
+    group = KafkaConsumer(bootstrap_servers=kafka, group_id=first.app_id, enable_auto_commit=False)
+    parts = [TopicPartition(topics.SUBMITTED["license"], p) for p in range(federation.partitions)]
+    ends = _fetched_ends(kafka, parts)
+    wait_until(
+        lambda: all((group.committed(tp) or 0) >= end for tp, end in ends.items()),
+        60,
+        "every offset committed",
+    )
+    group.close()
+    first.kill()
+
+    second = WorkerProcess(kafka, tmp_path, app_id=first.app_id, unknown_subject_hold_s=0).start()
+    try:
+        second.wait_ready()
+        for rec in records:
+            submitter.decide(rec, "OBJECTION_TAKEN_DOWN", date(2026, 10, 20))
+        submitter.producer.flush()
+        taken_down = lambda: {  # noqa: E731
+            m.record_id for m in outputs.of(ids, topics.RELAY["national"]) if m.schema == "sgs.Withdrawal"
+        }
+        outputs.wait(lambda: taken_down() == ids, timeout_s=60, what="every record taken down")
+    finally:
+        assert second.stop() == 0, second.log_tail()
+    assert not outputs.of(ids, topics.REJECTED)  # no decision met unknown_record
+    submitter.close()
+
+
+def _fetched_ends(kafka: str, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """True end offsets (a fetch's high watermark: Tansu's ListOffsets answer is short)."""
+    probe = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    probe.assign(parts)
+    for tp, end in probe.end_offsets(parts).items():
+        probe.seek(tp, max(end - 1, 0))
+    while any(probe.highwater(tp) is None for tp in parts):
+        probe.poll(timeout_ms=200)
+    ends = {tp: probe.highwater(tp) or 0 for tp in parts}
+    probe.close()
+    return ends

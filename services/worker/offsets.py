@@ -1,0 +1,69 @@
+"""End offsets that are right on the embedded broker too.
+
+Tansu answers ListOffsets with the base offset of a partition's last record batch + 1, not the offset after its
+last record, while its Fetch answers carry the true high watermark. The reference bases' "loaded" point is the
+end of their topics, so it is taken from a fetch. faust's table recovery stops at the ListOffsets answer too:
+`TailMarkingConsumer` makes that answer right where it matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+PROBE_TIMEOUT_S = 10.0
+
+
+async def fetched_end_offsets(
+    bootstrap: str, listed: Mapping[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """`listed` (partition -> ListOffsets end) corrected by the high watermark of a fetch at the last batch."""
+    if not listed:
+        return {}
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    await probe.start()
+    try:
+        probe.assign(list(listed))
+        for tp, end in listed.items():
+            probe.seek(tp, max(end - 1, 0))
+        deadline = asyncio.get_running_loop().time() + PROBE_TIMEOUT_S
+        while (
+            any(probe.highwater(tp) is None for tp in listed) and asyncio.get_running_loop().time() < deadline
+        ):
+            await probe.getmany(timeout_ms=100)
+        return {tp: max(end, probe.highwater(tp) or 0) for tp, end in listed.items()}
+    finally:
+        await probe.stop()
+
+
+# A changelog key no table uses (tables are keyed by JSON strings; no record id starts with NUL).
+TAIL_MARK_KEY = json.dumps("\x00sgs-changelog-tail").encode()
+
+
+class TailMarkingConsumer(faust_aiokafka.Consumer):
+    """faust's consumer, which ends every changelog partition it owns with a batch of its own before it commits.
+
+    faust recovers a table from its changelog up to the ListOffsets answer, which Tansu gives as the base offset of
+    the partition's last batch + 1: a restarted worker read only the first message of the last batch, on a busy
+    worker often the whole changelog but one message. faust flushes the producer before committing; a tombstone
+    sent alone after that flush makes the last batch one that holds nothing else, so everything the committed
+    offsets stand for is recovered (what comes after them is read and processed again anyway). On Apache Kafka
+    this costs one tiny message per changelog partition and commit (every `broker_commit_interval`); recovery
+    deletes the key it was never given."""
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        changelogs = {table.changelog_topic.get_topic_name() for table in self.app.tables.values()}
+        marks = [
+            await self.app.producer.send(tp.topic, TAIL_MARK_KEY, None, tp.partition, None, None)
+            for tp in self.assignment()
+            if tp.topic in changelogs
+        ]
+        await self.app.producer.flush()
+        for mark in marks:
+            await mark
+        return await super()._commit(offsets)
