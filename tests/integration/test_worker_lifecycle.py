@@ -78,6 +78,8 @@ def test_a_repair_too_early_or_of_a_serious_penalty_is_rejected_with_its_reason(
         rejected = wait_receipt(outputs, decision["receipt_id"], "REJECTED")
         assert [r["rule"] for r in rejected["reasons"]] == [rule]
         rid = rec["envelope"]["record_id"]
+        # the receipt and the rejection are on two topics: one may be read before the other
+        outputs.wait(lambda r=rid: outputs.of({r}, topics.REJECTED), what=f"the rejection ({rule})")
         (rejection,) = [m.value for m in outputs.of({rid}, topics.REJECTED)]
         assert (rejection["stage"], rejection["receipt_id"]) == ("decision", decision["receipt_id"])
         assert not any(withdrawals(outputs, rid, t) for t in TIERS)
@@ -182,6 +184,9 @@ def test_a_penalty_decided_in_the_year_after_a_repair_of_its_subject_is_not_repa
     assert [r["rule"] for r in rejected["reasons"]] == ["repair.within_year_of_repair"]
     assert "2027-01-09" in rejected["reasons"][0]["message"]
     b_id = b["envelope"]["record_id"]
+    outputs.wait(
+        lambda: outputs.of({b_id}, topics.REJECTED), what="the rejection"
+    )  # read apart from the receipt
     (rejection,) = [m.value for m in outputs.of({b_id}, topics.REJECTED)]
     assert (rejection["stage"], rejection["receipt_id"]) == ("decision", refused["receipt_id"])
     assert [r["status"] for r in receipts(outputs, refused["receipt_id"])] == ["REJECTED"]
