@@ -269,7 +269,10 @@ def test_reference_base_change_reaches_the_worker_without_restart(worker, submit
         renamed["envelope"]["record_id"]: "NAME_MISMATCH",
     }
     rid = renamed["envelope"]["record_id"]
-    alert = next(m.value for m in outputs.of({rid}, topics.ALERTS) if m.schema == "sgs.MismatchAlert")
+    mismatch = lambda: [m.value for m in outputs.of({rid}, topics.ALERTS) if m.schema == "sgs.MismatchAlert"]  # noqa: E731
+    # on its own topic, the alert may be read after the accepted record
+    outputs.wait(mismatch, what="mismatch alert")
+    alert = mismatch()[0]
     assert alert["registered_name"] == "上海另一个名字有限公司"
     accepted_receipt = next(
         m.value for m in outputs.of({rid}, topics.RECEIPTS) if m.value["status"] == "ACCEPTED"
