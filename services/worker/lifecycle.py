@@ -38,7 +38,6 @@ import faust
 
 from services.worker import metrics, route
 from services.worker.pipeline import Pipeline, Step, guarded, log, reason
-from sgs import topics
 from sgs.lifecycle import (
     DECISION_SCHEMA,
     OBJECTION_OPEN,
@@ -91,11 +90,7 @@ class Decision:
 
 
 def register(pipe: Pipeline) -> None:
-    decisions = pipe.app.topic(
-        topics.DECISIONS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-
-    @pipe.app.agent(decisions, name="decide")
+    @pipe.app.agent(pipe.decisions, name="decide")
     async def apply_decisions(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await guarded(pipe, STAGE, event, "unknown", _apply)

@@ -19,16 +19,16 @@ from faust.types import TP
 PROBE_TIMEOUT_S = 10.0
 
 
-async def fetched_end_offsets(
-    bootstrap: str, listed: Mapping[TopicPartition, int]
-) -> dict[TopicPartition, int]:
-    """`listed` (partition -> ListOffsets end) corrected by the high watermark of a fetch at the last batch."""
-    if not listed:
+async def fetched_end_offsets(bootstrap: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The end offset of each partition: the ListOffsets answer, corrected by the high watermark of a fetch at the
+    last batch."""
+    if not partitions:
         return {}
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
     await probe.start()
     try:
-        probe.assign(list(listed))
+        probe.assign(partitions)
+        listed = await probe.end_offsets(partitions)
         for tp, end in listed.items():
             probe.seek(tp, max(end - 1, 0))
         deadline = asyncio.get_running_loop().time() + PROBE_TIMEOUT_S

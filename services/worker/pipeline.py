@@ -145,6 +145,7 @@ class Pipeline:
         self.submitted = raw_topic(*topics.SUBMITTED.values())
         self.held = raw_topic(f"{s.app_id}-held")
         self.expiry = raw_topic(f"{s.app_id}-expiry")
+        self.decisions = raw_topic(topics.DECISIONS)  # decisions on records (`lifecycle.py`, D15, D16)
         # A credit repair's round trip through its subject's partition (`lifecycle.py`, D16): keyed by subject,
         # then back keyed by record id.
         self.repairs = raw_topic(f"{s.app_id}-repairs")

@@ -46,7 +46,7 @@ class ReferenceBases:
                     parts.append(TopicPartition(topic, p))
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
-            ends = await fetched_end_offsets(self.bootstrap, await consumer.end_offsets(parts))
+            ends = await fetched_end_offsets(self.bootstrap, parts)
             await self._catch_up(consumer, ends)
             self.loaded.set()
             log.info("refbases.loaded", legal_persons=len(self.legal_persons), persons=len(self.persons))

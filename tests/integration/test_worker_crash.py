@@ -3,15 +3,19 @@ deduplication by (record id, version) nothing is duplicated in what it relayed."
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from datetime import date
 
-from kafka import KafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
+from kafka import KafkaConsumer
+from kafka import TopicPartition as KafkaPartition
 from polling import wait_until
 from worker_process import Outputs, Submitter, WorkerProcess
 from worker_records import record
 
+from services.worker.offsets import fetched_end_offsets
 from sgs import topics
 from sgs.broker import EmbeddedBroker, ensure_topics
 
@@ -117,23 +121,25 @@ def test_a_restarted_worker_recovers_the_state_of_every_committed_record(kafka, 
     ]
     ids = {r["envelope"]["record_id"] for r in records}
     first = WorkerProcess(kafka, tmp_path, unknown_subject_hold_s=0).start()
-    first.wait_ready()
-    for rec in records:
-        submitter.submit("license", rec)
-    submitter.producer.flush()
-    outputs.wait(
-        lambda: {m.record_id for m in outputs.of(ids, topics.RELAY["national"])} == ids, what="relayed"
-    )
-    group = KafkaConsumer(bootstrap_servers=kafka, group_id=first.app_id, enable_auto_commit=False)
-    parts = [TopicPartition(topics.SUBMITTED["license"], p) for p in range(federation.partitions)]
-    ends = _fetched_ends(kafka, parts)
-    wait_until(
-        lambda: all((group.committed(tp) or 0) >= end for tp, end in ends.items()),
-        60,
-        "every offset committed",
-    )
-    group.close()
-    first.kill()
+    try:
+        first.wait_ready()
+        for rec in records:
+            submitter.submit("license", rec)
+        submitter.producer.flush()
+        outputs.wait(
+            lambda: {m.record_id for m in outputs.of(ids, topics.RELAY["national"])} == ids, what="relayed"
+        )
+        parts = [TopicPartition(topics.SUBMITTED["license"], p) for p in range(federation.partitions)]
+        ends = asyncio.run(fetched_end_offsets(kafka, parts))  # Tansu's ListOffsets answer is short
+        group = KafkaConsumer(bootstrap_servers=kafka, group_id=first.app_id, enable_auto_commit=False)
+        wait_until(
+            lambda: all((group.committed(KafkaPartition(*tp)) or 0) >= end for tp, end in ends.items()),
+            60,
+            "every offset committed",
+        )
+        group.close()
+    finally:
+        first.kill()  # SIGKILL, once everything is committed
 
     second = WorkerProcess(kafka, tmp_path, app_id=first.app_id, unknown_subject_hold_s=0).start()
     try:
@@ -149,16 +155,3 @@ def test_a_restarted_worker_recovers_the_state_of_every_committed_record(kafka, 
         assert second.stop() == 0, second.log_tail()
     assert not outputs.of(ids, topics.REJECTED)  # no decision met unknown_record
     submitter.close()
-
-
-def _fetched_ends(kafka: str, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
-    """True end offsets (a fetch's high watermark: Tansu's ListOffsets answer is short)."""
-    probe = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
-    probe.assign(parts)
-    for tp, end in probe.end_offsets(parts).items():
-        probe.seek(tp, max(end - 1, 0))
-    while any(probe.highwater(tp) is None for tp in parts):
-        probe.poll(timeout_ms=200)
-    ends = {tp: probe.highwater(tp) or 0 for tp in parts}
-    probe.close()
-    return ends
