@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sgs.chaos import KINDS, Fault
-from sgs.processes import STOP_GRACE_S, Child, launch, wait_http
+from sgs.processes import STOP_GRACE_S, Child, exited, launch, wait_http
 
 RESTART_TIMEOUT_S = 60.0
 
@@ -72,14 +72,7 @@ class LocalTarget:
     def exited(self) -> Child | None:
         """The first child that exited other than by a fault (sgs.processes.exited, minus those down on purpose)."""
         with self.lock:
-            return next(
-                (
-                    c
-                    for c in self.children.values()
-                    if c.name not in self.down and c.proc is not None and c.proc.poll() is not None
-                ),
-                None,
-            )
+            return exited([c for c in self.children.values() if c.name not in self.down])
 
     def victims(self, role: str) -> list[str]:
         return [
