@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "sgs.refbase_cli",
     "sgs.lag_cli",
     "sgs.report_cli",
+    "sgs.keys_cli",
 )
 
 

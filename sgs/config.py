@@ -5,6 +5,8 @@ Loaded from one TOML file and checked on load; every problem is a `ConfigError` 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import tomllib
 from dataclasses import dataclass
@@ -70,6 +72,12 @@ class Federation:
     sinks: dict[str, Sink]
     timeliness: Timeliness
     refbase_url: str
+    # signer -> its Ed25519 public keys, base64 (two during a rotation); `sgs.serialization.signing`, issue 16
+    keys: dict[str, tuple[str, ...]]
+
+    def signers(self) -> tuple[str, ...]:
+        """Every signer the federation has: each node, the worker, each sink."""
+        return (*(f"node.{n.code}" for n in self.nodes), "worker", *(f"sink.{t}" for t in TIERS))
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -184,6 +192,7 @@ def load_config(path: str | Path | None = None) -> Federation:
         calendar_overrides=(path.parent / overrides) if overrides else None,
     )
     stores = r.get(raw, "stores", "", dict, {})
+    keys = _keys(r, r.get(raw, "keys", "", dict, {}), (municipal, *districts))
     return Federation(
         path=path,
         name=r.get(fed, "name", "federation", str),
@@ -193,7 +202,29 @@ def load_config(path: str | Path | None = None) -> Federation:
         sinks=sinks,
         timeliness=timeliness,
         refbase_url=r.get(stores, "refbase_url", "stores", str, "sqlite:///{data_dir}/refbase.db"),
+        keys=keys,
     )
+
+
+def _keys(r: _Reader, table: dict[str, Any], nodes: tuple[Node, ...]) -> dict[str, tuple[str, ...]]:
+    """`[keys]`: signer = ["<base64 Ed25519 public key>", ...], one key, or two during a rotation."""
+    known = {f"node.{n.code}" for n in nodes} | {"worker"} | {f"sink.{t}" for t in TIERS}
+    keys = {}
+    for signer, texts in table.items():
+        where = f"keys.{signer}"
+        if signer not in known:
+            raise r.fail(where, "not a signer of this federation (node.<code>, worker, sink.<tier>)")
+        if not isinstance(texts, list) or not 1 <= len(texts) <= 2:
+            raise r.fail(where, "expected a list of one public key, or two during a rotation")
+        for text in texts:
+            try:
+                raw = base64.b64decode(text, validate=True) if isinstance(text, str) else b""
+            except binascii.Error:
+                raw = b""
+            if len(raw) != 32:
+                raise r.fail(where, f"{text!r} is not a base64 Ed25519 public key (32 bytes)")
+        keys[signer] = tuple(texts)
+    return keys
 
 
 def store_url(template: str, data_dir: str | Path) -> str:

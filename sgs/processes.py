@@ -21,6 +21,9 @@ from typing import IO
 
 import structlog
 
+from sgs.config import Federation
+from sgs.serialization.signing import throwaway_keys
+
 STOP_GRACE_S = 15.0
 
 
@@ -74,13 +77,18 @@ def wait_http(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> boo
 SGS = [sys.executable, "-m", "sgs"]
 
 
-def child_env(bootstrap: str, data_dir: Path, config: Path, log_level: str) -> dict[str, str]:
-    """The environment every child reads its settings from (`SGS_*`, sgs.settings)."""
+def child_env(bootstrap: str, data_dir: Path, federation: Federation, log_level: str) -> dict[str, str]:
+    """The environment every child reads its settings from (`SGS_*`, sgs.settings). A federation on one machine
+    signs with throwaway keys made for this run under `<data dir>/keys`, and accepts the shipped development
+    tokens (`SGS_DEV`), which nothing else does (issue 16)."""
+    key_dir = data_dir / "keys"
     return dict(
         os.environ,
         SGS_KAFKA_BOOTSTRAP=bootstrap,
         SGS_DATA_DIR=str(data_dir),
-        SGS_CONFIG=str(config),
+        SGS_CONFIG=str(throwaway_keys(federation, key_dir)),
+        SGS_KEY_DIR=str(key_dir),
+        SGS_DEV="1",
         SGS_LOG_LEVEL=log_level,
         PYTHONUNBUFFERED="1",
     )

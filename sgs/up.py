@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         bootstrap = broker.bootstrap
     ensure_topics(bootstrap, federation.partitions)
 
-    env = child_env(bootstrap, data_dir, federation.path, args.log_level)
+    env = child_env(bootstrap, data_dir, federation, args.log_level)
     children = federation_children(ports)
     children.append(
         Child(

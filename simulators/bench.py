@@ -382,7 +382,7 @@ class Bench:
             print("(b) starting the federation ...", file=sys.stderr)
             ports = {name: free_port() for name in ("node", "provincial", "national")}
             worker_ports = [free_port() for _ in range(int(args.workers))]
-            env = child_env(bootstrap, data_dir, federation.path, args.log_level)
+            env = child_env(bootstrap, data_dir, federation, args.log_level)
             worker_args = [
                 "--unknown-subject-hold-s",
                 str(args.unknown_subject_hold_s),

@@ -346,7 +346,12 @@ def create_app(
         if outcome.status == "rejected":
             return _error(400, "bad_decision", "决定有误 / the decision has issues", reasons=outcome.errors)
         if outcome.status == "forbidden":
-            return _error(403, "forbidden", "只能对本机关的记录作出决定 / not this authority's record")
+            return _error(
+                403,
+                "forbidden",
+                "只能报送本机关的记录和决定 / not this authority's record or decision",
+                reasons=outcome.errors,
+            )
         if outcome.status == "unknown":
             return _error(404, "unknown_record", "本节点没有报送过此记录 / no such record was taken here")
         if outcome.status == "not_accepted":

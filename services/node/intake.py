@@ -35,7 +35,7 @@ from sgs.config import Department
 from sgs.lifecycle import DECISION_SCHEMA, parse_decision
 from sgs.records import SCHEMA_NAME, combine, parse_row, read_raw_rows, record_id, to_json
 from sgs.serialization import Codec, SerializationError
-from sgs.validation import ROW, Issue, quote, validate
+from sgs.validation import ROW, Issue, authority_issues, quote, validate
 from sgs.workdays import Calendar
 
 BEIJING = timezone(timedelta(hours=8), "CST")
@@ -238,8 +238,9 @@ class Intake:
     ) -> _Prepared:
         receipt_id = uuid.uuid4().hex
         authority = body.get("authority_uscc") if body else None
-        if isinstance(authority, str) and authority.strip().upper() != department.uscc:
-            return _Prepared(Outcome("forbidden", errors=[_forbidden(authority).as_reason()]))
+        foreign = authority_issues(body, department.name, department.uscc) if body else []
+        if foreign:
+            return _Prepared(Outcome("forbidden", errors=[i.as_reason() for i in foreign]))
         if body is not None and isinstance(authority, str):
             body["authority_uscc"] = department.uscc  # the canonical spelling: it is part of the identity
         version, version_issue = _parse_version(env.get("version"))
@@ -391,6 +392,9 @@ class Intake:
         authority = rest.partition(":")[0]
         if kind not in SCHEMA_NAME or authority.upper() != department.uscc:
             return Outcome("forbidden", record_id=rid, errors=[_forbidden(authority).as_reason()])
+        foreign = authority_issues(body, department.name, department.uscc)  # 决定机关 too (issue 16)
+        if foreign:
+            return Outcome("forbidden", record_id=rid, errors=[i.as_reason() for i in foreign])
         accepted = self.store.record_accepted(rid)
         if not accepted:
             return Outcome("unknown" if accepted is None else "not_accepted", record_id=rid)

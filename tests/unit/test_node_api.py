@@ -17,7 +17,7 @@ from services.node.api import Limits, create_app
 from services.node.intake import Intake
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, Pending, ReceiptUpdate
-from sgs.config import Federation
+from sgs.config import Department, Federation
 from sgs.serialization import default_codec
 from sgs.template import template_columns
 from sgs.workdays import Calendar
@@ -362,13 +362,13 @@ def test_healthz_and_metrics(node) -> None:
     assert "sgs_node_outbox_oldest_age_seconds" in text
 
 
-def decision_body(record_id: str, **fields: str) -> dict[str, str]:
-    """A credit repair (D16) in the template's Chinese names, as a department would send it."""
+def decision_body(record_id: str, department: Department, **fields: str) -> dict[str, str]:
+    """A credit repair (D16) in the template's Chinese names, as a department would send it: its own decision."""
     return {
         "记录标识": record_id,
         "决定类型": "信用修复通过",
-        "决定机关": "上海市公共信用信息服务中心",
-        "决定机关统一社会信用代码": "12310000425014476N",
+        "决定机关": department.name,
+        "决定机关统一社会信用代码": department.uscc,
         "决定日期": "2026-01-15",
         **fields,
     }
@@ -381,7 +381,7 @@ def test_a_decision_on_an_accepted_record_is_taken_with_a_receipt_of_its_own(nod
     item = clean(federation, 1)[0]
     headers = auth(item.department.token)
     record = client.post(f"/v1/records/{item.kind}", json=item.http_body(), headers=headers).json()
-    body = decision_body(item.record_id)
+    body = decision_body(item.record_id, item.department)
     assert client.post("/v1/decisions", json=body).status_code == 401
     assert client.post("/v1/decisions", json=body, headers=headers).status_code == 409  # not accepted yet
     store.apply_receipts([ReceiptUpdate(record["receipt_id"], "ACCEPTED", 1)])
@@ -401,7 +401,7 @@ def test_a_decision_on_an_accepted_record_is_taken_with_a_receipt_of_its_own(nod
 def test_a_bad_decision_is_400_with_every_reason_and_nothing_is_stored(node, federation) -> None:
     client, store, _ = node
     item = clean(federation, 1)[0]
-    body = decision_body(item.record_id, 决定类型="撤回", 决定日期="2026-02-30")
+    body = decision_body(item.record_id, item.department, 决定类型="撤回", 决定日期="2026-02-30")
     del body["决定机关"]
     r = client.post("/v1/decisions", json=body, headers=auth(item.department.token))
     assert r.status_code == 400 and r.json()["error"] == "bad_decision"
@@ -421,8 +421,46 @@ def test_a_decision_on_an_unknown_or_foreign_record_is_refused(node, federation)
     other = next(d for d in federation.node(DISTRICT).departments if d != item.department)
     headers = auth(item.department.token)
     assert (
-        client.post("/v1/decisions", json=decision_body(item.record_id), headers=headers).status_code == 404
+        client.post("/v1/decisions", json=decision_body(item.record_id, item.department), headers=headers).status_code == 404
     )
     foreign = item.record_id.replace(item.department.uscc, other.uscc)
-    r = client.post("/v1/decisions", json=decision_body(foreign), headers=headers)
+    r = client.post("/v1/decisions", json=decision_body(foreign, item.department), headers=headers)
     assert r.status_code == 403 and store.pending(10) == []
+
+
+def test_a_decision_naming_another_authority_is_403_and_not_stored(node, federation) -> None:
+    """Issue 16: the 决定机关 of a decision, name and code, is the department's own, as for records."""
+    client, store, _ = node
+    item = clean(federation, 1)[0]
+    headers = auth(item.department.token)
+    record = client.post(f"/v1/records/{item.kind}", json=item.http_body(), headers=headers).json()
+    store.apply_receipts([ReceiptUpdate(record["receipt_id"], "ACCEPTED", 1)])
+    before = len(store.pending(100))
+    for changed in ({"决定机关": "上海市公共信用信息服务中心"}, {"决定机关统一社会信用代码": "12310000425014476N"}):
+        r = client.post("/v1/decisions", json={**decision_body(item.record_id, item.department), **changed},
+                        headers=headers)  # fmt: skip
+        assert r.status_code == 403, r.text
+        assert r.json()["reasons"][0]["rule"] == "authority.forbidden"
+    assert len(store.pending(100)) == before
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("处罚机关", "徐汇区市场监督管理局"),
+        ("数据来源单位", "徐汇区市场监督管理局"),
+        ("数据来源单位统一社会信用代码", "11310104001040012F"),
+    ],
+)
+def test_a_record_naming_another_authority_or_source_is_403_and_not_stored(
+    node, federation, column: str, value: str
+) -> None:
+    """Issue 16: the authority's name and the data source unit (name and code) are the department's own; a
+    record that names 徐汇's bureau with 浦东's token is refused whole and nothing of it is stored."""
+    client, store, metrics = node
+    item = clean(federation, 1, kind="penalty")[0]
+    body = {**item.http_body(), column: value}
+    r = client.post("/v1/records/penalty", json=body, headers=auth(item.department.token))
+    assert r.status_code == 403, r.text
+    assert {e["rule"] for e in r.json()["errors"]} == {"authority.forbidden"}
+    assert store.pending(10) == []

@@ -20,7 +20,7 @@ import httpx
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
-SCHEMA_DIR = Path(os.environ.get("SGS_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas"))
+SCHEMA_DIR = Path(os.environ.get("SGS_SCHEMA_DIR", Path(__file__).resolve().parents[2] / "schemas"))
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
 _CONFLUENT_HEADER = struct.Struct(">bI")  # magic byte, schema id
