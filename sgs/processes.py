@@ -78,16 +78,21 @@ SGS = [sys.executable, "-m", "sgs"]
 
 
 def child_env(bootstrap: str, data_dir: Path, federation: Federation, log_level: str) -> dict[str, str]:
-    """The environment every child reads its settings from (`SGS_*`, sgs.settings). A federation on one machine
-    signs with throwaway keys made for this run under `<data dir>/keys`, and accepts the shipped development
-    tokens (`SGS_DEV`), which nothing else does (issue 16)."""
-    key_dir = data_dir / "keys"
+    """The environment every child reads its settings from (`SGS_*`, sgs.settings). The children accept the
+    shipped development tokens (`SGS_DEV`), which nothing else does, and sign with throwaway keys made for this
+    run under `<data dir>/keys`, unless the config lists keys of its own: then its signers' private keys are in
+    `SGS_KEY_DIR` (issue 16)."""
+    keys: dict[str, str] = {}
+    config = federation.path
+    if not federation.keys:
+        config = throwaway_keys(federation, data_dir / "keys")
+        keys["SGS_KEY_DIR"] = str(data_dir / "keys")
     return dict(
         os.environ,
+        **keys,
         SGS_KAFKA_BOOTSTRAP=bootstrap,
         SGS_DATA_DIR=str(data_dir),
-        SGS_CONFIG=str(throwaway_keys(federation, key_dir)),
-        SGS_KEY_DIR=str(key_dir),
+        SGS_CONFIG=str(config),
         SGS_DEV="1",
         SGS_LOG_LEVEL=log_level,
         PYTHONUNBUFFERED="1",

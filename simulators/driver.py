@@ -15,13 +15,14 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sgs.records import SCHEMA_NAME, to_json
 from sgs.serialization import default_codec
+from sgs.serialization.signing import Signer
 from sgs.topics import SUBMITTED
 from simulators.decisions import DecisionLane, observed_outcome
 from simulators.generator import APPLIED, CHINA, DUPLICATE, REJECTED, Decision, Generator, Submission
@@ -195,10 +196,12 @@ def drive_kafka(
     duration: float | None,
     rate: float,
     stop: threading.Event,
+    signers: Mapping[str, Signer],
     progress: Callable[[int], Any] = lambda n: None,
 ) -> Summary:
     """Produce every item, invalid ones and duplicates included (as an old or foreign node might: the workers
-    validate and deduplicate again), Avro single-object, key = record id, acks=all."""
+    validate and deduplicate again), Avro single-object, key = record id, acks=all, signed with the key of the
+    item's node (`signers`: node code -> its key, issue 16)."""
     from kafka.errors import KafkaError
 
     from sgs.broker import durable_producer, ensure_topics
@@ -232,9 +235,9 @@ def drive_kafka(
             if wait and stop.wait(wait):
                 break
             try:
-                future = producer.send(
-                    SUBMITTED[item.kind], key=item.record_id.encode(), value=encode_submitted(item)
-                )
+                topic, key, value = SUBMITTED[item.kind], item.record_id.encode(), encode_submitted(item)
+                headers = signers[item.department.node].headers(topic, key, value)
+                future = producer.send(topic, key=key, value=value, headers=headers)
             except KafkaError as exc:
                 failed(exc)
                 continue

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sgs.config import Federation
-from sgs.settings import add_common_options, add_option
+from sgs.settings import add_common_options, add_option, key_dir
 
 
 class _DistrictAction(argparse.Action):
@@ -53,6 +53,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p, "--max-batch-records", type=int, default=10_000, help="most records in one JSON batch (413)"
     )
     add_option(p, "--send-batch", type=int, default=500, help="records the sender publishes per round")
+    add_option(
+        p,
+        "--dev",
+        action="store_true",
+        help="accept the development tokens of the shipped config (dev-…); `sgs up` sets it, nothing else should",
+    )
     p.set_defaults(run=run)
 
 
@@ -72,6 +78,8 @@ class NodeSettings:
     max_batch_records: int
     send_batch: int
     log_level: str
+    key_dir: Path  # holds `node.<code>.key` of each node served (issue 16)
+    dev: bool  # the shipped development tokens are accepted (only `sgs up` and tests)
 
 
 class SettingsError(Exception):
@@ -117,6 +125,8 @@ def load_settings(args: argparse.Namespace) -> NodeSettings:
         max_batch_records=int(args.max_batch_records),
         send_batch=int(args.send_batch),
         log_level=args.log_level,
+        key_dir=key_dir(args),
+        dev=bool(args.dev),
     )
 
 

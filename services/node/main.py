@@ -19,18 +19,26 @@ from services.node.sender import OutboxSender
 from services.node.store import NodeStore
 from sgs.logs import configure_logging
 from sgs.serialization import default_codec
+from sgs.serialization.signing import Keyring
 from sgs.workdays import Calendar
 
 
 def serve(settings: NodeSettings) -> int:
     log = configure_logging("node", settings.log_level)
     federation = settings.federation
+    keyring = Keyring.of(federation)
+    signers = keyring.node_signers(settings.key_dir, settings.nodes)
     store = NodeStore(settings.outbox)
     metrics = NodeMetrics(store, settings.nodes)
     sender = OutboxSender(
-        store, metrics, settings.kafka_bootstrap, federation.partitions, batch=settings.send_batch
+        store,
+        metrics,
+        settings.kafka_bootstrap,
+        federation.partitions,
+        batch=settings.send_batch,
+        signers=signers,
     )
-    listener = ReceiptListener(store, metrics, settings.kafka_bootstrap, settings.nodes)
+    listener = ReceiptListener(store, metrics, settings.kafka_bootstrap, settings.nodes, keyring=keyring)
     intake = Intake(
         store,
         metrics,

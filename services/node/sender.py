@@ -11,6 +11,7 @@ would be refused forever.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 import structlog
 from kafka import KafkaProducer
@@ -19,6 +20,7 @@ from kafka.errors import KafkaError
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, Pending, now_ms
 from sgs.broker import durable_producer, ensure_topics
+from sgs.serialization.signing import Signer
 
 log = structlog.get_logger("node.sender")
 
@@ -37,6 +39,7 @@ class OutboxSender(threading.Thread):
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
         ack_timeout_s: float = 15.0,
+        signers: Mapping[str, Signer],
     ) -> None:
         super().__init__(name="outbox-sender", daemon=True)
         self.store = store
@@ -47,6 +50,7 @@ class OutboxSender(threading.Thread):
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.ack_timeout_s = ack_timeout_s
+        self.signers = signers  # node code -> its signing key: each node signs what it sends (issue 16)
         self.connected = False
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -84,11 +88,14 @@ class OutboxSender(threading.Thread):
         futures = []
         try:
             for entry in entries:
+                signer = self.signers.get(entry.node)
+                if signer is None:  # written by an earlier run serving other nodes: it waits for their key
+                    log.error("sender.no_signing_key", node=entry.node, waiting=len(entries))
+                    break
+                key = entry.record_id.encode()
+                headers = signer.headers(entry.topic, key, entry.payload)
                 futures.append(
-                    (
-                        entry,
-                        producer.send(entry.topic, key=entry.record_id.encode(), value=entry.payload),
-                    )
+                    (entry, producer.send(entry.topic, key=key, value=entry.payload, headers=headers))
                 )
             producer.flush(timeout=self.ack_timeout_s)
         except KafkaError as exc:

@@ -29,8 +29,10 @@ from services.sink.metrics import SinkMetrics
 from services.sink.store import Outcome, Row, SinkStore, kind_of
 from sgs.broker import durable_producer
 from sgs.serialization import SerializationError, default_codec
-from sgs.topics import RECEIPTS
+from sgs.serialization.signing import WORKER, Keyring, SignatureError, Signer, refusal
+from sgs.topics import RECEIPTS, REJECTED
 
+WORKER_ONLY = frozenset({WORKER})
 RELAY_SCHEMAS = ("sgs.LicenseRecord", "sgs.PenaltyRecord", "sgs.Withdrawal")
 RELAYED_STATUS = {"provincial": "RELAYED_PROVINCIAL", "national": "RELAYED_NATIONAL"}
 TIER_LABELS = {"provincial": "省公共信用信息平台", "national": "信用中国"}
@@ -128,12 +130,15 @@ class RelayConsumer:
         topic: str,
         group_id: str,
         receipts_topic: str = RECEIPTS,
+        keyring: Keyring,
+        signer: Signer,
     ) -> None:
         self.store, self.metrics, self.tier, self.topic = store, metrics, tier, topic
         self.bootstrap = bootstrap
         self.receipts_topic = receipts_topic
         self.receipt_for: Callable[[str, dict[str, Any]], tuple[str, bytes]] = ReceiptBuilder(tier)
         self.codec = default_codec()
+        self.keyring, self.signer = keyring, signer  # relays come from the worker; receipts go out signed
         try:
             self.consumer = KafkaConsumer(
                 bootstrap_servers=bootstrap,
@@ -195,7 +200,27 @@ class RelayConsumer:
         self.producer.flush(10)
         self.producer.close(10)
 
+    def _signed(self, message: Any) -> bool:
+        """Only the municipal worker relays and withdraws (issue 16): anything else is refused unread, counted,
+        and sent with its bytes to `sgs.rejected`, signed by this sink."""
+        try:
+            self.keyring.check(message.topic, message.key, message.value, message.headers, WORKER_ONLY)
+            return True
+        except SignatureError as exc:
+            self.metrics.refused_signature.labels(self.tier, exc.rule).inc()
+            log.warning(
+                "sink.refused", topic=message.topic, offset=message.offset, rule=exc.rule, error=str(exc)
+            )
+            self.send(REJECTED, message.key, refusal(self.codec, exc, message.value or b""))
+            return False
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
+        """Hand a message, signed by this sink, to the producer; its future."""
+        return self.producer.send(topic, key=key, value=value, headers=self.signer.headers(topic, key, value))
+
     def _decode(self, message: Any) -> tuple[str, dict[str, Any]] | None:
+        if not self._signed(message):
+            return None
         try:
             name, record = self.codec.decode(message.value or b"")
             if name not in RELAY_SCHEMAS:
@@ -293,9 +318,7 @@ class RelayConsumer:
         """Send what the outbox holds, then forget it once the broker has acknowledged it."""
         while pending := self.store.pending_receipts():
             try:
-                futures = [
-                    self.producer.send(self.receipts_topic, key=k.encode(), value=v) for _, k, v in pending
-                ]
+                futures = [self.send(self.receipts_topic, k.encode(), v) for _, k, v in pending]
                 self.producer.flush(10)
                 for f in futures:
                     f.get(timeout=0)

@@ -20,6 +20,8 @@ from services.sink.metrics import SinkMetrics
 from services.sink.store import SinkStore, StoreError
 from sgs.config import load_config, store_url
 from sgs.logs import configure_logging
+from sgs.serialization.signing import Keyring, sink_signer
+from sgs.settings import key_dir
 from sgs.topics import RELAY
 
 
@@ -27,6 +29,8 @@ def serve(args: argparse.Namespace) -> int:
     tier = args.tier
     log = configure_logging(f"sink-{tier}", args.log_level)
     federation = load_config(args.config)
+    keyring = Keyring.of(federation)
+    signer = keyring.signer(key_dir(args), sink_signer(tier))
     sink = federation.sinks[tier]
     url = args.store_url or store_url(sink.store_url, args.data_dir)
     try:
@@ -69,6 +73,8 @@ def serve(args: argparse.Namespace) -> int:
             bootstrap=args.kafka_bootstrap,
             topic=topic,
             group_id=args.group_id or f"sgs-sink-{tier}",
+            keyring=keyring,
+            signer=signer,
         )
     except ConnectionError as exc:
         log.error("sink.kafka_unreachable", error=str(exc))

@@ -20,8 +20,9 @@ from typing import Any
 
 import faust
 
-from services.worker.pipeline import Pipeline, Step, guarded
+from services.worker.pipeline import WORKER_ONLY, Pipeline, Step, guarded
 from sgs import topics
+from sgs.serialization.signing import WORKER
 
 
 def register(pipe: Pipeline) -> None:
@@ -38,12 +39,19 @@ def register(pipe: Pipeline) -> None:
             await guarded(pipe, "bulletin", event, "unknown", _rejection)
 
     async def _rejection(event: faust.EventT, step: Step) -> None:
+        # Only the worker's own rejections and the nodes' count (issue 16); which node, once it is decoded.
+        signer = await pipe.signed(event, "unknown", pipe.node_signers | WORKER_ONLY)
+        if signer is None:
+            return
         try:
             name, rejection = pipe.codec.decode(event.value)
         except Exception:  # a foreign message on the topic: not ours to count, nor to reject again
             return
         if name != "sgs.Rejection" or not rejection.get("receipt_id") or rejection["stage"] == "decision":
             return  # a decision on a record (D15, D16) is not a record: the bulletin counts records
+        if signer != WORKER and signer != pipe.node_signer_of(rejection):
+            await pipe.refuse(event, "unknown", "signature.wrong_signer", f"{signer} 不是部门的节点")
+            return
         record_id = rejection.get("record_id") or ""
         kind = record_id.split(":", 1)[0] if record_id.split(":", 1)[0] in topics.KINDS else "unknown"
         labels = pipe.labels(kind, rejection)

@@ -20,7 +20,7 @@ from typing import Any
 import faust
 
 from services.worker import dedup, reconcile, route, timeliness, validate
-from services.worker.pipeline import KIND_BY_TOPIC, Pipeline, Step, guarded
+from services.worker.pipeline import KIND_BY_TOPIC, WORKER_ONLY, Pipeline, Step, guarded
 from services.worker.refbases import ReferenceBases
 
 
@@ -58,12 +58,15 @@ def register(pipe: Pipeline, refs: ReferenceBases) -> None:
         await _from_reconcile(event, record, step, held_since=None)
 
     async def _held(event: faust.EventT, step: Step) -> None:
+        if not await pipe.signed(event, "unknown", WORKER_ONLY):
+            return
         held_since = await reconcile.wait_for_retry(event)
         _, record = pipe.codec.decode(event.value)
         await _from_reconcile(event, record, step, held_since)
 
     async def _expire(event: faust.EventT, step: Step) -> None:
-        await route.expire(pipe, event)
+        if await pipe.signed(event, "unknown", WORKER_ONLY):
+            await route.expire(pipe, event)
 
     async def _from_reconcile(
         event: faust.EventT, record: dict[str, Any], step: Step, held_since: int | None

@@ -37,7 +37,7 @@ from typing import Any
 import faust
 
 from services.worker import metrics, route
-from services.worker.pipeline import Pipeline, Step, guarded, log, reason
+from services.worker.pipeline import WORKER_ONLY, Pipeline, Step, guarded, log, reason
 from sgs.lifecycle import (
     DECISION_SCHEMA,
     OBJECTION_OPEN,
@@ -109,10 +109,12 @@ def register(pipe: Pipeline) -> None:
         await apply(pipe, event)
 
     async def _judge(event: faust.EventT, step: Step) -> None:
-        await judge_repair(pipe, event)
+        if await pipe.signed(event, "penalty", WORKER_ONLY):
+            await judge_repair(pipe, event)
 
     async def _settle(event: faust.EventT, step: Step) -> None:
-        await settle_repair(pipe, event)
+        if await pipe.signed(event, "penalty", WORKER_ONLY):
+            await settle_repair(pipe, event)
 
 
 def objection_open(pipe: Pipeline, record_id: str) -> bool:
@@ -123,6 +125,9 @@ def objection_open(pipe: Pipeline, record_id: str) -> bool:
 async def apply(pipe: Pipeline, event: faust.EventT) -> None:
     """A decision from `sgs.decisions`, in its record's partition."""
     raw = event.value if isinstance(event.value, bytes) else b""
+    signer = await pipe.signed(event, "unknown", pipe.node_signers)
+    if signer is None:
+        return
     try:
         name, body = pipe.codec.decode(raw)
     except SerializationError as exc:
@@ -133,6 +138,11 @@ async def apply(pipe: Pipeline, event: faust.EventT) -> None:
     if name != DECISION_SCHEMA:
         await pipe.reject(
             "decode", "unknown", event.key, raw, [reason("-", "schema", f"决定主题不接受 {name} 记录", name)]
+        )
+        return
+    if signer != pipe.node_signer_of(body):  # only the node of the department's district (D10, issue 16)
+        await pipe.refuse(
+            event, "unknown", "signature.wrong_signer", f"{signer} 不是部门 {body['department']} 的节点"
         )
         return
     decision = Decision(raw, body, event.message.offset)

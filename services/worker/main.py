@@ -21,6 +21,7 @@ from sgs.broker import ensure_topics
 from sgs.calendar_cli import calendar_from_args
 from sgs.config import load_config, store_url
 from sgs.logs import configure_logging
+from sgs.settings import key_dir
 
 STOP_GRACE_S = 10.0  # a clean stop (commit, flush) takes about a second; `sgs up` waits 15 s before SIGKILL
 
@@ -39,6 +40,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         sweep_interval_s=float(args.sweep_interval_s),
         aggregates_url=store_url(args.aggregates_url, data_dir),
         log_level=args.log_level,
+        key_dir=key_dir(args),
     )
 
 

@@ -35,8 +35,9 @@ from aiokafka.partitioner import murmur2
 
 from services.worker import metrics
 from sgs import topics
-from sgs.config import Federation
+from sgs.config import Department, Federation
 from sgs.serialization import Codec, default_codec
+from sgs.serialization.signing import WORKER, Keyring, SignatureError, node_signer
 from sgs.topics import TopicSpec
 from sgs.workdays import Calendar
 
@@ -51,6 +52,7 @@ UNKNOWN = "unknown"  # metric label for a district or department the federation 
 INTERNAL_TOPICS = ("held", "expiry", "repairs", "repair-outcomes")
 # faust names a table's changelog `<app id>-<table>-changelog`; created the same way (compacted).
 TABLES = ("records", "daily", "subjects")
+WORKER_ONLY = frozenset({WORKER})  # who may write the app's own topics (issue 16)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class WorkerSettings:
     sweep_interval_s: float
     aggregates_url: str
     log_level: str
+    key_dir: Path  # holds `worker.key`, the worker's signing key (issue 16)
 
     @property
     def retry_interval_s(self) -> float:
@@ -174,6 +177,40 @@ class Pipeline:
         departments = {d.id: d for n in s.federation.nodes for d in n.departments}
         self._departments = departments
         self._nodes = {n.code for n in s.federation.nodes}
+        # Everything the worker writes is signed with its key; everything it reads is checked (issue 16).
+        self.keyring = Keyring.of(s.federation)
+        self.signer = self.keyring.signer(s.key_dir, WORKER)
+        self.node_signers = frozenset(node_signer(code) for code in self._nodes)
+
+    def department(self, dept_id: str) -> Department:
+        return self._departments[dept_id]
+
+    def node_signer_of(self, message: dict[str, Any]) -> str | None:
+        """The only signer a message about a department's record may come from: the node the department reports
+        through (D10), and only when the message names that node as its source."""
+        dept = self._departments.get(str(message.get("department")))
+        if dept is None or message.get("source_node") != dept.node:
+            return None
+        return node_signer(dept.node)
+
+    async def signed(self, event: faust.EventT, kind: str, allowed: frozenset[str] | set[str]) -> str | None:
+        """The signer of the message in hand when it is one of `allowed`; otherwise None, and the message is
+        refused unread: its bytes go to `sgs.rejected` (stage `signature`, rule `signature.*`), counted on
+        `sgs_worker_refused_signature_total`, never for the department it names (it may not be theirs)."""
+        topic = event.message.topic
+        value = event.value if isinstance(event.value, bytes) else None
+        try:
+            return self.keyring.check(topic, event.key, value, event.headers, allowed)
+        except SignatureError as exc:
+            await self.refuse(event, kind, exc.rule, str(exc))
+            return None
+
+    async def refuse(self, event: faust.EventT, kind: str, rule: str, message: str) -> None:
+        topic = event.message.topic
+        metrics.labelled(metrics.REFUSED_SIGNATURE, topic, rule).inc()
+        log.warning("message.refused", topic=topic, rule=rule, error=message)
+        raw = event.value if isinstance(event.value, bytes) else b""
+        await self.reject("signature", kind, event.key, raw, [reason("-", rule, message)], counted=False)
 
     def labels(self, kind: str, envelope: dict[str, Any] | None) -> Labels:
         """District = the node the department reports through (D10); unknown codes are one label, not many."""
@@ -192,7 +229,8 @@ class Pipeline:
         it commits an offset, so whatever a message caused is on the broker before the message counts as done
         (at-least-once). Straight to the producer, not through `faust.Topic.send`, whose per-message
         bookkeeping cost more than the rest of a record's processing (docs/worker.md)."""
-        await self.app.producer.send(topic, key, value, None, None, headers)
+        signature = self.signer.headers(topic, key, value)
+        await self.app.producer.send(topic, key, value, None, None, [*(headers or {}).items(), *signature])
 
     async def send(self, topic: str, key: str, schema: str, value: dict[str, Any]) -> None:
         await self.emit(topic, key.encode(), self.codec.encode(schema, value))

@@ -1,8 +1,10 @@
 """Stage 1, validate (D12): a submitted record is decoded and checked again, or rejected to sgs.rejected with a
 receipt.
 
-The district node validated already, but a node may be old or foreign: the shared validator runs again here.
-Bytes that cannot even be decoded are a rejection too (stage `decode`), never an agent crash.
+The district node validated already, but a node may be old or foreign: the shared validator runs again here,
+and so does the node's check that the record's authority and source unit are its department's own (D10). First
+of all, the record must be signed by the node of its department's district (issue 16). Bytes that cannot even be
+decoded are a rejection too (stage `decode`), never an agent crash.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import faust
 from services.worker import metrics
 from services.worker.pipeline import SCHEMA_BY_KIND, Pipeline, local_date, reason
 from sgs.serialization import SerializationError
-from sgs.validation import validate
+from sgs.validation import authority_issues, validate
 
 
 async def admit(pipe: Pipeline, event: faust.EventT, kind: str) -> dict[str, Any] | None:
     """The decoded record when it is valid; None when it was rejected."""
     raw = event.value if isinstance(event.value, bytes) else b""
+    signer = await pipe.signed(event, kind, pipe.node_signers)
+    if signer is None:
+        return None
     try:
         schema, record = pipe.codec.decode(raw)
     except SerializationError as exc:
@@ -35,12 +40,20 @@ async def admit(pipe: Pipeline, event: faust.EventT, kind: str) -> dict[str, Any
             [reason("-", "schema", f"{kind} 主题不接受 {schema} 记录", schema)],
         )
         return None
+    if signer != pipe.node_signer_of(envelope):
+        # A node speaks only for its own district's departments (D10, issue 16).
+        await pipe.refuse(
+            event, kind, "signature.wrong_signer", f"{signer} 不是部门 {envelope['department']} 的节点"
+        )
+        return None
     labels = pipe.labels(kind, envelope)
     pipe.count(envelope, labels, "submitted")
     # Judged as of the day the district node accepted it, as the node did: re-running the check weeks later
     # (a replay, a backlog) must not turn a good record bad, nor may a clock decide the outcome.
     today = local_date(envelope["submitted_at"])
     reasons = [issue.as_reason() for issue in validate(kind, record, today=today)]
+    dept = pipe.department(envelope["department"])
+    reasons += [issue.as_reason() for issue in authority_issues(record, dept.name, dept.uscc)]
     key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes) else None
     if key != envelope["record_id"]:
         # The key decides the partition: a record under a foreign key would escape dedup and ordering (D4).

@@ -18,6 +18,7 @@ import base64
 import os
 import struct
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sgs.config import ConfigError, Federation
+from sgs.serialization.codec import Codec
 
 SIGNER_HEADER = "sgs-signer"
 SIGNATURE_HEADER = "sgs-signature"
@@ -51,6 +53,25 @@ class SignatureError(Exception):
     def __init__(self, rule: str, message: str) -> None:
         super().__init__(message)
         self.rule = rule
+
+
+def refusal(codec: Codec, error: SignatureError, original: bytes, node: str | None = None) -> bytes:
+    """The `sgs.Rejection` (stage `signature`) of a message refused unread, carrying its bytes: it names no record
+    or department, since nothing in a message that failed its check can be believed."""
+    return codec.encode(
+        "sgs.Rejection",
+        {
+            "receipt_id": None,
+            "record_id": None,
+            "version": None,
+            "source_node": node,
+            "department": None,
+            "stage": "signature",
+            "original": original,
+            "reasons": [{"field": "-", "rule": error.rule, "message": str(error), "value": None}],
+            "rejected_at": datetime.now(UTC),
+        },
+    )
 
 
 def signed_bytes(topic: str, key: bytes | None, value: bytes | None) -> bytes:
@@ -172,6 +193,10 @@ class Keyring:
             raise ConfigError(path, "(file)", f"its public key is not among keys.{signer} of the config")
         return loaded
 
+    def node_signers(self, key_dir: Path, codes: Iterable[str]) -> dict[str, Signer]:
+        """Node code -> its signing identity, for a process that speaks for these nodes."""
+        return {code: self.signer(key_dir, node_signer(code)) for code in codes}
+
     def check(
         self,
         topic: str,
@@ -200,17 +225,16 @@ class Keyring:
             raise SignatureError("signature.invalid", f"{signer} 的签名不符（消息被篡改或挪用）")
         if signer not in allowed:
             raise SignatureError(
-                "signature.wrong_signer", f"{signer} 无权写此消息（应为 {', '.join(sorted(allowed)) or '无'}）"
+                "signature.wrong_signer",
+                f"{signer} 无权写此消息（应为 {', '.join(sorted(allowed)) or '无'}）",
             )
         return signer
 
 
 def throwaway_keys(federation: Federation, key_dir: Path) -> Path:
     """For `sgs up`, `sgs bench` and tests on one machine: a new key for every signer in `key_dir` (the previous
-    run's are replaced), and a copy of the config listing their public keys; the copy's path. A config that lists
-    keys of its own is a deployment's: its signers hold their keys, so none are made for it."""
-    if federation.keys:
-        raise ConfigError(federation.path, "keys", "lists keys already: give a config without [keys]")
+    run's are replaced), and a copy of the config (which lists no keys) listing their public keys; the copy's
+    path. The copy lives in `key_dir`: a relative `calendar_overrides` would not be found from there."""
     key_dir.mkdir(parents=True, exist_ok=True)
     lines = ["", "# Throwaway signing keys of this run (issue 16), made by `sgs up`.", "[keys]"]
     for signer in federation.signers():

@@ -17,6 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from node_process import NodeProcess, submitted_versions
 from node_records import clean, of_one_department
 from polling import wait_until
+from signed import headers as signed_headers
 
 from sgs.broker import EmbeddedBroker, ensure_topics, free_port
 from sgs.config import Federation
@@ -167,8 +168,17 @@ def test_receipts_from_the_federation_update_the_department_view(
                     "detail": "测试",
                     "reasons": reasons,
                 }
-                producer.send(RECEIPTS, key=item.node.encode(), value=codec.encode("sgs.Receipt", receipt))
-        producer.send(RECEIPTS, key=DISTRICT.encode(), value=b"not avro")  # must not stop the listener
+                key, value = item.node.encode(), codec.encode("sgs.Receipt", receipt)
+                producer.send(
+                    RECEIPTS, key=key, value=value, headers=signed_headers("worker", RECEIPTS, key, value)
+                )
+        # must not stop the listener
+        producer.send(
+            RECEIPTS,
+            key=DISTRICT.encode(),
+            value=b"x",
+            headers=signed_headers("worker", RECEIPTS, DISTRICT.encode(), b"x"),
+        )
         producer.flush(10)
         producer.close()
 

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from polling import wait_until
+from signed import headers
 from sink_process import SinkProcess, produce, relay_topic
 from sink_records import license_record, penalty_record, person, unique_tag, withdrawal
 
@@ -141,7 +142,10 @@ def test_a_poison_message_is_counted_and_skipped(
     topic = relay_topic(kafka, partitions=1)
     tag = unique_tag()
     producer = KafkaProducer(bootstrap_servers=kafka)
-    producer.send(topic, key=b"penalty:x:y", value=b"not avro at all")
+    garbage = b"not avro at all"
+    producer.send(
+        topic, key=b"penalty:x:y", value=garbage, headers=headers("worker", topic, b"penalty:x:y", garbage)
+    )
     producer.flush(10)
     producer.close()
     after = license_record(f"许〔{tag}〕1号", f"{tag}公司")

@@ -421,7 +421,10 @@ def test_a_decision_on_an_unknown_or_foreign_record_is_refused(node, federation)
     other = next(d for d in federation.node(DISTRICT).departments if d != item.department)
     headers = auth(item.department.token)
     assert (
-        client.post("/v1/decisions", json=decision_body(item.record_id, item.department), headers=headers).status_code == 404
+        client.post(
+            "/v1/decisions", json=decision_body(item.record_id, item.department), headers=headers
+        ).status_code
+        == 404
     )
     foreign = item.record_id.replace(item.department.uscc, other.uscc)
     r = client.post("/v1/decisions", json=decision_body(foreign, item.department), headers=headers)
@@ -436,7 +439,10 @@ def test_a_decision_naming_another_authority_is_403_and_not_stored(node, federat
     record = client.post(f"/v1/records/{item.kind}", json=item.http_body(), headers=headers).json()
     store.apply_receipts([ReceiptUpdate(record["receipt_id"], "ACCEPTED", 1)])
     before = len(store.pending(100))
-    for changed in ({"决定机关": "上海市公共信用信息服务中心"}, {"决定机关统一社会信用代码": "12310000425014476N"}):
+    for changed in (
+        {"决定机关": "上海市公共信用信息服务中心"},
+        {"决定机关统一社会信用代码": "12310000425014476N"},
+    ):
         r = client.post("/v1/decisions", json={**decision_body(item.record_id, item.department), **changed},
                         headers=headers)  # fmt: skip
         assert r.status_code == 403, r.text
