@@ -22,7 +22,7 @@ from typing import IO
 import structlog
 
 from sgs.config import Federation
-from sgs.serialization.signing import throwaway_keys
+from sgs.serialization.signing import local_keys
 
 STOP_GRACE_S = 15.0
 
@@ -79,13 +79,13 @@ SGS = [sys.executable, "-m", "sgs"]
 
 def child_env(bootstrap: str, data_dir: Path, federation: Federation, log_level: str) -> dict[str, str]:
     """The environment every child reads its settings from (`SGS_*`, sgs.settings). The children accept the
-    shipped development tokens (`SGS_DEV`), which nothing else does, and sign with throwaway keys made for this
-    run under `<data dir>/keys`, unless the config lists keys of its own: then its signers' private keys are in
+    shipped development tokens (`SGS_DEV`), which nothing else does, and sign with keys made for one machine
+    under `<data dir>/keys` (`local_keys`), unless the config lists keys of its own: then its signers' private keys are in
     `SGS_KEY_DIR` (issue 16)."""
     keys: dict[str, str] = {}
     config = federation.path
     if not federation.keys:
-        config = throwaway_keys(federation, data_dir / "keys")
+        config = local_keys(federation, data_dir / "keys")
         keys["SGS_KEY_DIR"] = str(data_dir / "keys")
     return dict(
         os.environ,

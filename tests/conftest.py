@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from sgs.broker import EmbeddedBroker, ensure_topics
 from sgs.config import Federation, load_config
-from sgs.serialization.signing import throwaway_keys
+from sgs.serialization.signing import local_keys
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -21,7 +21,7 @@ def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     `sgs up` makes them; the service processes the tests start find both through `SGS_CONFIG` and
     `SGS_KEY_DIR`, and accept the development tokens (`SGS_DEV`) like under `sgs up` (issue 16)."""
     key_dir = tmp_path_factory.mktemp("keys")
-    config = throwaway_keys(load_config(), key_dir)
+    config = local_keys(load_config(), key_dir)
     saved = {name: os.environ.get(name) for name in ("SGS_CONFIG", "SGS_KEY_DIR", "SGS_DEV")}
     os.environ.update(SGS_CONFIG=str(config), SGS_KEY_DIR=str(key_dir), SGS_DEV="1")
     yield config

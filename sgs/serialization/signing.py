@@ -231,16 +231,19 @@ class Keyring:
         return signer
 
 
-def throwaway_keys(federation: Federation, key_dir: Path) -> Path:
-    """For `sgs up`, `sgs bench` and tests on one machine: a new key for every signer in `key_dir` (the previous
-    run's are replaced), and a copy of the config (which lists no keys) listing their public keys; the copy's
-    path. The copy lives in `key_dir`: a relative `calendar_overrides` would not be found from there."""
+def local_keys(federation: Federation, key_dir: Path) -> Path:
+    """For a federation run on one machine (`sgs up`, `sgs bench`, the tests) or a demo deployment
+    (docker-compose.yml): a key for every signer in `key_dir` (made once, kept across runs), and a copy of the
+    config, which lists no keys, listing their public keys; the copy's path. The copy lives in `key_dir`, so a
+    relative `calendar_overrides` is not found from there."""
+    if federation.keys:
+        raise ConfigError(federation.path, "keys", "lists keys already: local keys are for a config without them")
     key_dir.mkdir(parents=True, exist_ok=True)
-    lines = ["", "# Throwaway signing keys of this run (issue 16), made by `sgs up`.", "[keys]"]
+    lines = ["", "# Signing keys of a federation on one machine, made by `sgs keys local` (issue 16).", "[keys]"]
     for signer in federation.signers():
         path = key_path(key_dir, signer)
-        path.unlink(missing_ok=True)
-        lines.append(f'"{signer}" = ["{encode_public(new_key_file(path))}"]')
+        public = Signer.from_file(signer, path).public_key if path.exists() else new_key_file(path)
+        lines.append(f'"{signer}" = ["{encode_public(public)}"]')
     config = key_dir / "federation.toml"
     text = federation.path.read_text(encoding="utf-8")
     config.write_text(text + "\n".join(lines) + "\n", encoding="utf-8")
