@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "sgs.lag_cli",
     "sgs.report_cli",
     "sgs.keys_cli",
+    "sgs.tokens_cli",
 )
 
 

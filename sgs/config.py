@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sgs.tokens import check_hash_format, dev_token
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "federation.toml"
 TIERS = ("provincial", "national")
 _DIVISION = re.compile(r"^\d{6}$")
@@ -35,7 +37,12 @@ class Department:
     name: str
     node: str
     uscc: str  # the authority's 统一社会信用代码: records it submits must carry it (issue 4, D10)
-    token: str
+    token_hash: str | None  # scrypt hash of its upload token (sgs.tokens); None: only its development token
+
+    @property
+    def dev_token(self) -> str:
+        """The well-known token a development run (`sgs up`, `--dev`) accepts for this department."""
+        return dev_token(self.id)
 
 
 @dataclass(frozen=True)
@@ -89,12 +96,9 @@ class Federation:
                 return node
         raise KeyError(code)
 
-    def department_by_token(self, token: str) -> Department | None:
-        for node in self.nodes:
-            for dept in node.departments:
-                if dept.token == token:
-                    return dept
-        return None
+    def token_hashes(self) -> dict[str, str | None]:
+        """Department id -> the hash of its upload token (None: it has only its development token)."""
+        return {d.id: d.token_hash for n in self.nodes for d in n.departments}
 
 
 class _Reader:
@@ -136,10 +140,18 @@ def _node(r: _Reader, table: Any, where: str, level: str) -> Node:
         uscc = r.get(d, "uscc", dwhere, str)
         if not _USCC.match(uscc):
             raise r.fail(f"{dwhere}.uscc", f"{uscc!r} is not an 18-character 统一社会信用代码")
-        token = r.get(d, "token", dwhere, str)
-        if len(token) < 8:
-            raise r.fail(f"{dwhere}.token", "a token needs at least 8 characters")
-        departments.append(Department(f"{code}-{key}", key, r.get(d, "name", dwhere, str), code, uscc, token))
+        if "token" in d:
+            raise r.fail(
+                f"{dwhere}.token",
+                f"a token is never kept in the config, only its hash: `sgs tokens new {code}-{key}` writes one",
+            )
+        token_hash = r.get(d, "token_hash", dwhere, str, None)
+        if token_hash is not None and not check_hash_format(token_hash):
+            raise r.fail(
+                f"{dwhere}.token_hash", "not a hash `sgs tokens new` writes (scrypt$N$r$p$salt$hash)"
+            )
+        name = r.get(d, "name", dwhere, str)
+        departments.append(Department(f"{code}-{key}", key, name, code, uscc, token_hash))
     return Node(code, r.get(table, "name", where, str), level, tuple(departments))
 
 
@@ -163,12 +175,6 @@ def load_config(path: str | Path | None = None) -> Federation:
     districts = tuple(
         _node(r, d, f"districts[{i}]", "district") for i, d in enumerate(r.get(raw, "districts", "", list))
     )
-    seen: dict[str, str] = {}
-    for node in (municipal, *districts):
-        for dept in node.departments:
-            if dept.token in seen:
-                raise r.fail(f"{dept.id}.token", f"token already used by {seen[dept.token]}")
-            seen[dept.token] = dept.id
     codes = [n.code for n in (municipal, *districts)]
     if len(set(codes)) != len(codes):
         raise r.fail("districts", "two nodes share a division code")

@@ -77,7 +77,9 @@ def build_requests(items: list[Submission], batch: int, lanes: int) -> list[list
         indexes = buffers.pop(key)
         first = items[indexes[0]]
         body = json.dumps(to_json([items[i].http_body() for i in indexes]), ensure_ascii=False).encode()
-        out[lane_of[first.department.id]].append(Request(first.kind, first.department.token, body, indexes))
+        out[lane_of[first.department.id]].append(
+            Request(first.kind, first.department.dev_token, body, indexes)
+        )
 
     for i, item in enumerate(items):
         key = (item.department.id, item.kind)

@@ -309,7 +309,7 @@ async def drive_http(
             department = items[0].department
             # One worker per department keeps each department's requests, and so each record's versions, in order.
             queue = queues[hash(department.id) % concurrency]
-            await queue.put(_Request(key[1], department.token, items))
+            await queue.put(_Request(key[1], department.dev_token, items))
 
         pace = Pace(rate)
         for item in stream(generator, count, duration, stop.is_set):

@@ -45,6 +45,7 @@ from sgs.lifecycle import DECISION_SCHEMA
 from sgs.records import TemplateError
 from sgs.serialization import default_codec
 from sgs.template import schema_fields, template_fields
+from sgs.tokens import TokenChecker
 
 FILE_SUFFIX = {
     "text/csv": ".csv",
@@ -228,7 +229,8 @@ def current_department(request: Request) -> Department:
     """Bearer token -> department (401); the department's node must be served by this process (403)."""
     state = request.app.state
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    dept = state.federation.department_by_token(token.strip()) if scheme.lower() == "bearer" else None
+    dept_id = state.tokens.department(token.strip()) if scheme.lower() == "bearer" else None
+    dept = state.departments.get(dept_id)
     if dept is None:
         state.metrics.unauthorized.inc()
         raise HTTPException(
@@ -253,7 +255,9 @@ def create_app(
     *,
     limits: Limits,
     tmp_dir: Path,
+    dev: bool = False,
 ) -> FastAPI:
+    """`dev`: the development tokens of the shipped config are accepted (`sgs up`, `--dev`; issue 16)."""
     report_days = federation.timeliness.report_working_days
     app = FastAPI(
         title="双公示 district node (区县信用子平台)",
@@ -263,6 +267,8 @@ def create_app(
     app.add_middleware(BodyLimit, limits=limits)
     app.state.federation = federation
     app.state.served = frozenset(nodes)
+    app.state.tokens = TokenChecker(federation.token_hashes(), dev=dev)
+    app.state.departments = {d.id: d for n in federation.nodes for d in n.departments}
     app.state.metrics = metrics
 
     @app.exception_handler(BodyTooLarge)

@@ -112,9 +112,18 @@ def load_settings(args: argparse.Namespace) -> NodeSettings:
     for flag in ("max_body_bytes", "max_file_bytes", "max_batch_records", "send_batch"):
         if int(getattr(args, flag)) < 1:
             raise SettingsError(f"--{flag.replace('_', '-')}: must be at least 1, got {getattr(args, flag)}")
+    nodes = resolve_nodes(federation, args.district)
+    unhashed = [
+        d.id for n in federation.nodes if n.code in nodes for d in n.departments if d.token_hash is None
+    ]
+    if unhashed and not args.dev:
+        raise SettingsError(
+            f"{federation.path}: {len(unhashed)} department(s) without a token_hash (e.g. {unhashed[0]}): "
+            "give each one with `sgs tokens new DEPT`, or run with --dev to accept the development tokens"
+        )
     return NodeSettings(
         federation=federation,
-        nodes=resolve_nodes(federation, args.district),
+        nodes=nodes,
         kafka_bootstrap=args.kafka_bootstrap,
         data_dir=data_dir,
         outbox=Path(args.outbox) if args.outbox else data_dir / "outbox.db",

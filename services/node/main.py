@@ -57,6 +57,7 @@ def serve(settings: NodeSettings) -> int:
         lambda: sender.connected,
         limits=Limits(settings.max_body_bytes, settings.max_file_bytes, settings.max_batch_records),
         tmp_dir=tmp_dir,
+        dev=settings.dev,
     )
     server = uvicorn.Server(
         uvicorn.Config(

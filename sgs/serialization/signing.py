@@ -237,9 +237,15 @@ def local_keys(federation: Federation, key_dir: Path) -> Path:
     config, which lists no keys, listing their public keys; the copy's path. The copy lives in `key_dir`, so a
     relative `calendar_overrides` is not found from there."""
     if federation.keys:
-        raise ConfigError(federation.path, "keys", "lists keys already: local keys are for a config without them")
+        raise ConfigError(
+            federation.path, "keys", "lists keys already: local keys are for a config without them"
+        )
     key_dir.mkdir(parents=True, exist_ok=True)
-    lines = ["", "# Signing keys of a federation on one machine, made by `sgs keys local` (issue 16).", "[keys]"]
+    lines = [
+        "",
+        "# Signing keys of a federation on one machine, made by `sgs keys local` (issue 16).",
+        "[keys]",
+    ]
     for signer in federation.signers():
         path = key_path(key_dir, signer)
         public = Signer.from_file(signer, path).public_key if path.exists() else new_key_file(path)

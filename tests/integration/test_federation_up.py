@@ -99,7 +99,7 @@ def _clean_penalty(federation):
 def test_penalty_travels_from_district_node_to_national_sink_and_back(up, federation):
     item = _clean_penalty(federation)
     node = f"http://127.0.0.1:{up.ports['node']}"
-    auth = {"Authorization": f"Bearer {item.department.token}"}
+    auth = {"Authorization": f"Bearer {item.department.dev_token}"}
     answer = httpx.post(f"{node}/v1/records/penalty", json=item.http_body(), headers=auth, timeout=10)
     assert answer.status_code == 202, answer.text
     receipt_id = answer.json()["receipt_id"]

@@ -279,7 +279,7 @@ def test_a_node_applies_receipts_only_from_the_worker_or_a_sink(
     node = NodeProcess(kafka, tmp_path, districts=(district,)).start()
     try:
         item = clean(federation, 1, district)[0]
-        auth = {"Authorization": f"Bearer {item.department.token}"}
+        auth = {"Authorization": f"Bearer {item.department.dev_token}"}
         r = httpx.post(f"{node.url}/v1/records/{item.kind}", json=item.http_body(), headers=auth)
         assert r.status_code == 202, r.text
         receipt_id = r.json()["receipt_id"]

@@ -12,6 +12,7 @@ from aiokafka import TopicPartition
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KafkaPartition
 from polling import wait_until
+from signed import headers
 from worker_process import Outputs, Submitter, WorkerProcess
 from worker_records import record
 
@@ -33,11 +34,10 @@ def test_killed_worker_restarts_without_loss_or_duplicates(kafka, federation, tm
 
     def feed() -> None:  # about 100 records/s, so the kill lands mid-stream however fast the worker is
         for i, rec in enumerate(records):
-            submitter.producer.send(
-                topics.SUBMITTED["license"],
-                key=rec["envelope"]["record_id"].encode(),
-                value=submitter.codec.encode("sgs.LicenseRecord", rec),
-            )
+            topic, key = topics.SUBMITTED["license"], rec["envelope"]["record_id"].encode()
+            value = submitter.codec.encode("sgs.LicenseRecord", rec)
+            node = f"node.{rec['envelope']['source_node']}"
+            submitter.producer.send(topic, key=key, value=value, headers=headers(node, topic, key, value))
             if i % 10 == 9:
                 submitter.producer.flush()
                 time.sleep(0.1)
