@@ -14,7 +14,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from sgs.records import record_id
+from sgs.domain.kinds import record_id
 from sgs.serialization import Codec, SchemaRegistry
 
 AUTHORITY = "113101010010100169"

@@ -1,17 +1,15 @@
 """The legal-person base (法人库, keyed by 统一社会信用代码) and the population base (人口库, keyed by 居民身份证号),
-and the check of D13 against them.
+the store the check of D13 (`sgs.domain.reconciliation`) is made against.
 
 The bases are relational tables (SQLAlchemy Core; SQLite by default, PostgreSQL in deployment). Every row that a
 load changes is also published, as `sgs.LegalPerson` / `sgs.Person`, to the compacted topics `sgs.ref.legal_persons`
 / `sgs.ref.persons` keyed by the code, so the workers hold the bases in tables and see changes without a restart.
-`reconcile` is the pure check the workers apply to each record.
 """
 
 from __future__ import annotations
 
 import csv
 import re
-import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -372,50 +370,3 @@ class ChangePublisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# ---------------------------------------------------------------------------------------------------- D13
-
-
-_BRACKETS = str.maketrans({c: "(" for c in "（【[〔［｛{"} | {c: ")" for c in "）】]〕］｝}"})
-
-
-def normalise_name(name: str) -> str:
-    """The form in which two spellings of one registered name compare equal (D13): full-width -> half-width
-    (NFKC), every kind of bracket unified to ( ), all whitespace removed, case-folded."""
-    text = unicodedata.normalize("NFKC", name).translate(_BRACKETS)
-    return "".join(text.split()).casefold()
-
-
-def reconcile(
-    counterpart: Mapping[str, Any],
-    decided_on: date,
-    legal_persons: Mapping[str, Mapping[str, Any]],
-    persons: Mapping[str, Mapping[str, Any]],
-) -> tuple[str, str | None]:
-    """D13: check a record's counterpart (`sgs.Counterpart`) against the bases; returns (outcome, registered name).
-
-    Outcome is an `sgs.Reconciliation` symbol. Natural persons (自然人) are looked up in the population base by
-    证件号码; legal persons and 个体工商户 in the legal-person base by 统一社会信用代码 (transition-period codes cannot
-    be checked: the base is keyed by USCC, so they are UNKNOWN_CODE). An entity deregistered (注销) or revoked
-    (吊销) on or before the decision date is DEREGISTERED, and that outranks a name mismatch; one deregistered later
-    was still registered when decided, so it is judged by its name. A deregistration without a date is taken as
-    before any decision. Names compare after `normalise_name`.
-    """
-    if counterpart.get("category") == "NATURAL_PERSON":
-        code = (counterpart.get("id_no") or "").strip().upper()
-        entry = persons.get(code) if code else None
-    else:
-        code = (counterpart.get("uscc") or "").strip().upper()
-        entry = legal_persons.get(code) if code else None
-    if entry is None:
-        return "UNKNOWN_CODE", None
-    registered = entry["name"]
-    status = entry.get("status", "ACTIVE")
-    if status != "ACTIVE":
-        since = entry.get("status_since")
-        if since is None or since <= decided_on:
-            return "DEREGISTERED", registered
-    if normalise_name(counterpart.get("name") or "") != normalise_name(registered):
-        return "NAME_MISMATCH", registered
-    return "MATCHED", registered

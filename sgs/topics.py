@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sgs.domain.kinds import KINDS
+
 DAY_MS = 24 * 3600 * 1000
-KINDS = ("license", "penalty")
 
 SUBMITTED = {kind: f"sgs.submitted.{kind}" for kind in KINDS}  # key: record id; as the node received it
 ACCEPTED = {kind: f"sgs.accepted.{kind}" for kind in KINDS}  # key: record id; validated, reconciled, timed

@@ -33,6 +33,7 @@ from sgs import chaos_local
 from sgs.broker import EmbeddedBroker, durable_producer, ensure_topics, free_port
 from sgs.chaos import Runner, ScheduleError, check_supported, describe, schedule_from_args
 from sgs.config import TIERS, Federation, load_config, store_url
+from sgs.domain.records import to_json
 from sgs.logs import configure_logging
 from sgs.processes import (
     Child,
@@ -44,7 +45,6 @@ from sgs.processes import (
     start_children,
     stop_all,
 )
-from sgs.records import to_json
 from sgs.topics import REJECTED as REJECTED_TOPIC
 from sgs.topics import TopicSpec
 from simulators.decisions import DecisionLane

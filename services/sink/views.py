@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sgs.publication import mask_identifiers
+from sgs.domain.publication import mask_identifiers
 from sgs.serialization import default_codec
 
 # D17: personal data of the legal representative is not part of the public answer; operators see it (logged).

@@ -20,7 +20,7 @@ from services.worker import metrics
 from services.worker.pipeline import Pipeline, log, now_utc
 from services.worker.refbases import ReferenceBases
 from sgs import topics
-from sgs.refbase import reconcile
+from sgs.domain.reconciliation import reconcile
 
 HELD_SINCE = "sgs-held-since"  # ms since the epoch when the record was first found with an unknown subject
 RETRY_AT = "sgs-retry-at"  # ms since the epoch when the held record is checked again

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sgs import report
+from sgs.bulletin.render import read_csv
 from sgs.cli import main
 from sgs.config import Federation
 from sgs.serialization import default_codec
@@ -83,7 +83,7 @@ def test_simulated_month_through_the_worker_makes_the_bulletin(
     def department_row() -> dict[str, str] | None:
         if main(["report", "--month", MONTH, "--aggregates-url", url, "--out", str(out)]) != 0:
             return None
-        rows = report.read_csv(out / f"bulletin-{MONTH}.csv")
+        rows = read_csv(out / f"bulletin-{MONTH}.csv")
         return next(r for r in rows if r["部门编码"] == dept.id)
 
     def complete() -> bool:

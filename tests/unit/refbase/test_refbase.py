@@ -9,17 +9,8 @@ from typing import Any
 import pytest
 from stdnum.cn import ric, uscc
 
-from sgs.refbase import (
-    LEGAL_PERSONS,
-    PERSONS,
-    BaseSpec,
-    PublishError,
-    RefBase,
-    RefbaseError,
-    normalise_name,
-    read_csv,
-    reconcile,
-)
+from sgs.domain.reconciliation import normalise_name, reconcile
+from sgs.refbase import LEGAL_PERSONS, PERSONS, BaseSpec, PublishError, RefBase, RefbaseError, read_csv
 from sgs.serialization import default_codec
 
 
