@@ -23,8 +23,8 @@ from typing import Any
 from sgs.domain.kinds import SCHEMA_NAME
 from sgs.domain.records import to_json
 from sgs.domain.workdays import china_date
-from sgs.serialization import default_codec
-from sgs.topics import SUBMITTED
+from sgs.kafka.topics import SUBMITTED
+from sgs.serialization.codec import default_codec
 from simulators.decisions import DecisionLane, observed_outcome
 from simulators.generator import APPLIED, DUPLICATE, REJECTED, Decision, Generator, Submission
 
@@ -203,7 +203,8 @@ def drive_kafka(
     validate and deduplicate again), Avro single-object, key = record id, acks=all."""
     from kafka.errors import KafkaError
 
-    from sgs.broker import durable_producer, ensure_topics
+    from sgs.kafka.admin import ensure_topics
+    from sgs.kafka.producer import durable_producer
 
     summary = Summary("kafka", seed=generator.seed)
     try:

@@ -45,7 +45,7 @@ from sgs.domain.lifecycle import DECISION_SCHEMA
 from sgs.domain.template import schema_fields, template_fields
 from sgs.domain.template_files import TemplateError
 from sgs.domain.workdays import CHINA
-from sgs.serialization import default_codec
+from sgs.serialization.codec import default_codec
 
 FILE_SUFFIX = {
     "text/csv": ".csv",

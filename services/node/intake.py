@@ -38,7 +38,7 @@ from sgs.domain.records import combine, parse_row, to_json
 from sgs.domain.template_files import read_raw_rows
 from sgs.domain.validation import validate
 from sgs.domain.workdays import CHINA, Calendar, china_date
-from sgs.serialization import Codec, SerializationError
+from sgs.serialization.codec import Codec, SerializationError
 
 OPERATIONS = {
     "CREATE": "CREATE",

@@ -19,7 +19,7 @@ from services.node.settings import NodeSettings
 from services.node.store import NodeStore
 from sgs.domain.workdays import Calendar
 from sgs.logs import configure_logging
-from sgs.serialization import default_codec
+from sgs.serialization.codec import default_codec
 
 
 def serve(settings: NodeSettings) -> int:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sgs.config import TIERS, Federation, load_config, store_url
+from sgs.kafka.topics import RELAY
 from sgs.settings import SettingsError
-from sgs.topics import RELAY
 
 DEFAULT_PORTS = {"provincial": 8201, "national": 8202}
 

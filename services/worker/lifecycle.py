@@ -45,7 +45,7 @@ from sgs.domain.lifecycle import (
     record_repair,
     repair_refusal,
 )
-from sgs.serialization import SerializationError
+from sgs.serialization.codec import SerializationError
 
 STAGE = "decision"
 _MARK = {True: "已标注异议", False: "已清除异议标注"}

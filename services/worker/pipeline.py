@@ -17,8 +17,6 @@ re-encoded), so it can still be rejected with the original bytes.
 
 from __future__ import annotations
 
-import functools
-import random
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -28,15 +26,14 @@ from typing import Any
 
 import faust
 import structlog
-from aiokafka.partitioner import murmur2
 
 from services.worker import metrics
 from services.worker.settings import WorkerSettings
-from sgs import topics
 from sgs.domain.issues import Issue, quote
 from sgs.domain.workdays import china_date
-from sgs.serialization import Codec, default_codec
-from sgs.topics import TopicSpec
+from sgs.kafka import topics
+from sgs.kafka.topics import TopicSpec
+from sgs.serialization.codec import Codec, default_codec
 
 log = structlog.get_logger("worker")
 
@@ -64,20 +61,6 @@ class Labels:
     kind: str
     district: str
     department: str
-
-
-@functools.lru_cache(maxsize=4096)
-def _key_hash(key: bytes) -> int:
-    return murmur2(key) & 0x7FFFFFFF
-
-
-def partition_by_key(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-    """The producer's partitioner: Kafka's default (murmur2 of the key, as the district nodes' producers use), with
-    the hash remembered, because one record's several outputs share its key, receipts and alerts share a few
-    keys, and aiokafka's murmur2 is pure Python (~12 µs a key)."""
-    if key is None:
-        return random.choice(available or all_partitions)
-    return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 def now_utc() -> datetime:

@@ -12,11 +12,12 @@ from faust.transport.consumer import Consumer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.worker import aggregates, flow, lifecycle
-from services.worker.offsets import TailMarkingConsumer
-from services.worker.pipeline import Pipeline, app_topics, log, partition_by_key
+from services.worker.pipeline import Pipeline, app_topics, log
 from services.worker.refbases import ReferenceBases
 from services.worker.settings import WorkerSettings
-from sgs.broker import ensure_topics
+from services.worker.tansu import TailMarkingConsumer
+from sgs.kafka.admin import ensure_topics
+from sgs.kafka.partitioner import partition_by_key
 from sgs.logs import configure_logging
 
 STOP_GRACE_S = 10.0  # a clean stop (commit, flush) takes about a second; `sgs up` waits 15 s before SIGKILL
@@ -47,7 +48,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         web_port=settings.http_port,
         web_in_thread=False,
     )
-    # faust takes the consumer class from the transport instance (see `offsets.TailMarkingConsumer`).
+    # faust takes the consumer class from the transport instance (see `tansu.TailMarkingConsumer`).
     app.transport.Consumer = TailMarkingConsumer  # type: ignore[misc]
     pipe = Pipeline(settings, app)
     refs = ReferenceBases(settings.bootstrap, pipe.codec)

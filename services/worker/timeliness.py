@@ -16,10 +16,10 @@ from services.worker import metrics
 from services.worker.lifecycle import objection_open
 from services.worker.pipeline import Labels, Pipeline, log, now_utc
 from services.worker.reconcile import Reconciliation
-from sgs import topics
 from sgs.domain.kinds import SCHEMA_NAME
 from sgs.domain.publication import publicity_end, relay_tiers
 from sgs.domain.workdays import china_date
+from sgs.kafka import topics
 
 
 async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliation) -> dict[str, Any] | None:

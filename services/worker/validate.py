@@ -16,7 +16,7 @@ from services.worker.pipeline import Pipeline, reason
 from sgs.domain.kinds import SCHEMA_NAME
 from sgs.domain.validation import validate
 from sgs.domain.workdays import china_date
-from sgs.serialization import SerializationError
+from sgs.serialization.codec import SerializationError
 
 
 async def admit(pipe: Pipeline, event: faust.EventT, kind: str) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from sgs.domain.kinds import KINDS, SCHEMA_NAME
-from sgs.serialization import default_codec
+from sgs.serialization.schemas import load_schemas
 
 # How a template cell maps to Avro.
 STRING, DATE, DECIMAL, ENUM, ENUM_ARRAY = "string", "date", "decimal", "enum", "enum_array"
@@ -87,7 +87,7 @@ def template_fields(kind: str) -> tuple[TemplateField, ...]:
 @cache
 def schema_fields(schema_name: str) -> tuple[TemplateField, ...]:
     """The fields of any schema that carry a `column`, in order (a counterpart's flattened into them)."""
-    schema = default_codec().schemas[schema_name]
+    schema = load_schemas()[schema_name]
     out: list[TemplateField] = []
     for f in schema["fields"]:
         if "column" in f:

@@ -14,8 +14,8 @@ import pytest
 from sgs.bulletin.render import read_csv
 from sgs.cli import main
 from sgs.config import Federation
-from sgs.serialization import default_codec
-from sgs.topics import REJECTED
+from sgs.kafka.topics import REJECTED
+from sgs.serialization.codec import default_codec
 from tests.support.polling import wait_until
 from tests.support.worker_process import Submitter, WorkerProcess
 from tests.support.worker_records import new_uscc, record

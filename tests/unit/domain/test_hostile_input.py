@@ -16,7 +16,7 @@ from sgs.domain.kinds import KINDS
 from sgs.domain.records import check_row, to_json
 from sgs.domain.template import template_columns, template_fields
 from sgs.domain.validation import validate
-from sgs.serialization import SINGLE_OBJECT_MAGIC, Codec, SerializationError, default_codec
+from sgs.serialization.codec import SINGLE_OBJECT_MAGIC, Codec, SerializationError, default_codec
 
 scalars = st.one_of(
     st.none(),

@@ -16,7 +16,7 @@ from sgs.domain.records import check_row, parse_row, to_json
 from sgs.domain.template import template_columns
 from sgs.domain.template_files import TemplateError, read_rows
 from sgs.domain.validation import validate
-from sgs.serialization import default_codec
+from sgs.serialization.codec import default_codec
 from tests.support.paths import REPO
 
 EXAMPLES = REPO / "docs" / "examples"

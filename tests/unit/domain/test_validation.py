@@ -13,7 +13,7 @@ from stdnum.cn import ric, uscc
 from sgs.domain.identifiers import is_division_code, org_code_check_char
 from sgs.domain.issues import Issue
 from sgs.domain.validation import validate
-from sgs.serialization import default_codec
+from sgs.serialization.codec import default_codec
 
 TODAY = datetime.date(2024, 12, 31)
 AUTHORITY = "113101010010100169"  # 黄浦区市场监督管理局 in federation.toml

@@ -10,8 +10,10 @@ import pytest
 from stdnum.cn import ric, uscc
 
 from sgs.domain.reconciliation import normalise_name, reconcile
-from sgs.refbase import LEGAL_PERSONS, PERSONS, BaseSpec, PublishError, RefBase, RefbaseError, read_csv
-from sgs.serialization import default_codec
+from sgs.refbase.load import read_csv
+from sgs.refbase.publisher import PublishError
+from sgs.refbase.store import LEGAL_PERSONS, PERSONS, BaseSpec, RefBase, RefbaseError
+from sgs.serialization.codec import default_codec
 
 
 def make_uscc(n: int) -> str:

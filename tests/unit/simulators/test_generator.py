@@ -17,7 +17,8 @@ from sgs.domain.records import check_row
 from sgs.domain.template_files import read_rows
 from sgs.domain.validation import validate
 from sgs.domain.workdays import Calendar
-from sgs.refbase import LEGAL_PERSONS, PERSONS, read_csv
+from sgs.refbase.load import read_csv
+from sgs.refbase.store import LEGAL_PERSONS, PERSONS
 from simulators.files import LEGAL_PERSONS_CSV, PERSONS_CSV, TemplateFiles, write_refbase
 from simulators.generator import (
     APPLIED,

@@ -8,11 +8,9 @@ load changes is also published, as `sgs.LegalPerson` / `sgs.Person`, to the comp
 
 from __future__ import annotations
 
-import csv
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +28,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import SQLAlchemyError
-from stdnum.cn import ric, uscc
 
-from sgs import topics
+from sgs.kafka import topics
 
 metadata = MetaData()
 
@@ -60,10 +57,6 @@ STATUSES = frozenset(STATUS_LABELS.values())
 
 class RefbaseError(Exception):
     """A store or file that cannot be used at all (as opposed to a bad row, which is reported as data)."""
-
-
-class PublishError(RefbaseError):
-    """The broker did not acknowledge the change stream; the load's transaction is rolled back."""
 
 
 @dataclass(frozen=True)
@@ -103,96 +96,6 @@ PERSONS = BaseSpec(
 BASES = {spec.name: spec for spec in (LEGAL_PERSONS, PERSONS)}
 
 
-# ---------------------------------------------------------------------------------------------------- rows and CSV
-
-
-def _parse_date(value: str) -> date:
-    text = value.strip().replace("/", "-")
-    if re.fullmatch(r"\d{8}", text):
-        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    return date.fromisoformat(text)
-
-
-def parse_legal_person(raw: Mapping[str, str | None]) -> tuple[dict[str, Any] | None, list[str]]:
-    """One CSV row (column names already mapped) -> (row, []) or (None, reasons)."""
-    reasons = []
-    code = (raw.get("uscc") or "").strip().upper()
-    if not uscc.is_valid(code):
-        reasons.append(f"统一社会信用代码 {code!r} is not a valid GB 32100-2015 code")
-    name = (raw.get("name") or "").strip()
-    if not name:
-        reasons.append("名称 is empty")
-    label = (raw.get("status") or "").strip()
-    status = STATUS_LABELS.get(label, label.upper())
-    if status not in STATUSES:
-        reasons.append(f"登记状态 {label!r} is not one of {'/'.join(STATUS_LABELS)}")
-    since = None
-    if (raw.get("status_since") or "").strip():
-        try:
-            since = _parse_date(raw["status_since"] or "")
-        except ValueError:
-            reasons.append(f"状态日期 {raw['status_since']!r} is not a date YYYY-MM-DD")
-    if reasons:
-        return None, reasons
-    return {"uscc": code, "name": name, "status": status, "status_since": since}, []
-
-
-def parse_person(raw: Mapping[str, str | None]) -> tuple[dict[str, Any] | None, list[str]]:
-    """One CSV row (column names already mapped) -> (row, []) or (None, reasons)."""
-    reasons = []
-    id_no = (raw.get("id_no") or "").strip().upper()
-    if not ric.is_valid(id_no):
-        reasons.append(
-            f"身份证号 {id_no[:6]}... is not a valid GB 11643-1999 number"
-        )  # D17: never log it whole
-    name = (raw.get("name") or "").strip()
-    if not name:
-        reasons.append("姓名 is empty")
-    if reasons:
-        return None, reasons
-    return {"id_no": id_no, "name": name}, []
-
-
-PARSERS: dict[str, Callable[[Mapping[str, str | None]], tuple[dict[str, Any] | None, list[str]]]] = {
-    LEGAL_PERSONS.name: parse_legal_person,
-    PERSONS.name: parse_person,
-}
-
-
-@dataclass(frozen=True)
-class CsvRow:
-    line: int
-    row: dict[str, Any] | None
-    reasons: list[str]
-
-
-def read_csv(spec: BaseSpec, path: Path, encoding: str = "utf-8-sig") -> Iterator[CsvRow]:
-    """Rows of a base's CSV file (headers in docs/refbase.md); a bad row is yielded with its reasons."""
-    try:
-        handle = path.open(encoding=encoding, newline="")
-    except OSError as exc:
-        raise RefbaseError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        try:
-            header = reader.fieldnames or []
-        except UnicodeDecodeError as exc:
-            raise RefbaseError(f"{path}: not {encoding} text: {exc}") from None
-        missing = [h for h in spec.required_headers if h not in header]
-        if missing:
-            raise RefbaseError(
-                f"{path}: header: missing column(s) {', '.join(missing)}; found {', '.join(header)}"
-            )
-        parse = PARSERS[spec.name]
-        try:
-            for raw in reader:
-                mapped = {col: raw.get(h) for h, col in spec.headers.items()}
-                row, reasons = parse(mapped)
-                yield CsvRow(reader.line_num, row, reasons)
-        except UnicodeDecodeError as exc:
-            raise RefbaseError(f"{path}: line {reader.line_num + 1}: not {encoding} text: {exc}") from None
-
-
 def to_avro(spec: BaseSpec, row: Mapping[str, Any]) -> dict[str, Any]:
     """A stored row as the `sgs.LegalPerson` / `sgs.Person` record of the change stream."""
     record = {c.name: row[c.name] for c in spec.table.columns}
@@ -208,9 +111,6 @@ def _utc(value: datetime) -> datetime:
 def _now() -> datetime:
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)  # timestamp-millis on the wire
-
-
-# ---------------------------------------------------------------------------------------------------- the store
 
 
 @dataclass
@@ -322,51 +222,3 @@ class RefBase:
                 return
             yield [to_avro(spec, dict(r)) for r in rows]
             after = rows[-1][spec.key]
-
-
-# ---------------------------------------------------------------------------------------------------- the change stream
-
-
-class ChangePublisher:
-    """Publishes base entries to their compacted topic, key = code, acks=all, and waits for every ack."""
-
-    def __init__(self, bootstrap: str) -> None:
-        from kafka.errors import KafkaError
-
-        from sgs.broker import durable_producer
-        from sgs.serialization import default_codec
-
-        self._codec = default_codec()
-        self._kafka_error = KafkaError
-        try:
-            self._producer = durable_producer(
-                bootstrap,
-                retries=5,
-                request_timeout_ms=15000,
-                bootstrap_timeout_ms=10000,  # an operator's typo in the address fails fast, not after 30 s
-            )
-        except KafkaError as exc:
-            raise PublishError(f"broker {bootstrap}: {exc}") from None
-
-    def __call__(self, spec: BaseSpec, records: list[dict[str, Any]]) -> None:
-        try:
-            futures = [
-                self._producer.send(
-                    spec.topic, key=r[spec.key].encode("utf-8"), value=self._codec.encode(spec.schema, r)
-                )
-                for r in records
-            ]
-            self._producer.flush(timeout=30)
-            for f in futures:
-                f.get(timeout=30)
-        except self._kafka_error as exc:
-            raise PublishError(f"{spec.topic}: {exc}") from None
-
-    def close(self) -> None:
-        self._producer.close(timeout=10)
-
-    def __enter__(self) -> ChangePublisher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
