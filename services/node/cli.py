@@ -10,6 +10,8 @@ import argparse
 
 from sgs.settings import add_common_options, add_option
 
+DISTRICT_GIVEN = "district_given_on_command_line"
+
 
 class _DistrictAction(argparse.Action):
     """Repeatable `--district`: the codes given on the command line replace SGS_DISTRICT, then accumulate."""
@@ -17,10 +19,10 @@ class _DistrictAction(argparse.Action):
     def __call__(
         self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option_string=None
     ):  # type: ignore[no-untyped-def]
-        given = getattr(namespace, "_district_given", False)
+        given = getattr(namespace, DISTRICT_GIVEN, False)
         codes = list(getattr(namespace, self.dest)) if given else []
         setattr(namespace, self.dest, [*codes, values])
-        namespace._district_given = True
+        setattr(namespace, DISTRICT_GIVEN, True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -40,7 +40,9 @@ class Codec:
     def __init__(self, schema_dir: Path = SCHEMA_DIR, registry: SchemaRegistry | None = None) -> None:
         self.registry = registry
         self._writers: dict[int, tuple[str, Any, Any]] = {}  # schema id -> (name, writer, reader)
-        self.schemas: dict[str, Any] = dict(load_schemas(schema_dir))  # a copy: a codec may hold its own version
+        self.schemas: dict[str, Any] = dict(
+            load_schemas(schema_dir)
+        )  # a copy: a codec may hold its own version
         self._by_fingerprint: dict[bytes, str] = {}
         self._header: dict[str, bytes] = {}
         for name, schema in self.schemas.items():
