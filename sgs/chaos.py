@@ -109,7 +109,7 @@ def check_supported(faults: list[Fault], refused: Callable[[str, str], str | Non
 
 def add_fault_options(p: argparse.ArgumentParser, *, window_flag: str, window_default: float) -> None:
     """`--fault SPEC` (repeatable) and `--faults K` over `window_flag` seconds; `SGS_FAULT` may list specs."""
-    from sgs.settings import add_option
+    from sgs.cli.options import add_option
 
     p.add_argument(
         "--fault",

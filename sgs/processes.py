@@ -75,7 +75,7 @@ SGS = [sys.executable, "-m", "sgs"]
 
 
 def child_env(bootstrap: str, data_dir: Path, config: Path, log_level: str) -> dict[str, str]:
-    """The environment every child reads its settings from (`SGS_*`, sgs.settings)."""
+    """The environment every child reads its settings from (`SGS_*`, sgs.cli.options)."""
     return dict(
         os.environ,
         SGS_KAFKA_BOOTSTRAP=bootstrap,

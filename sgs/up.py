@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from sgs.settings import add_common_options, add_option
+from sgs.cli.options import add_common_options, add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -22,7 +22,7 @@ import argparse
 import os
 
 from sgs.chaos import add_fault_options
-from sgs.settings import add_common_options, add_option
+from sgs.cli.options import add_common_options, add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

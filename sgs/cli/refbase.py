@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sgs.settings import add_common_options, add_option
+from sgs.cli.options import add_common_options, add_option
 
 BATCH = 1000
 

@@ -1,7 +1,10 @@
 """`sgs`: one console script, one subcommand per deployable process or tool.
 
-Each subcommand lives with the code it runs, in a small `cli.py`-style module that only builds its parser and
-imports the heavy code (faust, FastAPI, ...) when run, so `sgs --help` stays fast.
+Read `options` first: every flag `--some-name` also reads `SGS_SOME_NAME`. Then `main` below. A deployable process
+owns its command module (`services/<service>/cli.py`, `simulators/cli.py`, `simulators/bench/cli.py`); the shared
+commands are the other modules here, one each (`broker`, `calendar`, `validate`, `refbase`, `report`, `chaos`,
+`up`). A command module only builds its parser and imports the heavy code (faust, FastAPI, ...) when run, so
+`sgs --help` stays fast. `python -m services.X` is `main(["X", ...])`: one path, one error behaviour.
 """
 
 from __future__ import annotations
@@ -10,24 +13,24 @@ import argparse
 import importlib
 import sys
 
+from sgs.cli.options import SettingsError
 from sgs.config import ConfigError
-from sgs.settings import SettingsError
 
 # Order is the order `sgs --help` lists them in.
 COMMAND_MODULES = (
     "sgs.up",
-    "sgs.broker_cli",
+    "sgs.cli.broker",
     "services.node.cli",
     "services.sink.cli",
     "services.worker.cli",
     "simulators.cli",
     "simulators.bench_cli",
-    "sgs.chaos_cli",
-    "sgs.calendar_cli",
-    "sgs.validate_cli",
-    "sgs.refbase_cli",
+    "sgs.cli.chaos",
+    "sgs.cli.calendar",
+    "sgs.cli.validate",
+    "sgs.cli.refbase",
     "sgs.lag_cli",
-    "sgs.report_cli",
+    "sgs.cli.report",
 )
 
 

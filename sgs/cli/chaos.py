@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from sgs.chaos import add_fault_options
-from sgs.settings import add_option
+from sgs.cli.options import add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sgs.settings import add_option
+from sgs.cli.options import add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

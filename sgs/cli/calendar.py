@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sgs.settings import add_calendar_overrides_option, add_option
+from sgs.cli.options import add_calendar_overrides_option, add_option
 
 if TYPE_CHECKING:
     from sgs.domain.workdays import Calendar

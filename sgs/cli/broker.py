@@ -6,7 +6,7 @@ import argparse
 import signal
 import threading
 
-from sgs.settings import add_option
+from sgs.cli.options import add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

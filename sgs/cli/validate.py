@@ -13,7 +13,7 @@ import datetime
 import sys
 from pathlib import Path
 
-from sgs.settings import add_option
+from sgs.cli.options import add_option
 
 PROGRESS_MIN_BYTES = 5_000_000  # smaller files finish before a progress bar would help
 
