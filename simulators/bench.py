@@ -29,8 +29,6 @@ import httpx
 import structlog
 from tqdm import tqdm
 
-from sgs import chaos_local
-from sgs.chaos import Runner, ScheduleError, check_supported, describe, schedule_from_args
 from sgs.config import TIERS, Federation, load_config, store_url
 from sgs.domain.records import to_json
 from sgs.kafka.admin import ensure_topics
@@ -40,7 +38,9 @@ from sgs.kafka.tansu import EmbeddedBroker
 from sgs.kafka.topics import REJECTED as REJECTED_TOPIC
 from sgs.kafka.topics import TopicSpec
 from sgs.logs import configure_logging
-from sgs.processes import (
+from sgs.ops.chaos import local as chaos_local
+from sgs.ops.chaos.schedule import Runner, ScheduleError, check_supported, describe, schedule_from_args
+from sgs.ops.supervisor import (
     Child,
     StartFailed,
     child_env,
@@ -586,7 +586,7 @@ class Bench:
 
     def _scrape_duplicates(self, ports: dict[str, int]) -> dict[str, float]:
         """Relay messages each sink absorbed as already held: at-least-once redeliveries, harmless by design."""
-        from sgs.totals import scrape
+        from sgs.ops.totals import scrape
 
         return {
             tier: sum(

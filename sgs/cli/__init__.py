@@ -18,7 +18,7 @@ from sgs.config import ConfigError
 
 # Order is the order `sgs --help` lists them in.
 COMMAND_MODULES = (
-    "sgs.up",
+    "sgs.cli.up",
     "sgs.cli.broker",
     "services.node.cli",
     "services.sink.cli",
@@ -29,7 +29,7 @@ COMMAND_MODULES = (
     "sgs.cli.calendar",
     "sgs.cli.validate",
     "sgs.cli.refbase",
-    "sgs.lag_cli",
+    "services.lag_exporter.cli",
     "sgs.cli.report",
 )
 

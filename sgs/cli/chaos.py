@@ -23,8 +23,8 @@ import threading
 import time
 from pathlib import Path
 
-from sgs.chaos import add_fault_options
 from sgs.cli.options import add_option
+from sgs.ops.chaos.schedule import add_fault_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,9 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from sgs import chaos_compose
-    from sgs.chaos import Runner, ScheduleError, describe, schedule_from_args
     from sgs.logs import configure_logging
+    from sgs.ops.chaos import compose as chaos_compose
+    from sgs.ops.chaos.schedule import Runner, ScheduleError, describe, schedule_from_args
 
     log = configure_logging("chaos", args.log_level)
     try:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sgs.chaos import KINDS, Fault
+from sgs.ops.chaos.schedule import FAULT_KINDS, Fault
 
 # The services of docker-compose.yml each role hits (tests/unit/test_chaos.py checks they exist there).
 ROLE_SERVICES = {
@@ -22,7 +22,7 @@ ROLE_SERVICES = {
     "node": ("node",),
     "sink": ("sink-provincial", "sink-national"),
 }
-SUPPORTED = frozenset((role, kind) for role in ROLE_SERVICES for kind in KINDS)
+SUPPORTED = frozenset((role, kind) for role in ROLE_SERVICES for kind in FAULT_KINDS)
 STOP_TIMEOUT_S = 30  # docker stop: SIGTERM, then SIGKILL after this
 PROJECT = "com.docker.compose.project"
 SERVICE = "com.docker.compose.service"

@@ -1,4 +1,4 @@
-"""The `local` fault target: the processes `sgs bench` started (sgs/processes.py), hit with signals.
+"""The `local` fault target: the processes `sgs bench` started (sgs/ops/supervisor.py), hit with signals.
 
 restart = SIGKILL to the child's process group, then the same command again (same port, data dir and log);
 stop = SIGTERM (SIGKILL after the grace), then the same; pause = SIGSTOP, then SIGCONT. A child that is down
@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sgs.chaos import KINDS, Fault
-from sgs.processes import STOP_GRACE_S, Child, exited, launch, wait_http
+from sgs.ops.chaos.schedule import FAULT_KINDS, Fault
+from sgs.ops.supervisor import STOP_GRACE_S, Child, exited, launch, wait_http
 
 RESTART_TIMEOUT_S = 60.0
 
@@ -47,7 +47,7 @@ def refused(role: str, kind: str) -> str | None:
 
 
 SUPPORTED = frozenset(
-    (role, kind) for role in ("worker", "node", "sink") for kind in KINDS if refused(role, kind) is None
+    (role, kind) for role in ("worker", "node", "sink") for kind in FAULT_KINDS if refused(role, kind) is None
 )
 
 
@@ -70,7 +70,7 @@ class LocalTarget:
         self.lock = threading.Lock()
 
     def exited(self) -> Child | None:
-        """The first child that exited other than by a fault (sgs.processes.exited, minus those down on purpose)."""
+        """The first child that exited other than by a fault (sgs.ops.supervisor.exited, minus those down on purpose)."""
         with self.lock:
             return exited([c for c in self.children.values() if c.name not in self.down])
 

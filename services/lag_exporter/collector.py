@@ -16,13 +16,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import structlog
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
-from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -101,26 +99,3 @@ class ConsumerLagCollector(Collector):
             with contextlib.suppress(KafkaError):
                 self._admin.close()
             self._admin = None
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(
-        self, format: str, *args: object
-    ) -> None:  # scrapes every few seconds: not worth a log line
-        pass
-
-
-def serve_metrics(registry: CollectorRegistry, port: int, host: str = "0.0.0.0") -> WSGIServer:
-    """Serve `/metrics` (the registry) and `/healthz` (process alive) on `port`; the caller runs `serve_forever`."""
-    metrics_app = make_wsgi_app(registry)
-
-    def app(environ: dict, start_response):  # type: ignore[no-untyped-def]
-        if environ.get("PATH_INFO") == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok\n"]
-        if environ.get("PATH_INFO") == "/metrics":
-            return metrics_app(environ, start_response)
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found: /metrics, /healthz\n"]
-
-    return make_server(host, port, app, handler_class=_QuietHandler)

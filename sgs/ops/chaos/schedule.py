@@ -13,7 +13,7 @@ random generator. Faults run one after another on one thread: a fault never star
 undone (a late start is logged as `late_s`), so a process is never paused while it is down. Whatever is interrupted
 (SIGINT/SIGTERM sets `stop`) is undone before the runner returns: nothing is left paused or stopped.
 
-This module is the model and the runner; the two targets are `sgs.chaos_local` and `sgs.chaos_compose`.
+This module is the model and the runner; the two targets are `sgs.ops.chaos.local` and `sgs.ops.chaos.compose`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import structlog
 
 ROLES = ("broker", "worker", "node", "sink")
-KINDS = ("restart", "stop", "pause", "disconnect")
+FAULT_KINDS = ("restart", "stop", "pause", "disconnect")
 DEFAULT_DURATION_S = 5.0
 RANDOM_DURATION_S = (2.0, 10.0)  # a random fault lasts this long, uniformly
 
@@ -76,8 +76,8 @@ def parse_fault(text: str) -> Fault:
         raise ScheduleError(f"{text!r} is not a fault: ROLE:KIND@OFFSET[+DURATION], e.g. worker:restart@20s")
     if match["role"] not in ROLES:
         raise ScheduleError(f"{text!r}: role must be one of {', '.join(ROLES)}")
-    if match["kind"] not in KINDS:
-        raise ScheduleError(f"{text!r}: kind must be one of {', '.join(KINDS)}")
+    if match["kind"] not in FAULT_KINDS:
+        raise ScheduleError(f"{text!r}: kind must be one of {', '.join(FAULT_KINDS)}")
     duration = seconds(match["duration"]) if match["duration"] else DEFAULT_DURATION_S
     return Fault(seconds(match["at"]), match["role"], match["kind"], duration)
 
