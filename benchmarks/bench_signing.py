@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sgs.config import load_config
-from sgs.serialization import default_codec
+from sgs.serialization.codec import default_codec
 from sgs.serialization.signing import Keyring, local_keys
 from sgs.tokens import hash_token, matches, new_token
 

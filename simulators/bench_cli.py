@@ -13,7 +13,7 @@ In one run on the same broker (the embedded Tansu unless `--kafka-bootstrap` nam
 (d) reconciliation (`simulators.reconciliation`): every record sent accounted for, zero lost, zero duplicated —
     or exit 1 saying which.
 `--fault ROLE:KIND@OFFSET[+DURATION]` (and `--faults K`) kills, stops or pauses the bench's own worker, node or
-sinks on a schedule from the first post (sgs/chaos.py, docs/chaos.md); the reconciliation must still balance.
+sinks on a schedule from the first post (sgs/ops/chaos/schedule.py, docs/chaos.md); the reconciliation must still balance.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from sgs.chaos import add_fault_options
-from sgs.settings import add_common_options, add_option
+from sgs.cli.options import add_common_options, add_option
+from sgs.ops.chaos.schedule import add_fault_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -67,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "~2,800 county-level nodes) served by the one node process",
     )
     add_option(p, "--out", default=None, help="write results.json and results.png here")
-    # sgs/chaos.py: faults to the bench's own processes, offsets from the first post (docs/chaos.md)
+    # sgs/ops/chaos/schedule.py: faults to the bench's own processes, offsets from the first post (docs/chaos.md)
     add_fault_options(p, window_flag="--fault-window", window_default=60.0)
     p.set_defaults(run=run)
 

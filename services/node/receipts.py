@@ -20,9 +20,9 @@ from kafka.errors import KafkaError
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, ReceiptUpdate, StoreError, now_ms
 from sgs.config import TIERS
-from sgs.serialization import SerializationError, default_codec
+from sgs.kafka.topics import RECEIPTS
+from sgs.serialization.codec import SerializationError, default_codec
 from sgs.serialization.signing import WORKER, Keyring, SignatureError, refusal, sink_signer
-from sgs.topics import RECEIPTS
 
 log = structlog.get_logger("node.receipts")
 # Who may tell a node what became of its records: the municipal worker and the sinks (issue 16).

@@ -27,10 +27,10 @@ from kafka.errors import KafkaError
 
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Outcome, Row, SinkStore, kind_of
-from sgs.broker import durable_producer
-from sgs.serialization import SerializationError, default_codec
+from sgs.kafka.producer import durable_producer
+from sgs.kafka.topics import RECEIPTS, REJECTED
+from sgs.serialization.codec import SerializationError, default_codec
 from sgs.serialization.signing import WORKER, Keyring, SignatureError, Signer, refusal
-from sgs.topics import RECEIPTS, REJECTED
 
 WORKER_ONLY = frozenset({WORKER})
 RELAY_SCHEMAS = ("sgs.LicenseRecord", "sgs.PenaltyRecord", "sgs.Withdrawal")

@@ -21,7 +21,7 @@ from typing import Any
 import faust
 
 from services.worker.pipeline import WORKER_ONLY, Pipeline, Step, guarded
-from sgs import topics
+from sgs.kafka import topics
 from sgs.serialization.signing import WORKER
 
 

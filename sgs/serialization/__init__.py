@@ -1,20 +1,4 @@
-"""The bytes on the wire: `codec` encodes and decodes Avro records (both framings); `signing` signs what a process
-writes and checks what it reads (Ed25519, in Kafka headers). Read `codec` first."""
-
-from sgs.serialization.codec import (
-    SINGLE_OBJECT_MAGIC,
-    Codec,
-    SchemaRegistry,
-    SerializationError,
-    default_codec,
-    plain_schema,
-)
-
-__all__ = [
-    "SINGLE_OBJECT_MAGIC",
-    "Codec",
-    "SchemaRegistry",
-    "SerializationError",
-    "default_codec",
-    "plain_schema",
-]
+"""Avro on the wire, in reading order: `schemas` loads `schemas/*.avsc`; `codec` encodes and decodes both framings
+(single-object, Confluent) and turns every library error into `SerializationError`; `registry` is the Confluent
+Schema Registry client the codec uses when `SGS_SCHEMA_REGISTRY_URL` is set; `signing` signs what a process writes
+and checks who wrote what it reads (Ed25519 in Kafka headers, issue 16)."""

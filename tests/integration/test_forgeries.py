@@ -15,19 +15,19 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from kafka import KafkaProducer
-from node_process import NodeProcess
-from node_records import clean
-from polling import wait_until
-from signed import headers
-from sink_process import SinkProcess, produce, relay_topic
-from sink_records import encoded, license_record, unique_tag, withdrawal
-from worker_process import Output, Outputs, Submitter, WorkerProcess
-from worker_records import new_uscc, record
 
 from services.sink.store import SinkStore
-from sgs import topics
 from sgs.config import Federation
-from sgs.serialization import default_codec
+from sgs.kafka import topics
+from sgs.serialization.codec import default_codec
+from tests.support.node_process import NodeProcess
+from tests.support.node_records import clean
+from tests.support.polling import wait_until
+from tests.support.signed import headers
+from tests.support.sink_process import SinkProcess, produce, relay_topic
+from tests.support.sink_records import encoded, license_record, unique_tag, withdrawal
+from tests.support.worker_process import Output, Outputs, Submitter, WorkerProcess
+from tests.support.worker_records import new_uscc, record
 
 HUANGPU, XUHUI = "310101", "310104"
 FORGED_MONTH = date(2023, 4, 10)  # this module's own month in the bulletin
