@@ -21,11 +21,14 @@ from typing import Any
 import faust
 
 from services.worker.pipeline import WORKER_ONLY, Pipeline, Step, guarded
+from sgs.config import TIERS
 from sgs.kafka import topics
-from sgs.serialization.signing import WORKER
+from sgs.serialization.signing import WORKER, sink_signer
 
 
 def register(pipe: Pipeline) -> None:
+    writers = pipe.node_signers | WORKER_ONLY | {sink_signer(tier) for tier in TIERS}
+
     def raw_topic(*names: str) -> faust.TopicT:
         return pipe.app.topic(
             *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
@@ -39,8 +42,9 @@ def register(pipe: Pipeline) -> None:
             await guarded(pipe, "bulletin", event, "unknown", _rejection)
 
     async def _rejection(event: faust.EventT, step: Step) -> None:
-        # Only the worker's own rejections and the nodes' count (issue 16); which node, once it is decoded.
-        signer = await pipe.signed(event, "unknown", pipe.node_signers | WORKER_ONLY)
+        # Every process that refuses messages writes here (issue 16); only the worker's own rejections and those of
+        # the department's node count, which is checked once the rejection is decoded.
+        signer = await pipe.signed(event, "unknown", writers)
         if signer is None:
             return
         try:
