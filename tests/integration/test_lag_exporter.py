@@ -25,7 +25,9 @@ def _make_group_behind(kafka: str, produced: int, committed: int) -> tuple[str, 
     admin.close()
     producer = KafkaProducer(bootstrap_servers=kafka)
     for i in range(produced):
-        producer.send(topic, key=f"r{i}".encode(), value=b"x").get(timeout=10)  # one batch each: see services.lag_exporter.collector
+        producer.send(topic, key=f"r{i}".encode(), value=b"x").get(
+            timeout=10
+        )  # one batch each: see services.lag_exporter.collector
     producer.close()
     consumer = KafkaConsumer(
         bootstrap_servers=kafka,

@@ -13,26 +13,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.worker import metrics
-from services.worker.lifecycle import objection_open
-from services.worker.pipeline import Labels, Pipeline, log, now_utc
-from services.worker.reconcile import Reconciliation
+from services.worker.context import Context, Labels, log, now_utc
+from services.worker.stages.decide import objection_open
+from services.worker.stages.reconcile import Reconciliation
 from sgs.domain.kinds import SCHEMA_NAME
 from sgs.domain.publication import publicity_end, relay_tiers
 from sgs.domain.workdays import china_date
 from sgs.kafka import topics
 
 
-async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliation) -> dict[str, Any] | None:
+async def annotate(ctx: Context, record: dict[str, Any], checked: Reconciliation) -> dict[str, Any] | None:
     """The record with its `annotations`, accepted; None when a newer version overtook it while it was held."""
     env = record["envelope"]
     kind = env["kind"].lower()
-    labels = pipe.labels(kind, env)
-    newest = pipe.state(env["record_id"]).get("seen")
+    labels = ctx.labels(kind, env)
+    newest = ctx.state(env["record_id"]).get("seen")
     if newest is not None and newest["version"] > env["version"]:
         metrics.labelled(metrics.RECORDS, "timeliness", "superseded", kind, labels.district).inc()
         return None
-    timeliness = pipe.settings.federation.timeliness
-    calendar = pipe.settings.calendar
+    timeliness = ctx.settings.federation.timeliness
+    calendar = ctx.settings.calendar
     submitted_on = china_date(env["submitted_at"])
     days, provisional = calendar.working_days_between(record["decided_on"], submitted_on)
     metrics.labelled(metrics.WORKING_DAYS, "D5").observe(days)
@@ -58,35 +58,35 @@ async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliati
         "for_publication": any(tiers.values()) if tiers else True,
         "masked": False,  # the municipal copy keeps the identifiers; the relays mask them (D17)
         # D15: a licence's 当前状态 says so, or an objection raised by a decision is open (lifecycle.py).
-        "under_objection": record.get("status") == "OBJECTION" or objection_open(pipe, env["record_id"]),
+        "under_objection": record.get("status") == "OBJECTION" or objection_open(ctx, env["record_id"]),
         "accepted_at": now_utc(),
     }
-    await pipe.send(pipe.accepted[kind], env["record_id"], SCHEMA_NAME[kind], record)
+    await ctx.send(ctx.accepted[kind], env["record_id"], SCHEMA_NAME[kind], record)
     for rule, (taken, limit) in late.items():
-        await _late(pipe, env, labels, rule, taken, limit, provisional)
-    pipe.count(env, labels, "accepted")
+        await _late(ctx, env, labels, rule, taken, limit, provisional)
+    ctx.count(env, labels, "accepted")
     # What the monthly bulletin needs beyond (D8, docs/report.md): published (D11's exceptions are not), dated
     # by the portal (so D6 is measurable), and clean (优质数据, 003 (十三): MATCHED, late by neither D5 nor D6).
     if record["annotations"]["for_publication"]:
-        pipe.count(env, labels, "published")
+        ctx.count(env, labels, "published")
     if portal_days is not None:
-        pipe.count(env, labels, "portal_dated")
+        ctx.count(env, labels, "portal_dated")
     if outcome == "MATCHED" and not late:
-        pipe.count(env, labels, "clean")
+        ctx.count(env, labels, "clean")
     metrics.labelled(metrics.RECORDS, "timeliness", "accepted", kind, labels.district).inc()
-    await pipe.receipt(
+    await ctx.receipt(
         env, "ACCEPTED", detail=_detail(outcome, checked.registered_name, days, late, provisional)
     )
     return record
 
 
 async def _late(
-    pipe: Pipeline, env: dict[str, Any], labels: Labels, rule: str, taken: int, limit: int, provisional: bool
+    ctx: Context, env: dict[str, Any], labels: Labels, rule: str, taken: int, limit: int, provisional: bool
 ) -> None:
     metrics.labelled(metrics.LATE, labels.district, labels.department, labels.kind, rule).inc()
-    pipe.count(env, labels, f"late.{rule}")
+    ctx.count(env, labels, f"late.{rule}")
     log.info("record.late", record_id=env["record_id"], rule=rule, working_days=taken, limit=limit)
-    await pipe.send(
+    await ctx.send(
         topics.ALERTS,
         env["division_code"],
         "sgs.LateAlert",
