@@ -24,7 +24,7 @@ COMMAND_MODULES = (
     "services.sink.cli",
     "services.worker.cli",
     "simulators.cli",
-    "simulators.bench_cli",
+    "simulators.bench.cli",
     "sgs.cli.chaos",
     "sgs.cli.calendar",
     "sgs.cli.validate",
