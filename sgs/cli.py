@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "simulators.bench_cli",
     "sgs.chaos_cli",
     "sgs.calendar_cli",
+    "sgs.rules_cli",
     "sgs.validate_cli",
     "sgs.refbase_cli",
     "sgs.lag_cli",

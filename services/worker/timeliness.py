@@ -17,7 +17,7 @@ from services.worker.lifecycle import objection_open
 from services.worker.pipeline import SCHEMA_BY_KIND, Labels, Pipeline, local_date, log, now_utc
 from services.worker.reconcile import Reconciliation
 from sgs import topics
-from sgs.publication import publicity_end, relay_tiers
+from sgs.domain.rulebook import Ruling, label
 
 
 async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliation) -> dict[str, Any] | None:
@@ -44,7 +44,7 @@ async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliati
         metrics.labelled(metrics.WORKING_DAYS, "D6").observe(portal_days)
         if portal_days > timeliness.report_working_days:
             late["D6"] = (portal_days, timeliness.report_working_days)
-    tiers = relay_tiers(kind, record)
+    ruling = pipe.settings.federation.rules.ruling(kind, record)  # D11, D14: the set in force on the decision date
     outcome = checked.outcome
     record["annotations"] = {
         "reconciliation": outcome,
@@ -52,11 +52,14 @@ async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliati
         "late": "D5" in late,
         "portal_to_submit_working_days": portal_days,
         "calendar_provisional": provisional,
-        "publicity_end": publicity_end(kind, record),
-        "for_publication": any(tiers.values()) if tiers else True,
+        "publicity_end": ruling.publicity_end,
+        "for_publication": any(ruling.relay.values()) if ruling.relay else True,
         "masked": False,  # the municipal copy keeps the identifiers; the relays mask them (D17)
         # D15: a licence's 当前状态 says so, or an objection raised by a decision is open (lifecycle.py).
         "under_objection": record.get("status") == "OBJECTION" or objection_open(pipe, env["record_id"]),
+        "rule_set": ruling.rule_set,
+        "rule_floor": ruling.floor,
+        "tier": ruling.tier,
         "accepted_at": now_utc(),
     }
     await pipe.send(pipe.accepted[kind], env["record_id"], SCHEMA_BY_KIND[kind], record)
@@ -73,7 +76,7 @@ async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliati
         pipe.count(env, labels, "clean")
     metrics.labelled(metrics.RECORDS, "timeliness", "accepted", kind, labels.district).inc()
     await pipe.receipt(
-        env, "ACCEPTED", detail=_detail(outcome, checked.registered_name, days, late, provisional)
+        env, "ACCEPTED", detail=_detail(outcome, checked.registered_name, days, late, provisional, ruling)
     )
     return record
 
@@ -103,12 +106,24 @@ async def _late(
 
 
 def _detail(
-    outcome: str, registered: str | None, days: int, late: dict[str, tuple[int, int]], provisional: bool
+    outcome: str,
+    registered: str | None,
+    days: int,
+    late: dict[str, tuple[int, int]],
+    provisional: bool,
+    ruling: Ruling,
 ) -> str:
-    """The receipt's one line for the sender: reconciliation outcome (D13) and timeliness (D5, D6), in Chinese."""
+    """The receipt's one line for the sender: reconciliation outcome (D13), timeliness (D5, D6) and the rules that
+    decided publication (rule set, floor, tier, publicity end: D11, D14), in Chinese."""
     parts = [f"比对结果 {outcome}" + (f"（登记名称：{registered}）" if outcome == "NAME_MISMATCH" else "")]
     parts.append(f"决定后第 {days} 个工作日报送")
     parts += [f"{rule} 逾期：{taken} 个工作日，限 {limit} 个" for rule, (taken, limit) in late.items()]
     if provisional:
         parts.append("日历为暂定")
+    parts.append(
+        f"规则集 {ruling.rule_set}"
+        + (f"（下限 {ruling.floor}）" if ruling.floor else "")
+        + (f"，失信程度 {label('tier', ruling.tier)}" if ruling.tier else "")
+        + f"，公示至 {ruling.publicity_end or '长期'}"
+    )
     return "；".join(parts)
