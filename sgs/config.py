@@ -204,9 +204,10 @@ def _rules(r: _Reader, table: dict[str, Any]) -> RuleBook:
     book = r.get(table, "book", "rules", str, "")
     try:
         loaded = RuleBook.load(r.path.parent / book if book else None)
-        floors = [floor_from_config(r.path, f, f"rules.floors[{i}]") for i, f in enumerate(
-            r.get(table, "floors", "rules", list, [])
-        )]
+        floors = [
+            floor_from_config(r.path, f, f"rules.floors[{i}]")
+            for i, f in enumerate(r.get(table, "floors", "rules", list, []))
+        ]
     except RuleBookError as exc:
         raise ConfigError(Path(exc.path), exc.key, exc.detail) from None
     return loaded.with_floors(floors)

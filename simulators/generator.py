@@ -292,7 +292,9 @@ class Generator:
             day -= timedelta(days=1)
 
     def _decision_date(self, late: bool, fault: str | None = None) -> tuple[date, int]:
-        if fault == "repaired":  # D16: past the 一般 tier's minimum publicity by a month; not yet expired (D14)
+        if (
+            fault == "repaired"
+        ):  # D16: past the 一般 tier's minimum publicity by a month; not yet expired (D14)
             minimum = self.rules.decide("penalty", self.today, severity="GENERAL", procedure="GENERAL")
             wait = (minimum.publicity_min_end or self.today) - self.today
             day = self.today - wait - timedelta(days=31 + self.rng.randrange(120))
@@ -631,7 +633,9 @@ class Generator:
         # 令第36号: a department may call a 简易程序 penalty 轻微 itself (the rule book makes it 轻微 anyway)
         minor = simple and severity is None and self.rng.random() < 0.5
         publicity_end = None
-        if not minor and (severity is not None or self.rng.random() < 0.7):  # D14: 1 year, 3 years for 严重失信
+        if not minor and (
+            severity is not None or self.rng.random() < 0.7
+        ):  # D14: 1 year, 3 years for 严重失信
             publicity_end = date(decided_on.year + (3 if serious else 1), decided_on.month, 1) - timedelta(
                 days=1
             )

@@ -44,7 +44,9 @@ async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliati
         metrics.labelled(metrics.WORKING_DAYS, "D6").observe(portal_days)
         if portal_days > timeliness.report_working_days:
             late["D6"] = (portal_days, timeliness.report_working_days)
-    ruling = pipe.settings.federation.rules.ruling(kind, record)  # D11, D14: the set in force on the decision date
+    ruling = pipe.settings.federation.rules.ruling(
+        kind, record
+    )  # D11, D14: the set in force on the decision date
     outcome = checked.outcome
     record["annotations"] = {
         "reconciliation": outcome,

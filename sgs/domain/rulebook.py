@@ -29,7 +29,16 @@ RELAY_MODES = ("publish", "collect", "none")  # received and published / receive
 _PERIOD = re.compile(r"^(\d+)([dmy])$")
 # What a rule's `when` may test, and the record field (Avro enum) each takes its values from.
 _FACTS = {"severity": "severity", "procedure": "procedure", "subject_type": "category", "tier": "severity"}
-_REQUIRED = ("provincial", "national", "min", "max", "end_field", "end_field_bounded", "auto_stop", "repairable")
+_REQUIRED = (
+    "provincial",
+    "national",
+    "min",
+    "max",
+    "end_field",
+    "end_field_bounded",
+    "auto_stop",
+    "repairable",
+)
 END_FIELDS = {"license": "valid_to", "penalty": "publicity_end"}
 
 
@@ -183,7 +192,9 @@ class Ruling:
 class RuleBook:
     """Dated rule sets plus the config's floors; `decide` and `ruling` answer for a record."""
 
-    def __init__(self, sets: Iterable[RuleSet], floors: Iterable[Floor] = (), path: Path | None = None) -> None:
+    def __init__(
+        self, sets: Iterable[RuleSet], floors: Iterable[Floor] = (), path: Path | None = None
+    ) -> None:
         self.sets = tuple(sorted(sets, key=lambda s: s.effective_from or date.min))
         self.floors = tuple(floors)
         self.path = path
@@ -301,7 +312,9 @@ class RuleBook:
             stated_end=body.get(END_FIELDS[kind]),
         )
 
-    def longest_publicity(self, kind: str, body: Mapping[str, Any], department: str | None = None) -> date | None:
+    def longest_publicity(
+        self, kind: str, body: Mapping[str, Any], department: str | None = None
+    ) -> date | None:
         """The latest publicity end the rules allow a record to state, for a check at intake: the maximum of its
         tier where the set bounds stated ends (令第36号: 最长公示期届满后，自动停止公示); None where a stated end
         wins (the seeds, 003 (十四): 法律、法规、规章另有相关规定的，从其规定) or the rules set no maximum."""
@@ -327,8 +340,15 @@ class RuleBook:
                 if not f.get("repairable", True) and "not_repairable_rule" not in f:
                     missing.append("not_repairable_rule")
                 if missing:
-                    case = "/".join(label(n, v) or "" for n, v in (("severity", severity), ("procedure", procedure),
-                                                                 ("subject_type", subject)) if v)
+                    case = "/".join(
+                        label(n, v) or ""
+                        for n, v in (
+                            ("severity", severity),
+                            ("procedure", procedure),
+                            ("subject_type", subject),
+                        )
+                        if v
+                    )
                     raise RuleBookError(
                         path, f"sets.{rule_set.id}", f"no rule gives {', '.join(missing)} for {kind} {case}"
                     )
@@ -341,7 +361,9 @@ def _cases() -> Iterable[tuple[str, str | None, str | None, str | None]]:
     yield from (
         ("penalty", *case)
         for case in product(
-            dict.fromkeys(_symbols("severity").values()), dict.fromkeys(_symbols("procedure").values()), subjects
+            dict.fromkeys(_symbols("severity").values()),
+            dict.fromkeys(_symbols("procedure").values()),
+            subjects,
         )
     )
 
@@ -434,7 +456,9 @@ def _rule_set(path: Path, table: Any, where: str) -> RuleSet:
             raise RuleBookError(path, f"{rwhere}.when", "expected a table")
         bad = set(when) - {"kind", *_FACTS}
         if bad:
-            raise RuleBookError(path, f"{rwhere}.when.{sorted(bad)[0]}", f"unknown; use {', '.join(['kind', *_FACTS])}")
+            raise RuleBookError(
+                path, f"{rwhere}.when.{sorted(bad)[0]}", f"unknown; use {', '.join(['kind', *_FACTS])}"
+            )
         rules.append(
             Rule(
                 {k: _values(path, f"{rwhere}.when.{k}", k, v) for k, v in when.items()},
@@ -465,7 +489,11 @@ def floor_from_config(path: Path | str, table: Any, where: str) -> Floor:
     if unknown:
         raise RuleBookError(path, f"{where}.{sorted(unknown)[0]}", "unknown key")
     departments = table.get("departments")
-    if not isinstance(departments, list) or not departments or not all(isinstance(d, str) for d in departments):
+    if (
+        not isinstance(departments, list)
+        or not departments
+        or not all(isinstance(d, str) for d in departments)
+    ):
         raise RuleBookError(path, f"{where}.departments", "expected a non-empty list of department keys")
     tiers = table.get("tiers")
     relay = _rule_fields(path, where, {t: table[t] for t in TIERS if t in table})
