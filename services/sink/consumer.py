@@ -28,6 +28,7 @@ from kafka.errors import KafkaError
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Outcome, Row, SinkStore, kind_of
 from sgs.broker import durable_producer
+from sgs.domain.rulebook import label
 from sgs.serialization import SerializationError, default_codec
 from sgs.topics import RECEIPTS
 
@@ -86,11 +87,21 @@ class ReceiptBuilder:
             "detail": (
                 f"{TIER_LABELS[self.tier]}已撤下：{self.reason_labels.get(reason, reason)}"
                 if event == "withdrawn"
-                else f"{TIER_LABELS[self.tier]}已入库"
+                else f"{TIER_LABELS[self.tier]}已入库{_rules_note(record)}"
             ),
             "reasons": [],
         }
         return node, self.codec.encode("sgs.Receipt", receipt)
+
+
+def _rules_note(record: dict[str, Any]) -> str:
+    """Which rule set and tier decided the stored record's publication and publicity (rules.toml, D11, D14)."""
+    ann = record.get("annotations") or {}
+    if not ann.get("rule_set"):
+        return ""
+    tier = f"，失信程度 {label('tier', ann['tier'])}" if ann.get("tier") else ""
+    shown = "公示" if ann.get("for_publication", True) else "不公示"
+    return f"（规则集 {ann['rule_set']}{tier}，{shown}，至 {ann.get('publicity_end') or '长期'}）"
 
 
 class _SeekToStored(ConsumerRebalanceListener):

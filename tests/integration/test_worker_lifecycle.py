@@ -20,7 +20,10 @@ from sgs import topics
 from sgs.config import Federation
 
 TIERS = ("provincial", "national")
-DECIDED = date(2026, 10, 9)  # a general penalty: published for 1 year, repairable from 2027-01-09 (D16)
+DECIDED = date(2026, 10, 9)  # 令第36号, a general penalty: published up to a year, repairable from 2027-01-09
+SEEDS_DECIDED = date(
+    2025, 10, 9
+)  # the seeds: 严重失信 never repairable, a bar of a year after a repair (D16)
 
 
 def relayed_penalty(
@@ -67,14 +70,17 @@ def test_an_approved_repair_after_three_months_withdraws_from_both_tiers(
 def test_a_repair_too_early_or_of_a_serious_penalty_is_rejected_with_its_reason(
     worker, submitter, outputs, federation
 ):
-    """D16: not before 3 months of publicity; never for 严重失信 (3 years, D14). Nothing is withdrawn."""
+    """D16 by the rule set of the penalty's decision date: 一般 not before 3 months of publicity; 严重失信 never
+    under the seeds (3 years, D14), not before a year under 令第36号. Nothing is withdrawn."""
     early = relayed_penalty(submitter, outputs, federation)
-    serious = relayed_penalty(submitter, outputs, federation, severity="SERIOUS")
-    cases = {
-        "repair.too_early": (early, submitter.decide(early, "REPAIR_APPROVED", date(2027, 1, 8))),
-        "repair.serious": (serious, submitter.decide(serious, "REPAIR_APPROVED", date(2027, 6, 1))),
-    }
-    for rule, (rec, decision) in cases.items():
+    serious = relayed_penalty(submitter, outputs, federation, SEEDS_DECIDED, severity="SERIOUS")
+    serious_36 = relayed_penalty(submitter, outputs, federation, severity="SERIOUS")
+    cases = [
+        ("repair.too_early", early, submitter.decide(early, "REPAIR_APPROVED", date(2027, 1, 8))),
+        ("repair.serious", serious, submitter.decide(serious, "REPAIR_APPROVED", date(2026, 6, 1))),
+        ("repair.too_early", serious_36, submitter.decide(serious_36, "REPAIR_APPROVED", date(2027, 10, 8))),
+    ]
+    for rule, rec, decision in cases:
         rejected = wait_receipt(outputs, decision["receipt_id"], "REJECTED")
         assert [r["rule"] for r in rejected["reasons"]] == [rule]
         rid = rec["envelope"]["record_id"]
@@ -158,31 +164,31 @@ def test_a_decision_on_a_record_the_worker_does_not_hold_is_rejected(worker, sub
 def test_a_penalty_decided_in_the_year_after_a_repair_of_its_subject_is_not_repairable(
     worker, submitter, outputs, federation
 ):
-    """D16: subject S had penalty A repaired on 2027-01-09 (A's repair sent twice: one repair, withdrawn once).
-    B, decided on S in the year after, is refused; C, decided on S after that year, and a penalty on another
-    subject in that year are repaired at both tiers."""
-    subject, repaired = new_uscc(), date(2027, 1, 9)
-    a = relayed_penalty(submitter, outputs, federation, counterpart_uscc=subject)
-    b = relayed_penalty(submitter, outputs, federation, decided_on=date(2027, 3, 1), counterpart_uscc=subject)
+    """D16 (the seeds' rule set): subject S had penalty A repaired on 2026-01-09 (A's repair sent twice: one
+    repair, withdrawn once). B, decided on S in the year after, is refused; C, decided on S after that year, and a
+    penalty on another subject in that year are repaired at both tiers."""
+    subject, repaired = new_uscc(), date(2026, 1, 9)
+    a = relayed_penalty(submitter, outputs, federation, SEEDS_DECIDED, counterpart_uscc=subject)
+    b = relayed_penalty(submitter, outputs, federation, decided_on=date(2026, 3, 1), counterpart_uscc=subject)
     c = relayed_penalty(
-        submitter, outputs, federation, decided_on=date(2028, 1, 10), counterpart_uscc=subject
+        submitter, outputs, federation, decided_on=date(2027, 1, 10), counterpart_uscc=subject
     )
-    other = relayed_penalty(submitter, outputs, federation, decided_on=date(2027, 3, 1))
+    other = relayed_penalty(submitter, outputs, federation, decided_on=date(2026, 3, 1))
     first = submitter.decide(a, "REPAIR_APPROVED", repaired)
     again = submitter.decide(a, "REPAIR_APPROVED", repaired)
     assert "REPAIRED" in wait_receipt(outputs, first["receipt_id"], "ACCEPTED")["detail"]
     assert "已处理" in wait_receipt(outputs, again["receipt_id"], "ACCEPTED")["detail"]
     # A's repair is recorded for S before these reach S's partition (its receipt came after).
-    refused = submitter.decide(b, "REPAIR_APPROVED", date(2027, 6, 1))
+    refused = submitter.decide(b, "REPAIR_APPROVED", date(2026, 6, 1))
     approved = [
         submitter.decide(rec, "REPAIR_APPROVED", add)
-        for rec, add in ((c, date(2028, 4, 10)), (other, date(2027, 6, 1)))
+        for rec, add in ((c, date(2027, 4, 10)), (other, date(2026, 6, 1)))
     ]
     for decision in approved:
         assert "REPAIRED" in wait_receipt(outputs, decision["receipt_id"], "ACCEPTED")["detail"]
     rejected = wait_receipt(outputs, refused["receipt_id"], "REJECTED")
     assert [r["rule"] for r in rejected["reasons"]] == ["repair.within_year_of_repair"]
-    assert "2027-01-09" in rejected["reasons"][0]["message"]
+    assert "2026-01-09" in rejected["reasons"][0]["message"]
     b_id = b["envelope"]["record_id"]
     outputs.wait(
         lambda: outputs.of({b_id}, topics.REJECTED), what="the rejection"
