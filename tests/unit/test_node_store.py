@@ -141,7 +141,9 @@ def test_receipts_from_the_federation_move_status_forward_never_back_and_keep_hi
         ReceiptUpdate(c.receipt_id, "RELAYED_NATIONAL", t + 3_000),
         ReceiptUpdate(c.receipt_id, "RELAYED_NATIONAL", t + 3_000),  # redelivered
         ReceiptUpdate("f" * 32, "ACCEPTED", t),  # another process's record
-        ReceiptUpdate(c.receipt_id, "RELAYED_PROVINCIAL", t + 3_500),  # the province stored it after the nation
+        ReceiptUpdate(
+            c.receipt_id, "RELAYED_PROVINCIAL", t + 3_500
+        ),  # the province stored it after the nation
     ]
     assert store.apply_receipts(batch) == [True, True, True, True, False, True]
     view = store.receipt(c.receipt_id)
