@@ -9,7 +9,8 @@ Row keys may be, in any mix:
 - the template column names (Chinese, `template_columns(kind)`), as in the CSV/XLSX header;
 - the Avro field names, with the counterpart either nested (`{"counterpart": {"uscc": ...}}`) or flat
   (`{"uscc": ...}`; counterpart field names never clash with record field names).
-`envelope` and `annotations` keys are ignored. Values are strings (CSV) or JSON/XLSX scalars; an empty string is
+`annotations` keys are ignored; `envelope` keys and the optional columns 版本号, 操作类型 and 公示时间 are the
+envelope a department may give (`split_envelope`, `parse_envelope`). Values are strings (CSV) or JSON/XLSX scalars; an empty string is
 a missing value. Dates: YYYY-MM-DD or YYYY/MM/DD (month and day may have one digit). Amounts: decimal text or
 numbers. Enums: the Chinese label or the symbol. 处罚类别: several values separated by ; or ；, or a JSON list.
 """
@@ -47,6 +48,7 @@ __all__ = [
     "KINDS",
     "SCHEMA_NAME",
     "TemplateError",
+    "ENVELOPE_COLUMNS",
     "check_row",
     "parse_cell",
     "parse_row",
@@ -256,6 +258,110 @@ def combine(parse_issues: list[Issue], validation_issues: Iterable[Issue]) -> li
     return parse_issues + [i for i in validation_issues if i.field not in seen]
 
 
+# --- the envelope a department may give ------------------------------------------------------------------------
+
+BEIJING = datetime.timezone(datetime.timedelta(hours=8), "CST")
+OPERATIONS = {
+    "CREATE": "CREATE",
+    "UPDATE": "UPDATE",
+    "REVOKE": "REVOKE",
+    "新增": "CREATE",
+    "更新": "UPDATE",
+    "撤销": "REVOKE",
+}
+# The envelope fields a department may give, by Avro name, and the optional template columns that carry them in a
+# file (D4: a later version updates or revokes the record; D6: the portal publication time). A row without them is
+# version 1, 新增, with no publication time.
+ENVELOPE_KEYS = ("version", "operation", "published_at")
+ENVELOPE_COLUMNS = {"版本号": "version", "操作类型": "operation", "公示时间": "published_at"}
+MAX_VERSION = 2**62
+
+
+def split_envelope(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the template fields, the envelope fields by Avro name) of a row: a JSON record's top-level or nested
+    `envelope` keys, or a file row's optional envelope columns. Empty cells count as not given."""
+    fields: dict[str, Any] = {}
+    nested = row.get("envelope")
+    if isinstance(nested, Mapping):
+        fields.update({k: nested[k] for k in ENVELOPE_KEYS if k in nested})
+    rest: dict[str, Any] = {}
+    for key, value in row.items():
+        name = ENVELOPE_COLUMNS.get(str(key).strip().lstrip("\ufeff"), key) if isinstance(key, str) else key
+        if name in ENVELOPE_KEYS:
+            if not (isinstance(value, str) and not value.strip()):
+                fields[name] = value
+        else:
+            rest[key] = value
+    return rest, fields
+
+
+def parse_envelope(
+    env: Mapping[str, Any], now: datetime.datetime
+) -> tuple[int | None, str | None, datetime.datetime | None, list[Issue]]:
+    """(version, operation, portal publication time, issues) of what a department gave (D4, D6, D12): version
+    defaults to 1, operation to CREATE for version 1 and UPDATE otherwise; a time without an offset is Beijing's."""
+    version, version_issue = _parse_version(env.get("version"))
+    operation, operation_issue = _parse_operation(env.get("operation"), version or 1)
+    published_at, published_issue = _parse_published_at(env.get("published_at"), now)
+    issues = [i for i in (version_issue, operation_issue, published_issue) if i is not None]
+    return version, operation, published_at, issues
+
+
+def _parse_version(value: Any) -> tuple[int | None, Issue | None]:
+    if value is None:
+        return 1, None
+    if isinstance(value, float) and value.is_integer():  # XLSX stores 2 as 2.0
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        version = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        version = int(value.strip())
+    else:
+        return None, Issue("version", "version.format", "版本号应为正整数", quote(value))
+    if not 1 <= version < MAX_VERSION:
+        return None, Issue("version", "version.range", "版本号应为正整数（从 1 开始）", quote(value))
+    return version, None
+
+
+def _parse_operation(value: Any, version: int) -> tuple[str | None, Issue | None]:
+    if value is None:
+        return ("CREATE" if version == 1 else "UPDATE"), None
+    operation = OPERATIONS.get(value.strip().upper() if isinstance(value, str) else "")
+    if operation is None:
+        return None, Issue(
+            "operation",
+            "operation.enum",
+            "操作类型应为：CREATE（新增）、UPDATE（更新）、REVOKE（撤销）",
+            quote(value),
+        )
+    return operation, None
+
+
+def _parse_published_at(value: Any, now: datetime.datetime) -> tuple[datetime.datetime | None, Issue | None]:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
+    at: datetime.datetime | None = None
+    if isinstance(value, datetime.datetime):  # an XLSX date-time cell
+        at = value
+    elif isinstance(value, str):
+        try:
+            at = datetime.datetime.fromisoformat(value.strip())
+        except ValueError:
+            at = None
+    if at is None:
+        return None, Issue(
+            "published_at",
+            "published_at.format",
+            "公示时间应为 ISO 8601 时间，如 2026-05-06T09:30:00+08:00",
+            quote(value),
+        )
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=BEIJING)
+    if at > now + datetime.timedelta(minutes=5):  # a little clock skew between the department and the node
+        return None, Issue("published_at", "published_at.future", "公示时间晚于报送时间", quote(value))
+    return at, None
+
+
 # --- files -----------------------------------------------------------------------------------------------------
 
 
@@ -265,12 +371,14 @@ def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | Non
     The row number is the one an editor shows: the header is row 1 of a CSV/XLSX file, so the first record is
     row 2; in JSON lines it is the line number. Raises TemplateError for an unreadable file, an unknown format,
     a wrong encoding or a wrong header (possibly after some rows, for an encoding error deep in a file)."""
+    now = datetime.datetime.now(datetime.UTC)
     for number, row, issues in read_raw_rows(path, kind):
         if row is None:
             yield number, None, issues
             continue
-        body, parse_issues = parse_row(kind, row)
-        yield number, body, issues + parse_issues
+        rest, env = split_envelope(row)
+        body, parse_issues = parse_row(kind, rest)
+        yield number, body, issues + parse_issues + parse_envelope(env, now)[3]
 
 
 def read_raw_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | None, list[Issue]]]:
@@ -309,11 +417,14 @@ def _detect_format(path: Path) -> str:
 
 def _check_header(path: Path, kind: str, header: list[str]) -> None:
     names = [h.strip().lstrip("\ufeff") for h in header]
+    envelope = [ENVELOPE_COLUMNS.get(n, n) for n in names if ENVELOPE_COLUMNS.get(n, n) in ENVELOPE_KEYS]
+    names = [n for n in names if ENVELOPE_COLUMNS.get(n, n) not in ENVELOPE_KEYS]  # optional columns
     known = [n for n in names if _resolve(kind, n) is not None]
     unknown = [n for n in names if _resolve(kind, n) is None]
     resolved = [_resolve(kind, n) for n in known]
     missing = [f.column for f in template_fields(kind) if f not in resolved]
     duplicated = sorted({f.column for f in resolved if f is not None and resolved.count(f) > 1})
+    duplicated += sorted({k for k in envelope if envelope.count(k) > 1})
     problems = []
     if unknown:
         problems.append(f"未知列 unknown columns: {', '.join(unknown[:10])}")

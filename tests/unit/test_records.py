@@ -14,9 +14,11 @@ import pytest
 from sgs.records import (
     TemplateError,
     check_row,
+    parse_envelope,
     parse_row,
     read_rows,
     record_id,
+    split_envelope,
     template_columns,
     to_json,
 )
@@ -200,6 +202,35 @@ def test_read_rows_csv_counts_rows_as_an_editor_shows_them(tmp_path: Path) -> No
     assert [n for n, _, _ in got] == [2, 5, 6]
     assert got[0][1] is not None and got[0][1]["violation_facts"] == "第一行\n第二行"
     assert "row.columns" in [i.rule for i in got[2][2]]
+
+
+def test_the_optional_envelope_columns_are_read_and_checked_like_the_others(tmp_path: Path) -> None:
+    """Issue 15: 版本号, 操作类型 and 公示时间 may follow the template columns; bad values are issues of their row."""
+    columns = [*PENALTY_COLUMNS, "版本号", "操作类型", "公示时间"]
+    good = [penalty_row()[c] for c in PENALTY_COLUMNS]
+    path = write_csv(
+        tmp_path / "p.csv",
+        columns,
+        [[*good, "2", "撤销", "2024-12-30T09:30:00"], [*good, "", "", ""], [*good, "二", "删除", "昨天"]],
+    )
+    got = list(read_rows(path, "penalty"))
+    assert [issues for _, _, issues in got[:2]] == [[], []]
+    assert got[0][1] is not None and "版本号" not in got[0][1]  # the body holds template fields only
+    assert [i.rule for i in got[2][2]] == ["version.format", "operation.enum", "published_at.format"]
+    assert split_envelope({"版本号": "2", "操作类型": "撤销", "公示时间": " ", "备注": "x"}) == (
+        {"备注": "x"}, {"version": "2", "operation": "撤销"}
+    )  # fmt: skip
+    now = datetime.datetime(2026, 5, 6, 2, 0, tzinfo=datetime.UTC)
+    version, operation, at, issues = parse_envelope({"version": 2.0, "operation": "撤销"}, now)
+    assert (version, operation, at, issues) == (2, "REVOKE", None, [])
+    assert parse_envelope({}, now)[:3] == (1, "CREATE", None)  # a file without the columns: version 1, 新增
+    assert parse_envelope({"version": "3"}, now)[1] == "UPDATE"
+
+
+def test_an_envelope_column_twice_is_a_header_error(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "p.csv", [*PENALTY_COLUMNS, "版本号", "version"], [])
+    with pytest.raises(TemplateError, match="重复列"):
+        list(read_rows(path, "penalty"))
 
 
 def test_read_rows_header_in_any_order_is_accepted(tmp_path: Path) -> None:
