@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from sgs.config import ConfigError
+from sgs.settings import SettingsError
 
 # Order is the order `sgs --help` lists them in.
 COMMAND_MODULES = (
@@ -31,7 +32,7 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(
         prog="sgs",
         description="双公示 federation: district nodes, municipal processors, provincial and national sinks.",
@@ -39,7 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parser(sub)
-    return parser
+    return parser, dict(sub.choices)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return _parsers()[0]
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Each subcommand's parser by name (for `--help` listings and the deployment's checks)."""
+    return _parsers()[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except ConfigError as exc:
         print(f"sgs {args.command}: config error: {exc}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"sgs {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

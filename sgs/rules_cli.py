@@ -45,8 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_publicity(args: argparse.Namespace) -> int:
     from sgs.config import load_config
+    from sgs.domain.kinds import KINDS
     from sgs.domain.rulebook import label, symbol
-    from sgs.template import KINDS
 
     try:
         if args.kind not in KINDS:

@@ -22,15 +22,14 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sgs.config import Department, Federation, Node
+from sgs.domain.kinds import record_id
+from sgs.domain.lifecycle import repair_refusal
+from sgs.domain.publication import NATIONAL
 from sgs.domain.rulebook import RuleBook
-from sgs.lifecycle import repair_refusal
-from sgs.publication import NATIONAL
-from sgs.records import record_id
-from sgs.template import DATE, DECIMAL, ENUM, ENUM_ARRAY, template_fields
-from sgs.workdays import Calendar
+from sgs.domain.template import DATE, DECIMAL, ENUM, ENUM_ARRAY, template_fields
+from sgs.domain.workdays import CHINA, Calendar
 from simulators.catalogue import LicenceKind, Violation, department_kind
 from simulators.subjects import (
     GIVEN,
@@ -42,7 +41,6 @@ from simulators.subjects import (
     make_natural_person,
 )
 
-CHINA = ZoneInfo("Asia/Shanghai")
 # Deregistrations in the population fall before this date, so every decision the generator dates (recent ones)
 # meets a closed entity as closed (D13), and the snapshot does not change with the day it is generated.
 CLOSED_BEFORE = date(2025, 1, 1)
@@ -196,7 +194,7 @@ class Submission:
 
 
 def to_row(kind: str, record: dict[str, Any]) -> dict[str, str]:
-    """An Avro-shaped body -> template row (the inverse of `sgs.records.parse_row` for well-formed bodies)."""
+    """An Avro-shaped body -> template row (the inverse of `sgs.domain.records.parse_row` for well-formed bodies)."""
     row: dict[str, str] = {}
     for f in template_fields(kind):
         value = record[f.path[0]] if len(f.path) == 1 else record[f.path[0]][f.path[1]]
@@ -283,10 +281,10 @@ class Generator:
     def today(self, value: date) -> None:
         """Recompute, for the new day, which decision dates are how many working days back (D5)."""
         self._today = value
-        self._by_working_days: dict[int, list[date]] = {}
+        self.by_working_days: dict[int, list[date]] = {}
         count, day = 0, value
         while count <= self.limit + 20:
-            self._by_working_days.setdefault(count, []).append(day)
+            self.by_working_days.setdefault(count, []).append(day)
             if self.calendar.is_working_day(day):
                 count += 1
             day -= timedelta(days=1)
@@ -307,7 +305,7 @@ class Generator:
             days = self.rng.choices(
                 range(self.limit + 1), weights=[max(1, 10 - k) for k in range(self.limit + 1)]
             )[0]
-        return self.rng.choice(self._by_working_days[days]), days
+        return self.rng.choice(self.by_working_days[days]), days
 
     # --- the stream --------------------------------------------------------------------------------------------
 
@@ -430,7 +428,7 @@ class Generator:
     ) -> tuple[Decision, ...]:
         """The decisions of a decision fault, dated on or after the record's decision and not after today.
         The deciding body is the department (it handles objections and repairs of its own records). Whether a
-        repair is admissible, and why not, is the rule book's to say (D16, `sgs.lifecycle.repair_refusal`)."""
+        repair is admissible, and why not, is the rule book's to say (D16, `sgs.domain.lifecycle.repair_refusal`)."""
 
         def on(kind: str, day: date, expect: str = APPLIED) -> Decision:
             return Decision(rid, kind, dept.name, dept.uscc, day, expect)

@@ -108,6 +108,6 @@ def monthly_bulletin(url: str, month: str) -> list[dict[str, Any]]:
                     aggregates.c.district, aggregates.c.department, aggregates.c.kind, aggregates.c.measure
                 )
             )
-            return [dict(r._mapping) for r in rows]
+            return [dict(r) for r in rows.mappings()]
     finally:
         engine.dispose()

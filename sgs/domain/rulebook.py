@@ -20,8 +20,10 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from sgs.publication import NATIONAL, PROVINCIAL, add_months
-from sgs.template import KINDS, field_by_name
+from sgs.domain.kinds import KINDS
+from sgs.domain.periods import add_months
+from sgs.domain.publication import NATIONAL, PROVINCIAL
+from sgs.domain.template import field_by_name
 
 DEFAULT_RULE_BOOK = Path(__file__).resolve().parents[2] / "rules.toml"
 TIERS = (PROVINCIAL, NATIONAL)

@@ -13,19 +13,18 @@ from typing import Any
 
 import pytest
 from test_worker import HOLD_S, known, outputs, submitter, withdrawals  # noqa: F401  (fixtures)
-from worker_process import Outputs, Submitter, WorkerProcess
-from worker_records import new_uscc, record
 
 from services.sink.consumer import ReceiptBuilder
 from services.sink.store import SinkStore
-from sgs import topics
 from sgs.config import Federation
+from sgs.kafka import topics
+from tests.support.worker_process import Outputs, Submitter, WorkerProcess
+from tests.support.worker_records import new_uscc, record
 
 TIERS = ("provincial", "national")
 DECIDED = date(2026, 10, 9)  # 令第36号, a general penalty: published up to a year, repairable from 2027-01-09
-SEEDS_DECIDED = date(
-    2025, 12, 1
-)  # the seeds: 严重失信 never repairable, a bar of a year after a repair (D16)
+# The seeds' rule set: 严重失信 never repairable, a bar of a year after a repair (D16).
+SEEDS_DECIDED = date(2025, 12, 1)
 
 
 @pytest.fixture(scope="module")
