@@ -78,6 +78,8 @@ async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliati
         pipe.count(env, labels, "portal_dated")
     if outcome == "MATCHED" and not late:
         pipe.count(env, labels, "clean")
+    if ruling.tier is not None:  # penalties by the rule set and tier that decided them (docs/report.md)
+        pipe.count(env, labels, f"tier.{ruling.rule_set}.{ruling.tier}")
     metrics.labelled(metrics.RECORDS, "timeliness", "accepted", kind, labels.district).inc()
     await pipe.receipt(
         env, "ACCEPTED", detail=_detail(outcome, checked.registered_name, days, late, provisional, ruling)

@@ -275,3 +275,23 @@ def test_receipts_say_which_tier_stored_or_withdrew_the_record_and_go_to_the_sou
         rec["envelope"]["receipt_id"],
         1,
     )
+
+
+def test_a_store_from_before_the_rule_book_gets_its_columns_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Issue 15: rule_set and tier are added to an existing store on start; rows stored before show NULL there."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = SinkStore(url)
+    tag = unique_tag()
+    apply(old, penalty_record(f"处〔{tag}〕1号", f"{tag}甲"))
+    with old.engine.begin() as conn:  # as a store created before issue 15 was
+        for column in ("rule_set", "tier"):
+            conn.exec_driver_sql(f"ALTER TABLE sink_records DROP COLUMN {column}")
+    old.close()
+    store = SinkStore(url)
+    apply(store, penalty_record(f"处〔{tag}〕2号", f"{tag}乙", rule_set="ndrc-order-36", tier="MINOR"))
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT counterpart_name, rule_set, tier FROM sink_records ORDER BY 1"
+        ).all()
+    assert [tuple(r) for r in rows] == [(f"{tag}乙", "ndrc-order-36", "MINOR"), (f"{tag}甲", None, None)]
+    store.close()
