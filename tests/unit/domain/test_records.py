@@ -111,6 +111,15 @@ def test_parse_row_reads_enum_labels_and_symbols() -> None:
     assert [(i.field, i.rule) for i in issues] == [("处罚类别", "enum")]
 
 
+def test_severity_takes_minor_as_well_as_general_and_serious() -> None:
+    """Issue 15: 失信严重程度 轻微 (令第36号) is read, validated and encoded like 一般 and 严重."""
+    for text, symbol in (("轻微", "MINOR"), ("一般", "GENERAL"), ("严重", "SERIOUS"), ("MINOR", "MINOR")):
+        body, issues = check_row("penalty", {**penalty_row(), "失信严重程度": text}, today=TODAY)
+        assert issues == [] and body is not None and body["severity"] == symbol
+    _, issues = check_row("penalty", {**penalty_row(), "失信严重程度": "较重"}, today=TODAY)
+    assert [(i.field, i.rule) for i in issues] == [("失信严重程度", "enum")]
+
+
 def test_parse_row_reads_json_scalars() -> None:
     row = {**penalty_row(), "罚款金额(万元)": 2, "处罚类别": ["罚款"], "违法行为类型": 12345}
     body, issues = parse_row("penalty", row)
