@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from sgs.settings import add_common_options, add_option
+from sgs.cli.options import add_common_options, add_option
 
 DISTRICT_GIVEN = "district_given_on_command_line"
 

@@ -7,8 +7,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from sgs.cli.options import SettingsError
 from sgs.config import Federation, load_config
-from sgs.settings import SettingsError
 
 
 @dataclass(frozen=True)

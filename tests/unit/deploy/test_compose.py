@@ -1,7 +1,7 @@
 """docker-compose.yml checked without a Docker engine: the compose schema, and that it fits the code.
 
 Every sgs service must run a subcommand registered in `sgs.cli`, set only `SGS_*` variables that subcommand
-reads (its flags through the env rule of `sgs.settings`, or a variable the code reads directly), and serve the
+reads (its flags through the env rule of `sgs.cli.options`, or a variable the code reads directly), and serve the
 port Prometheus scrapes. The schema is the Compose Specification as shipped in the docker-compose 1.29.2 wheel
 (compose/config/compose_spec.json), pinned in tests/data/compose-spec.json.
 """
@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from sgs.cli import build_parser, subcommands
-from sgs.settings import env_name
+from sgs.cli.options import env_name
 from tests.support.paths import REPO
 
 ROOT = REPO
