@@ -200,9 +200,7 @@ async def _execute(ctx: Context, decision: Decision, relayed: dict[str, Any]) ->
     await ctx.receipt(decision.envelope, "ACCEPTED", detail=detail)
 
 
-async def _to_subject(
-    ctx: Context, decision: Decision, relayed: dict[str, Any], bar: Period | None
-) -> None:
+async def _to_subject(ctx: Context, decision: Decision, relayed: dict[str, Any], bar: Period | None) -> None:
     """D16: a repair the record's own terms allow, to its subject's partition (<app>-repairs, keyed by subject)
     with what the subject's history is checked against: the penalty's decision date and its rule set's bar on a
     repair soon after another (None: no bar)."""
