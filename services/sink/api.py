@@ -194,7 +194,7 @@ def create_app(
             raise HTTPException(404, "无此记录")
         return {
             **summary(row),
-            "for_publication": row.for_publication and not row.simple_procedure,
+            "for_publication": row.for_publication,
             "withdrawn": row.withdrawn,
             "withdrawal_reason": row.withdrawal_reason,
             "record": json.loads(row.record),

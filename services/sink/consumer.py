@@ -27,7 +27,8 @@ from kafka.errors import KafkaError
 
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Outcome, Row, SinkStore, kind_of
-from sgs.domain.rulebook import label
+from sgs.domain.kinds import KIND_OF_SCHEMA
+from sgs.domain.rulebook import RuleBook, label
 from sgs.kafka.producer import durable_producer
 from sgs.kafka.topics import RECEIPTS
 from sgs.serialization.codec import SerializationError, default_codec
@@ -40,14 +41,14 @@ TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 log = structlog.get_logger("sink")
 
 
-def refusal_rule(tier: str, name: str, record: dict[str, Any]) -> str | None:
-    """D11: 信用中国 neither collects nor publishes simple-procedure penalties or penalties on natural persons.
-    The relay worker already filters them; the national sink refuses them again, defensively."""
-    if tier != "national" or name != "sgs.PenaltyRecord":
+def refusal_rule(tier: str, rules: RuleBook, name: str, record: dict[str, Any]) -> str | None:
+    """D11 as the rule book has it for the record's decision date: a tier its ruling does not send the record to
+    does not hold it (信用中国 takes neither 简易程序/轻微 penalties nor natural persons' under either rule set). The
+    relay worker routes by the same ruling; the sink checks again, defensively, against a relay sent by mistake."""
+    kind = KIND_OF_SCHEMA.get(name)
+    if kind is None:  # a withdrawal
         return None
-    if record["counterpart"]["category"] == "NATURAL_PERSON" or record.get("procedure") == "SIMPLE":
-        return "D11"
-    return None
+    return None if tier in rules.ruling(kind, record).relay else "D11"
 
 
 class ReceiptBuilder:
@@ -135,12 +136,14 @@ class RelayConsumer:
         metrics: SinkMetrics,
         *,
         tier: str,
+        rules: RuleBook,
         bootstrap: str,
         topic: str,
         group_id: str,
         receipts_topic: str = RECEIPTS,
     ) -> None:
         self.store, self.metrics, self.tier, self.topic = store, metrics, tier, topic
+        self.rules = rules  # which tiers hold a record (D11), by the rule set of its decision date
         self.bootstrap = bootstrap
         self.receipts_topic = receipts_topic
         self.receipt_for: Callable[[str, dict[str, Any]], tuple[str, bytes]] = ReceiptBuilder(tier)
@@ -232,9 +235,9 @@ class RelayConsumer:
             decoded = self._decode(message)
             if decoded is None:
                 continue
-            rule = refusal_rule(self.tier, *decoded)
+            rule = refusal_rule(self.tier, self.rules, *decoded)
             if rule:
-                self.metrics.refused.labels(self.tier, "penalty", rule).inc()
+                self.metrics.refused.labels(self.tier, KIND_OF_SCHEMA[decoded[0]], rule).inc()
                 log.warning("sink.refused", record_id=decoded[1]["envelope"]["record_id"], rule=rule)
                 continue
             good.append(decoded)

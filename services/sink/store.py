@@ -110,8 +110,9 @@ class Row:
             publicity_end=ann.get("publicity_end") if ann else record.get("publicity_end"),
             # D7: published centrally when the municipal platform accepted it; stable across replays and tiers.
             published_at=accepted_at.astimezone(UTC).replace(tzinfo=None),
-            # D11: simple-procedure penalties are never published, whatever the annotation says.
-            for_publication=bool(ann.get("for_publication", True)) and not simple,
+            # D11: the rule book decided at the municipal platform (annotations, per tier); a record relayed
+            # without annotations falls back to the seeds' rule: 简易程序 is not published.
+            for_publication=bool(ann["for_publication"]) if ann else not simple,
             simple_procedure=simple,
             under_objection=bool(ann.get("under_objection", False)),
             revoked=env["operation"] == "REVOKE",
@@ -464,7 +465,6 @@ class SinkStore:
         return sa.and_(
             r.c.withdrawn.is_(False),
             r.c.for_publication.is_(True),
-            r.c.simple_procedure.is_(False),
             sa.or_(r.c.publicity_end.is_(None), r.c.publicity_end >= today),
         )
 
