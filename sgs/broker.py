@@ -20,7 +20,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from sgs.topics import TOPICS, TopicSpec
+from sgs.topics import MAX_MESSAGE_BYTES, TOPICS, TopicSpec
 
 log = structlog.get_logger("broker")
 
@@ -138,9 +138,11 @@ def ensure_topics(bootstrap: str, partitions: int, topics: tuple[TopicSpec, ...]
 def durable_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
     """The producer every writer of the federation uses: a record counts as sent only once every in-sync replica
     has it (acks=all), and retries never duplicate or reorder within a partition (idempotence). Small batches
-    linger 5 ms so that bursts travel together. `overrides` tune timeouts for the caller's situation."""
+    linger 5 ms so that bursts travel together. It refuses a message over MAX_MESSAGE_BYTES at `send`
+    (MessageSizeTooLargeError), the limit every topic has too. `overrides` tune timeouts for the caller's situation."""
     settings: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
+        "max_request_size": MAX_MESSAGE_BYTES,
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,

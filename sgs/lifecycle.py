@@ -48,7 +48,7 @@ def parse_decision(data: Any, today: date) -> tuple[dict[str, Any] | None, list[
     for key, raw in data.items():
         f = by_key.get(str(key).strip())
         if f is None:
-            issues.append(Issue(str(key), "column.unknown", "决定中没有此字段", quote(raw)))
+            issues.append(Issue(quote(str(key)) or "", "column.unknown", "决定中没有此字段", quote(raw)))
             continue
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue

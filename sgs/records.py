@@ -41,7 +41,7 @@ from sgs.template import (
     template_columns,
     template_fields,
 )
-from sgs.validation import ROW, Issue, quote, validate
+from sgs.validation import ROW, Issue, quote, text_issue, validate
 
 __all__ = [
     "KINDS",
@@ -93,7 +93,7 @@ def _flatten(kind: str, row: Mapping[Any, Any], issues: list[Issue]) -> list[tup
         if f is not None:  # the common case: an exact column name
             out.append((f, value))
             continue
-        name = str(key).strip().lstrip("\ufeff")
+        name = quote(str(key).strip().lstrip("\ufeff")) or ""  # a hostile key is quoted like a value
         if name in IGNORED_KEYS:
             continue
         if name == "counterpart" and isinstance(value, Mapping):
@@ -219,7 +219,8 @@ def parse_cell(f: TemplateField, raw: Any) -> tuple[Any, Issue | None]:
     value = _text(raw) if not isinstance(raw, (dict, list)) else None
     if value is None:
         return None, Issue(f.column, "type", f"{f.column}应为文本", quote(raw))
-    return value, None
+    issue = text_issue(f.column, value)
+    return (None, issue) if issue else (value, None)
 
 
 @cache

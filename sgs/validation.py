@@ -21,7 +21,9 @@ Every other column is required or optional as its Avro schema says (a non-null t
 `org_code.check_char`, `org_code.mismatch`, `date.future`, `date.order`, `amount.format`, `amount.negative`,
 `amount.scale`, `amount.range`, `fine.amount_required`, `confiscation.amount_required`,
 `license_suspension.required`. Parsing (sgs.records) adds `column.unknown`, `date.format`, `date.invalid`,
-`row.columns`, `row.format`.
+`row.columns`, `row.format`, and for every text cell `text.too_long` (over MAX_TEXT_CHARS) and `text.control`
+(a control character such as NUL: it would end up in record ids and stores that refuse it). A record with more than
+MAX_REASONS issues lists the first ones and then `reasons.truncated`.
 """
 
 from __future__ import annotations
@@ -66,6 +68,12 @@ RIC_ID_TYPES = ("身份证", "港澳台居民居住证")
 # A 个体工商户 without a 统一社会信用代码 yet may fill 17 zeros + X (national template note), with its 工商注册号.
 INDIVIDUAL_BUSINESS_PLACEHOLDER = "00000000000000000X"
 MAX_AGE_YEARS = 120
+# Bounds of our own (the seeds set none), far above any real cell, so that one record can never outgrow a message
+# (sgs.topics.MAX_MESSAGE_BYTES): every text cell at most MAX_TEXT_CHARS characters, at most MAX_REASONS reasons.
+MAX_TEXT_CHARS = 5000
+MAX_REASONS = 50
+# C0 controls but tab and line breaks (a long 违法事实 may keep its paragraphs), DEL and the C1 controls.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 _DIVISIONS = Path(__file__).resolve().parent / "data" / "gb2260.tsv"
 _ORG_CODE = re.compile(r"^([0-9A-Z]{8})-?([0-9X])$")
@@ -94,6 +102,38 @@ def quote(value: Any) -> str | None:
         return None
     text = value if isinstance(value, str) else str(value)
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
+
+
+def text_issue(column: str, text: str) -> Issue | None:
+    """A text cell too long for any message, or carrying a control character (NUL, ESC, ...)."""
+    if len(text) > MAX_TEXT_CHARS:
+        return Issue(
+            column,
+            "text.too_long",
+            f"{column}超过 {MAX_TEXT_CHARS} 个字符（{len(text)} 个）/ longer than {MAX_TEXT_CHARS} characters",
+            quote(text),
+        )
+    found = _CONTROL.search(text)
+    if found is not None:
+        return Issue(
+            column,
+            "text.control",
+            f"{column}含控制字符 U+{ord(found.group()):04X}（第 {found.start() + 1} 个字符），请删除",
+            quote(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)),
+        )
+    return None
+
+
+def bounded(issues: list[Issue]) -> list[Issue]:
+    """At most MAX_REASONS issues: the first ones, then one saying how many more there are (D12 wants every reason,
+    but a record of a million unknown columns must not make a rejection larger than a message)."""
+    if len(issues) <= MAX_REASONS:
+        return issues
+    more = len(issues) - (MAX_REASONS - 1)
+    return [
+        *issues[: MAX_REASONS - 1],
+        Issue(ROW, "reasons.truncated", f"另有 {more} 个问题未列出", str(more)),
+    ]
 
 
 # --- code lists and check characters -------------------------------------------------------------------------

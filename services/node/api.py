@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.node.intake import BEIJING, Intake, Outcome
 from services.node.metrics import NodeMetrics
+from services.node.sender import SenderState
 from services.node.store import RANK, NodeStore, ReceiptView
 from sgs.config import Department, Federation
 from sgs.lifecycle import DECISION_SCHEMA
@@ -209,6 +210,36 @@ def receipt_json(view: ReceiptView, report_working_days: int) -> dict[str, Any]:
     }
 
 
+def health(
+    nodes: tuple[str, ...],
+    sender: SenderState,
+    outbox: dict[str, tuple[int, int | None]],
+    parked: dict[str, int],
+) -> dict[str, Any]:
+    """/healthz: `status` ok or degraded, with `problems` naming the cause an operator should look at: the broker
+    cannot be reached or refuses to acknowledge (records wait safely in the outbox), or messages are parked."""
+    problems = []
+    if not sender.connected and sender.last_error is not None:
+        since = _iso(sender.last_error_at or 0)
+        problems.append(f"broker: records wait in the outbox; last error at {since}: {sender.last_error}")
+    parked_total = sum(parked.values())
+    if parked_total:
+        problems.append(
+            f"parked: {parked_total} message(s) the broker can never take; see `sgs node parked list`"
+        )
+    oldest = min((at for _, at in outbox.values() if at is not None), default=None)
+    return {
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
+        "nodes": list(nodes),
+        "broker_connected": sender.connected,
+        "last_sent_at": None if sender.last_sent_at is None else _iso(sender.last_sent_at),
+        "outbox_depth": sum(count for count, _ in outbox.values()),
+        "outbox_oldest_at": None if oldest is None else _iso(oldest),
+        "parked": parked_total,
+    }
+
+
 def _summary_status(counts: dict[str, int]) -> int:
     """202 all taken (or unchanged), 422 none, 403 every one another authority's, 207 a mix."""
     ok = counts["taken"] + counts["unchanged"]
@@ -249,7 +280,7 @@ def create_app(
     store: NodeStore,
     intake: Intake,
     metrics: NodeMetrics,
-    broker_connected: Callable[[], bool],
+    sender_state: Callable[[], SenderState],
     *,
     limits: Limits,
     tmp_dir: Path,
@@ -431,15 +462,14 @@ def create_app(
             }
         )
 
-    @app.get("/healthz", summary="Liveness: the node takes records even while the broker is away")
+    @app.get(
+        "/healthz",
+        summary="Liveness (always 200 while the process serves: it takes records even while the broker is away), "
+        "and what is wrong on the way upward",
+    )
     async def healthz() -> dict[str, Any]:
-        stats = await run_in_threadpool(store.outbox_stats)
-        return {
-            "status": "ok",
-            "nodes": list(nodes),
-            "broker_connected": broker_connected(),
-            "outbox_depth": sum(count for count, _ in stats.values()),
-        }
+        stats, parked = await run_in_threadpool(lambda: (store.outbox_stats(), store.parked_counts()))
+        return health(nodes, sender_state(), stats, parked)
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:

@@ -35,7 +35,8 @@ from sgs.config import Department
 from sgs.lifecycle import DECISION_SCHEMA, parse_decision
 from sgs.records import SCHEMA_NAME, combine, parse_row, read_raw_rows, record_id, to_json
 from sgs.serialization import Codec, SerializationError
-from sgs.validation import ROW, Issue, quote, validate
+from sgs.topics import MAX_MESSAGE_BYTES
+from sgs.validation import ROW, Issue, bounded, quote, validate
 from sgs.workdays import Calendar
 
 BEIJING = timezone(timedelta(hours=8), "CST")
@@ -49,6 +50,11 @@ OPERATIONS = {
 }
 ENVELOPE_KEYS = ("version", "operation", "published_at")
 MAX_VERSION = 2**62
+# What the node takes, bounded well below a message (MAX_MESSAGE_BYTES, the broker's and the producer's limit), so
+# that nothing it takes can be refused by the broker and block the outbox: a record's Avro bytes (rule
+# `record.too_large`), and the original a rejection carries upward (cut down beyond this, see `original_bytes`).
+MAX_RECORD_BYTES = MAX_MESSAGE_BYTES // 2
+MAX_ORIGINAL_BYTES = MAX_MESSAGE_BYTES // 4
 FILE_CHUNK_ROWS = 500  # rows per transaction while taking a file: bounded memory, few fsyncs
 
 
@@ -153,8 +159,14 @@ def _parse_published_at(value: Any, now: datetime) -> tuple[datetime | None, Iss
 
 
 def original_bytes(row: Any) -> bytes:
-    """A department's record (a JSON value, or a file row as {column: cell}) as UTF-8 JSON, for `sgs.Rejection`."""
-    return json.dumps(to_json(row), ensure_ascii=False, default=str).encode()
+    """A department's record (a JSON value, or a file row as {column: cell}) as UTF-8 JSON, for `sgs.Rejection`.
+    Beyond MAX_ORIGINAL_BYTES it becomes {"truncated_from_bytes": n, "head": the text's beginning}, so that a
+    rejection always fits in a message."""
+    data = json.dumps(to_json(row), ensure_ascii=False, default=str).encode()
+    if len(data) <= MAX_ORIGINAL_BYTES:
+        return data
+    head = data[: MAX_ORIGINAL_BYTES // 2].decode(errors="ignore")
+    return json.dumps({"truncated_from_bytes": len(data), "head": head}, ensure_ascii=False).encode()
 
 
 def content_hash(kind: str, body: dict[str, Any], operation: str, published_at: datetime | None) -> str:
@@ -267,7 +279,7 @@ class Intake:
         if body is not None and isinstance(body.get("decision_doc_no"), str) and authority:
             rid = record_id(kind, department.uscc, body["decision_doc_no"])
         if issues or body is None or version is None or operation is None:
-            reasons = [i.as_reason() for i in issues]
+            reasons = [i.as_reason() for i in bounded(issues)]
             return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=reasons), reasons=reasons)
         assert rid is not None  # validate() reported a missing authority or document number otherwise
         submitted = now.astimezone(BEIJING)
@@ -297,6 +309,14 @@ class Intake:
             )
         except SerializationError as exc:  # validate() should have caught it; never let it escape the batch
             reason = Issue(ROW, "schema", "记录不符合数据标准的结构", quote(str(exc))).as_reason()
+            return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=[reason]), reasons=[reason])
+        if len(payload) > MAX_RECORD_BYTES:
+            reason = Issue(
+                ROW,
+                "record.too_large",
+                f"记录编码后 {len(payload)} 字节，超过上限 {MAX_RECORD_BYTES} 字节 / record over {MAX_RECORD_BYTES} bytes",
+                str(len(payload)),
+            ).as_reason()
             return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=[reason]), reasons=[reason])
         candidate = Candidate(
             receipt_id=receipt_id,

@@ -46,7 +46,7 @@ def serve(settings: NodeSettings) -> int:
         store,
         intake,
         metrics,
-        lambda: sender.connected,
+        sender.state,
         limits=Limits(settings.max_body_bytes, settings.max_file_bytes, settings.max_batch_records),
         tmp_dir=tmp_dir,
     )
