@@ -187,7 +187,9 @@ class Intake:
         calendar: Calendar,
         codec: Codec,
         on_taken: Callable[[], None] = lambda: None,
+        max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
+        self.max_record_bytes = max_record_bytes
         self.store = store
         self.metrics = metrics
         self.calendar = calendar
@@ -310,11 +312,12 @@ class Intake:
         except SerializationError as exc:  # validate() should have caught it; never let it escape the batch
             reason = Issue(ROW, "schema", "记录不符合数据标准的结构", quote(str(exc))).as_reason()
             return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=[reason]), reasons=[reason])
-        if len(payload) > MAX_RECORD_BYTES:
+        if len(payload) > self.max_record_bytes:
+            limit = self.max_record_bytes
             reason = Issue(
                 ROW,
                 "record.too_large",
-                f"记录编码后 {len(payload)} 字节，超过上限 {MAX_RECORD_BYTES} 字节 / record over {MAX_RECORD_BYTES} bytes",
+                f"记录编码后 {len(payload)} 字节，超过上限 {limit} 字节 / record over {limit} bytes",
                 str(len(payload)),
             ).as_reason()
             return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=[reason]), reasons=[reason])

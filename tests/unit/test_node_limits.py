@@ -1,0 +1,106 @@
+"""Issue 17: what the node takes, and what it sends upward about what it refuses, always fits in one Kafka message,
+so no record can stop the outbox; hostile cells get a clear reason with their rule."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from node_records import clean
+
+from services.node.intake import Intake
+from services.node.metrics import NodeMetrics
+from services.node.store import NodeStore
+from sgs.config import Department, Federation
+from sgs.serialization import default_codec
+from sgs.topics import MAX_MESSAGE_BYTES, REJECTED
+from sgs.workdays import Calendar
+
+DISTRICT = "310115"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[NodeStore]:
+    s = NodeStore(tmp_path / "outbox.db")
+    yield s
+    s.close()
+
+
+def intake(store: NodeStore, **kwargs: int) -> Intake:
+    return Intake(store, NodeMetrics(store, (DISTRICT,)), Calendar(), default_codec(), **kwargs)
+
+
+def submit(store: NodeStore, department: Department, body: dict, **kwargs: int) -> dict:
+    (outcome,) = intake(store, **kwargs).submit_records(department, "penalty", [body])
+    return outcome.as_json()
+
+
+def rejection_sent_upward(store: NodeStore) -> dict:
+    (entry,) = [p for p in store.pending(10) if p.topic == REJECTED]
+    assert len(entry.payload) < MAX_MESSAGE_BYTES // 2
+    return default_codec().decode(entry.payload)[1]
+
+
+def test_a_1_2_mb_cell_is_refused_with_its_rule_and_its_rejection_fits_in_a_message(
+    store: NodeStore, federation: Federation
+) -> None:
+    item = clean(federation, 1, DISTRICT, kind="penalty")[0]
+    body = item.http_body()
+    body["违法事实"] = "违" * 400_000
+    answer = submit(store, item.department, body)
+    assert answer["status"] == "rejected"
+    (reason,) = answer["errors"]
+    assert (reason["field"], reason["rule"]) == ("违法事实", "text.too_long")
+    assert "5000" in reason["message"] and len(reason["value"]) <= 201
+    original = json.loads(rejection_sent_upward(store)["original"])
+    assert original["truncated_from_bytes"] > 1_200_000 and original["head"].startswith("{")
+
+
+@pytest.mark.parametrize(
+    "column", ["行政相对人名称", "行政处罚决定书文号", "处罚机关", "违法事实"], ids=lambda c: c
+)
+def test_a_control_character_in_any_text_cell_is_refused(
+    store: NodeStore, federation: Federation, column: str
+) -> None:
+    item = clean(federation, 1, DISTRICT, kind="penalty")[0]
+    body = item.http_body()
+    body[column] = "上海\x00某公司"
+    answer = submit(store, item.department, body)
+    assert answer["status"] == "rejected"
+    reasons = {(r["field"], r["rule"]) for r in answer["errors"]}
+    assert (column, "text.control") in reasons
+    assert all("\x00" not in (r["value"] or "") for r in answer["errors"])
+    assert not [p for p in store.pending(10) if p.topic != REJECTED]  # nothing taken, so no id with a NUL
+
+
+def test_line_breaks_in_free_text_are_kept(store: NodeStore, federation: Federation) -> None:
+    item = clean(federation, 1, DISTRICT, kind="penalty")[0]
+    body = item.http_body()
+    body["违法事实"] = "一、……\n二、……\t（附表）"
+    assert submit(store, item.department, body)["status"] == "taken"
+
+
+def test_a_record_of_100_000_unknown_columns_gets_50_reasons_and_a_rejection_that_fits(
+    store: NodeStore, federation: Federation
+) -> None:
+    department = federation.node(DISTRICT).departments[0]
+    body = {f"列{i}" * 50: "x" * 100 for i in range(100_000)}
+    answer = submit(store, department, body)
+    assert answer["status"] == "rejected" and len(answer["errors"]) == 50
+    last = answer["errors"][-1]
+    assert last["rule"] == "reasons.truncated" and int(last["value"]) > 99_000
+    assert all(len(r["field"]) <= 201 for r in answer["errors"])
+    rejection = rejection_sent_upward(store)
+    assert len(rejection["reasons"]) == 50
+
+
+def test_a_record_whose_bytes_exceed_the_bound_is_refused_as_too_large(
+    store: NodeStore, federation: Federation
+) -> None:
+    item = clean(federation, 1, DISTRICT, kind="penalty")[0]
+    answer = submit(store, item.department, item.http_body(), max_record_bytes=200)
+    assert answer["status"] == "rejected"
+    (reason,) = answer["errors"]
+    assert reason["rule"] == "record.too_large" and "200" in reason["message"]
