@@ -16,8 +16,8 @@ from stdnum.cn import ric, uscc
 
 from sgs.serialization import default_codec
 from sgs.topics import REF_LEGAL_PERSONS, REF_PERSONS
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SGS = str(REPO / ".venv" / "bin" / "sgs")
 
 

@@ -10,15 +10,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from polling import wait_until
-from worker_process import Submitter, WorkerProcess
-from worker_records import new_uscc, record
 
 from sgs import report
 from sgs.cli import main
 from sgs.config import Federation
 from sgs.serialization import default_codec
 from sgs.topics import REJECTED
+from tests.support.polling import wait_until
+from tests.support.worker_process import Submitter, WorkerProcess
+from tests.support.worker_records import new_uscc, record
 
 MONTH = "2025-03"
 ON_TIME, LATE = 6, 2

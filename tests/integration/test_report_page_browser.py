@@ -7,11 +7,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from headless_chromium import CHROMIUM, Browser
-from report_aggregates import MONTH, write_aggregates
 
 from sgs import report
 from sgs.cli import main
+from tests.support.headless_chromium import CHROMIUM, Browser
+from tests.support.report_aggregates import MONTH, write_aggregates
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs /usr/bin/chromium: apt-get update && apt-get install -y chromium"

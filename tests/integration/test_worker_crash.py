@@ -11,13 +11,13 @@ from datetime import date
 from aiokafka import TopicPartition
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KafkaPartition
-from polling import wait_until
-from worker_process import Outputs, Submitter, WorkerProcess
-from worker_records import record
 
 from services.worker.offsets import fetched_end_offsets
 from sgs import topics
 from sgs.broker import EmbeddedBroker, ensure_topics
+from tests.support.polling import wait_until
+from tests.support.worker_process import Outputs, Submitter, WorkerProcess
+from tests.support.worker_records import record
 
 N = 300
 

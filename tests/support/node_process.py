@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
-from service_process import ServiceProcess
 
 from sgs.serialization import default_codec
 from sgs.topics import SUBMITTED
+from tests.support.service_process import ServiceProcess
 
 
 class NodeProcess(ServiceProcess):

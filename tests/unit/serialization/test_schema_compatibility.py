@@ -17,8 +17,9 @@ from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibi
 from fastavro.schema import load_schema
 
 from sgs.serialization import plain_schema
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 CURRENT, BASELINE = ROOT / "schemas", ROOT / "tests" / "schemas_baseline"
 
 

@@ -10,12 +10,12 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from sink_records import decoded, license_record, penalty_record, person, unique_tag, withdrawal
 
 from services.sink.api import create_app, parse_operator_tokens
 from services.sink.consumer import ReceiptBuilder
 from services.sink.metrics import SinkMetrics
 from services.sink.store import SinkStore
+from tests.support.sink_records import decoded, license_record, penalty_record, person, unique_tag, withdrawal
 
 TOKEN = "审核员甲=op-secret-123"
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sgs.workdays import Calendar, OverrideError, load_overrides
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SGS = [str(REPO / ".venv" / "bin" / "sgs")]
 
 OVERRIDES_2027 = """

@@ -11,7 +11,6 @@ from pathlib import Path
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
-from node_records import clean, csv_bytes, of_one_department
 
 from services.node.api import Limits, create_app
 from services.node.intake import Intake
@@ -22,6 +21,7 @@ from sgs.config import Federation
 from sgs.serialization import default_codec
 from sgs.template import template_columns
 from sgs.workdays import Calendar
+from tests.support.node_records import clean, csv_bytes, of_one_department
 
 DISTRICT = "310115"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sink_records import decoded, license_record, penalty_record, person, unique_tag, withdrawal
 
 from services.sink.consumer import ReceiptBuilder, refusal_rule
 from services.sink.store import Query, SinkStore, normalise_name
 from sgs.serialization import default_codec
+from tests.support.sink_records import decoded, license_record, penalty_record, person, unique_tag, withdrawal
 
 TODAY = date.today()
 

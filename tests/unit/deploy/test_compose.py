@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -19,8 +18,9 @@ import yaml
 
 from sgs.cli import build_parser
 from sgs.settings import env_name
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict] = COMPOSE["services"]
 SGS_SERVICES = {name: s for name, s in SERVICES.items() if s.get("image") == "sgs-federation:latest"}

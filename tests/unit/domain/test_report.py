@@ -7,11 +7,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from report_aggregates import MONTH, write_aggregates
 
 from sgs import report
 from sgs.cli import main
 from sgs.config import Federation
+from tests.support.report_aggregates import MONTH, write_aggregates
 
 
 @pytest.fixture

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 
 import yaml
 
-GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
+from tests.support.paths import REPO
+
+GRAFANA = REPO / "deploy" / "grafana"
 
 
 def _generator() -> ModuleType:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 import json
 import re
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
+ROOT = REPO
 DOC = (ROOT / "docs" / "metrics.md").read_text()
 METRIC_CLASSES = {"Counter", "Gauge", "Histogram", "Summary", "GaugeMetricFamily", "CounterMetricFamily"}
 COUNTERS = {"Counter", "CounterMetricFamily"}

@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from polling import wait_until
-from service_process import ServiceProcess
 
 from sgs import topics
 from sgs.serialization import default_codec
+from tests.support.polling import wait_until
+from tests.support.service_process import ServiceProcess
 
 OUTPUT_TOPICS = (
     *topics.ACCEPTED.values(),

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
-from service_process import ServiceProcess
-from sink_records import encoded, unique_tag
 
 from services.sink.store import SinkStore
 from sgs.broker import ensure_topics
 from sgs.topics import TopicSpec
+from tests.support.service_process import ServiceProcess
+from tests.support.sink_records import encoded, unique_tag
 
 
 def relay_topic(kafka: str, partitions: int = 4) -> str:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+from tests.support.paths import REPO
+
+PROMETHEUS = REPO / "deploy" / "prometheus"
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool not installed (Debian: apt-get install prometheus)"

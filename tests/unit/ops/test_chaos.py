@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import structlog
 import yaml
-from polling import wait_until
 
 from sgs import chaos_compose, chaos_local
 from sgs.chaos import (
@@ -25,8 +24,10 @@ from sgs.chaos import (
     schedule_from_args,
 )
 from sgs.processes import Child, launch
+from tests.support.paths import REPO
+from tests.support.polling import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 
 
