@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import httpx
-from node_process import NodeProcess, submitted_versions
-from node_records import clean
-from polling import wait_until
 
 from services.node.store import Candidate, NodeStore, now_ms
 from sgs.config import Federation
 from sgs.topics import MAX_MESSAGE_BYTES
+from tests.support.node_process import NodeProcess, submitted_versions
+from tests.support.node_records import clean
+from tests.support.polling import wait_until
 
 DISTRICT = "310115"
 

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from node_records import clean
 
 from services.node.intake import Intake
 from services.node.metrics import NodeMetrics
@@ -17,6 +16,7 @@ from sgs.config import Department, Federation
 from sgs.serialization import default_codec
 from sgs.topics import MAX_MESSAGE_BYTES, REJECTED
 from sgs.workdays import Calendar
+from tests.support.node_records import clean
 
 DISTRICT = "310115"
 
