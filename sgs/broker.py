@@ -18,7 +18,14 @@ from typing import Any
 import structlog
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAlreadyExistsError,
+)
 
 from sgs.topics import MAX_MESSAGE_BYTES, TOPICS, TopicSpec
 
@@ -149,3 +156,13 @@ def durable_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
         "batch_size": 256 * 1024,
     }
     return KafkaProducer(**(settings | overrides))
+
+
+# What the broker (or the producer, before sending) says about a message itself: no retry can ever change it.
+UNSENDABLE = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError, CorruptRecordError)
+
+
+def unsendable(exc: BaseException) -> bool:
+    """True for an error about the message, not the broker (or one that is not Kafka's): every sender parks such a
+    message and goes on, since retrying it would block the messages behind it for ever."""
+    return isinstance(exc, UNSENDABLE) or not isinstance(exc, KafkaError)

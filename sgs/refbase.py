@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from stdnum.cn import ric, uscc
 
 from sgs import topics
+from sgs.validation import text_issue
 
 metadata = MetaData()
 
@@ -115,6 +116,13 @@ def _parse_date(value: str) -> date:
     return date.fromisoformat(text)
 
 
+def _text_reasons(column: str, text: str) -> list[str]:
+    """The records' bound on a text cell (too long for a message, control characters), so that every entry of a
+    base can be published (issue 17)."""
+    issue = text_issue(column, text)
+    return [f"{issue.message} [{issue.rule}]"] if issue else []
+
+
 def parse_legal_person(raw: Mapping[str, str | None]) -> tuple[dict[str, Any] | None, list[str]]:
     """One CSV row (column names already mapped) -> (row, []) or (None, reasons)."""
     reasons = []
@@ -124,6 +132,7 @@ def parse_legal_person(raw: Mapping[str, str | None]) -> tuple[dict[str, Any] | 
     name = (raw.get("name") or "").strip()
     if not name:
         reasons.append("名称 is empty")
+    reasons += _text_reasons("名称", name)
     label = (raw.get("status") or "").strip()
     status = STATUS_LABELS.get(label, label.upper())
     if status not in STATUSES:
@@ -150,6 +159,7 @@ def parse_person(raw: Mapping[str, str | None]) -> tuple[dict[str, Any] | None, 
     name = (raw.get("name") or "").strip()
     if not name:
         reasons.append("姓名 is empty")
+    reasons += _text_reasons("姓名", name)
     if reasons:
         return None, reasons
     return {"id_no": id_no, "name": name}, []

@@ -20,27 +20,13 @@ from dataclasses import dataclass
 
 import structlog
 from kafka import KafkaProducer
-from kafka.errors import (
-    CorruptRecordError,
-    InvalidRecordError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-)
+from kafka.errors import KafkaError
 
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, Pending, now_ms
-from sgs.broker import durable_producer, ensure_topics
+from sgs.broker import durable_producer, ensure_topics, unsendable
 
 log = structlog.get_logger("node.sender")
-
-# What the broker (or the producer, before sending) says about the message itself: no retry can ever change it.
-UNSENDABLE = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError, CorruptRecordError)
-
-
-def unsendable(exc: BaseException) -> bool:
-    """True for an error about the message, not the broker: retrying it would block the outbox for ever."""
-    return isinstance(exc, UNSENDABLE) or not isinstance(exc, KafkaError)
 
 
 @dataclass(frozen=True)
