@@ -18,9 +18,11 @@ a record this node never took, 409 a record the municipal platform has not accep
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +31,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -47,6 +50,7 @@ from sgs.records import TemplateError
 from sgs.serialization import default_codec
 from sgs.template import schema_fields, template_fields
 
+log = structlog.get_logger("node.api")
 FILE_SUFFIX = {
     "text/csv": ".csv",
     "application/csv": ".csv",
@@ -416,7 +420,10 @@ def create_app(
             )
         results = tempfile.NamedTemporaryFile("w+", dir=tmp_dir, suffix=".jsonl", delete=False)  # noqa: SIM115
         try:
-            counts, file_error = await run_in_threadpool(_take_file, intake, dept, kind.value, path, results)
+            counts, file_error = await _until_disconnected(
+                request,
+                lambda gone: _take_file(intake, dept, kind.value, path, results, gone),
+            )
         finally:
             path.unlink(missing_ok=True)
         results.flush()
@@ -511,13 +518,34 @@ async def _spool_multipart(request: Request, tmp_dir: Path) -> Path | None:
         return await _spool(chunks(), tmp_dir, suffix)
 
 
+async def _until_disconnected(request: Request, work: Callable[[threading.Event], Any]) -> Any:
+    """Run `work(gone)` in a worker thread; `gone` is set when the client disconnects, so a long file stops being
+    parsed for nobody (the rows taken before stay taken: their receipts are in GET /v1/receipts)."""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await asyncio.sleep(0.5)
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await run_in_threadpool(work, gone)
+    finally:
+        watcher.cancel()
+
+
 def _take_file(
-    intake: Intake, dept: Department, kind: str, path: Path, results: Any
+    intake: Intake, dept: Department, kind: str, path: Path, results: Any, gone: threading.Event
 ) -> tuple[dict[str, int], str | None]:
-    """Run a file through the intake, writing one JSON line per row to `results` (bounded memory)."""
+    """Run a file through the intake, writing one JSON line per row to `results` (bounded memory); stop when the
+    client is `gone`."""
     counts = {s: 0 for s in ("taken", "unchanged", "rejected", "forbidden")}
     try:
         for row, outcome in intake.submit_file(dept, kind, path):
+            if gone.is_set():
+                log.warning("node.upload_abandoned", department=dept.id, row=row, **counts)
+                break
             counts[outcome.status] += 1
             results.write(json.dumps({"row": row, **outcome.as_json()}, ensure_ascii=False))
             results.write("\n")
