@@ -25,8 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgs.broker import EmbeddedBroker, ensure_topics
     from sgs.config import load_config
+    from sgs.kafka.admin import ensure_topics
+    from sgs.kafka.tansu import EmbeddedBroker
     from sgs.logs import configure_logging
 
     log = configure_logging("broker", args.log_level)

@@ -8,33 +8,18 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sgs.settings import add_option
+from sgs.settings import add_calendar_overrides_option, add_option
 
 if TYPE_CHECKING:
-    from sgs.workdays import Calendar
-
-
-def add_calendar_overrides_option(parser: argparse.ArgumentParser) -> None:
-    """The one flag every process that counts working days takes (the worker reuses it)."""
-    add_option(
-        parser,
-        "--calendar-overrides",
-        default=None,
-        help="TOML file of official holidays / make-up workdays (docs/calendar.md); "
-        "default: the federation config's timeliness.calendar_overrides",
-    )
+    from sgs.domain.workdays import Calendar
 
 
 def calendar_from_args(args: argparse.Namespace) -> Calendar:
-    """`--calendar-overrides` wins; else the federation config's `timeliness.calendar_overrides`; else none.
-
-    Raises `OverrideError` on a bad file and `ConfigError` on a bad config."""
+    """`--calendar-overrides` wins; else the federation config's `timeliness.calendar_overrides`; else none."""
     from sgs.config import load_config
-    from sgs.workdays import Calendar
+    from sgs.domain.workdays import Calendar
 
-    if args.calendar_overrides:
-        return Calendar(Path(args.calendar_overrides))
-    return Calendar(load_config(args.config).timeliness.calendar_overrides)
+    return Calendar.for_federation(load_config(args.config), args.calendar_overrides)
 
 
 def _iso(value: str) -> date:
@@ -82,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _calendar(args: argparse.Namespace) -> Calendar | None:
-    from sgs.workdays import OverrideError
+    from sgs.domain.workdays import OverrideError
 
     try:
         return calendar_from_args(args)
@@ -124,7 +109,7 @@ def run_between(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from sgs.workdays import OverrideError, load_overrides
+    from sgs.domain.workdays import OverrideError, load_overrides
 
     try:
         schedules = load_overrides(args.overrides)

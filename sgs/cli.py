@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from sgs.config import ConfigError
+from sgs.settings import SettingsError
 
 # Order is the order `sgs --help` lists them in.
 COMMAND_MODULES = (
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except ConfigError as exc:
         print(f"sgs {args.command}: config error: {exc}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"sgs {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

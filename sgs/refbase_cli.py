@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from sgs.config import load_config, store_url
-    from sgs.refbase import RefBase
+    from sgs.refbase.store import RefBase
 
     url = args.refbase_url or store_url(load_config(args.config).refbase_url, args.data_dir)
     return RefBase(url)
@@ -65,10 +65,12 @@ def run_load(args: argparse.Namespace) -> int:
     the store or the broker could not be used (nothing of the failed batch stored)."""
     from kafka.errors import KafkaError
 
-    from sgs.broker import ensure_topics
     from sgs.config import load_config
+    from sgs.kafka.admin import ensure_topics
     from sgs.logs import configure_logging
-    from sgs.refbase import BASES, ChangePublisher, LoadCounts, RefbaseError, read_csv
+    from sgs.refbase.load import read_csv
+    from sgs.refbase.publisher import ChangePublisher
+    from sgs.refbase.store import BASES, LoadCounts, RefbaseError
 
     log = configure_logging("refbase", args.log_level)
     spec = BASES[args.base]
@@ -124,10 +126,11 @@ def run_load(args: argparse.Namespace) -> int:
 def run_publish(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
-    from sgs.broker import ensure_topics
     from sgs.config import load_config
+    from sgs.kafka.admin import ensure_topics
     from sgs.logs import configure_logging
-    from sgs.refbase import BASES, ChangePublisher, RefbaseError
+    from sgs.refbase.publisher import ChangePublisher
+    from sgs.refbase.store import BASES, RefbaseError
 
     log = configure_logging("refbase", args.log_level)
     specs = list(BASES.values()) if args.base == "all" else [BASES[args.base]]

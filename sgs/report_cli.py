@@ -37,20 +37,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgs import report
+    from sgs.bulletin.counts import read_counts
+    from sgs.bulletin.render import write
     from sgs.config import load_config, store_url
+    from sgs.domain.bulletin import ReportError, build, parse_month, previous_month
 
     if not args.month:
         print("sgs report: --month YYYY-MM is required (or SGS_MONTH)", file=sys.stderr)
         return 2
     try:
-        month = report.parse_month(args.month)
+        month = parse_month(args.month)
         federation = load_config(args.config)
         url = store_url(args.aggregates_url, args.data_dir)
-        counts = report.read_counts(url, [month, report.previous_month(month)])
-        bulletin = report.build(federation, counts, month)
-        paths = report.write(bulletin, Path(args.out))
-    except report.ReportError as exc:
+        bulletin = build(federation, read_counts(url, [month, previous_month(month)]), month)
+        paths = write(bulletin, Path(args.out))
+    except ReportError as exc:
         print(f"sgs report: {exc}", file=sys.stderr)
         return 2
     for path in paths:

@@ -11,6 +11,10 @@ import os
 from typing import Any
 
 
+class SettingsError(Exception):
+    """A flag or variable that cannot be used; the message names it. `sgs` prints it on one line and exits 2."""
+
+
 def env_name(flag: str) -> str:
     """`--kafka-bootstrap` -> `SGS_KAFKA_BOOTSTRAP`."""
     return "SGS_" + flag.lstrip("-").upper().replace("-", "_")
@@ -37,4 +41,15 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser, "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level"
+    )
+
+
+def add_calendar_overrides_option(parser: argparse.ArgumentParser) -> None:
+    """The one flag every process that counts working days takes (`sgs calendar`, the worker)."""
+    add_option(
+        parser,
+        "--calendar-overrides",
+        default=None,
+        help="TOML file of official holidays / make-up workdays (docs/calendar.md); "
+        "default: the federation config's timeliness.calendar_overrides",
     )

@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from sgs.records import TemplateError, combine, read_rows, to_json
-    from sgs.validation import validate
+    from sgs.domain.records import combine, to_json
+    from sgs.domain.template_files import TemplateError, read_rows
+    from sgs.domain.validation import validate
 
     try:
         today = datetime.date.fromisoformat(args.today) if args.today else datetime.date.today()

@@ -30,9 +30,15 @@ import structlog
 from tqdm import tqdm
 
 from sgs import chaos_local
-from sgs.broker import EmbeddedBroker, durable_producer, ensure_topics, free_port
 from sgs.chaos import Runner, ScheduleError, check_supported, describe, schedule_from_args
 from sgs.config import TIERS, Federation, load_config, store_url
+from sgs.domain.records import to_json
+from sgs.kafka.admin import ensure_topics
+from sgs.kafka.launch import free_port
+from sgs.kafka.producer import durable_producer
+from sgs.kafka.tansu import EmbeddedBroker
+from sgs.kafka.topics import REJECTED as REJECTED_TOPIC
+from sgs.kafka.topics import TopicSpec
 from sgs.logs import configure_logging
 from sgs.processes import (
     Child,
@@ -44,9 +50,6 @@ from sgs.processes import (
     start_children,
     stop_all,
 )
-from sgs.records import to_json
-from sgs.topics import REJECTED as REJECTED_TOPIC
-from sgs.topics import TopicSpec
 from simulators.decisions import DecisionLane
 from simulators.driver import encode_submitted
 from simulators.generator import FaultMix, Generator, Submission
@@ -213,7 +216,7 @@ def rejected_on_topic(bootstrap: str, partitions: int) -> tuple[set[tuple[str, i
     quiet."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from sgs.serialization import default_codec
+    from sgs.serialization.codec import default_codec
 
     codec = default_codec()
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000)

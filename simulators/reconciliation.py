@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from sgs.config import TIERS
-from sgs.lifecycle import OBJECTION_OPEN, WITHDRAWAL_REASON
+from sgs.domain.lifecycle import OBJECTION_OPEN, WITHDRAWAL_REASON
 from simulators.decisions import Observed
 from simulators.generator import APPLIED, DUPLICATE, REJECTED, WITHDRAWN, Decision, Submission
 

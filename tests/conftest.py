@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sgs.broker import EmbeddedBroker, ensure_topics
 from sgs.config import Federation, load_config
+from sgs.kafka.admin import ensure_topics
+from sgs.kafka.tansu import EmbeddedBroker
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sgs.topics import DECISIONS, REJECTED, SUBMITTED
+from sgs.kafka.topics import DECISIONS, REJECTED, SUBMITTED
 
 # Receipt statuses (sgs.Receipt.status) in the order a record normally moves through them. The current status of a
 # receipt is the highest-ranked one seen, so a receipt that arrives late (ACCEPTED consumed before the sender's own

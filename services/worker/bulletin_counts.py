@@ -21,7 +21,7 @@ from typing import Any
 import faust
 
 from services.worker.pipeline import Pipeline, Step, guarded
-from sgs import topics
+from sgs.kafka import topics
 
 
 def register(pipe: Pipeline) -> None:

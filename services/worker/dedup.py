@@ -13,7 +13,8 @@ from typing import Any
 import faust
 
 from services.worker import metrics
-from services.worker.pipeline import Pipeline, content_hash, log, reason
+from services.worker.pipeline import Pipeline, log, reason
+from sgs.domain.kinds import content_hash
 
 
 async def admit(pipe: Pipeline, event: faust.EventT, record: dict[str, Any]) -> bool:

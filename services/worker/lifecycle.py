@@ -17,8 +17,8 @@ D16 terms) decides:
 - A decision that cannot apply is rejected with its reason on `sgs.rejected` and a REJECTED receipt: a record this
   worker does not hold (`unknown_record`: the district node sends a decision only for a record the municipal
   platform accepted, so this is a wrong id or a record that was never relayed), a record no tier holds any more
-  (`not_published`), a repair D16 does not allow (`repair.*`: `sgs.lifecycle.repair_refusal` for the record's own
-  terms, `sgs.lifecycle.repeat_refusal` for its subject's history).
+  (`not_published`), a repair D16 does not allow (`repair.*`: `sgs.domain.lifecycle.repair_refusal` for the record's own
+  terms, `sgs.domain.lifecycle.repeat_refusal` for its subject's history).
 - The same decision (kind, date, deciding body) again is absorbed with an ACCEPTED receipt saying so, unless it is
   the very message applied before (same offset: redelivery after a crash, applied again; a withdrawal sent twice
   or a mark set twice changes nothing at the sinks).
@@ -38,14 +38,14 @@ import faust
 
 from services.worker import metrics, route
 from services.worker.pipeline import Pipeline, Step, guarded, log, reason
-from sgs.lifecycle import (
+from sgs.domain.lifecycle import (
     DECISION_SCHEMA,
     OBJECTION_OPEN,
     WITHDRAWAL_REASON,
     record_repair,
     repair_refusal,
 )
-from sgs.serialization import SerializationError
+from sgs.serialization.codec import SerializationError
 
 STAGE = "decision"
 _MARK = {True: "已标注异议", False: "已清除异议标注"}
@@ -228,7 +228,7 @@ async def _to_subject(pipe: Pipeline, decision: Decision, relayed: dict[str, Any
 
 async def judge_repair(pipe: Pipeline, event: faust.EventT) -> None:
     """D16, in the subject's partition: refuse the repair of a penalty decided within a year after a repair of the
-    same subject, else record the repair (`sgs.lifecycle.record_repair`, idempotent per record); the outcome back
+    same subject, else record the repair (`sgs.domain.lifecycle.record_repair`, idempotent per record); the outcome back
     to the record's partition (<app>-repair-outcomes, keyed by record id)."""
     subject = (event.key or b"").decode()
     message = json.loads(event.value)

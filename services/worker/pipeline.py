@@ -17,33 +17,26 @@ re-encoded), so it can still be rejected with the original bytes.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import random
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import faust
 import structlog
-from aiokafka.partitioner import murmur2
 
 from services.worker import metrics
-from sgs import topics
-from sgs.config import Federation
-from sgs.serialization import Codec, default_codec
-from sgs.topics import TopicSpec
-from sgs.workdays import Calendar
+from services.worker.settings import WorkerSettings
+from sgs.domain.issues import Issue, quote
+from sgs.domain.workdays import china_date
+from sgs.kafka import topics
+from sgs.kafka.topics import TopicSpec
+from sgs.serialization.codec import Codec, default_codec
 
 log = structlog.get_logger("worker")
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")  # dates of D5/D6 are calendar days in China, not in UTC
-SCHEMA_BY_KIND = {"license": "sgs.LicenseRecord", "penalty": "sgs.PenaltyRecord"}
 KIND_BY_TOPIC = {name: kind for kind, name in topics.SUBMITTED.items()}
 UNKNOWN = "unknown"  # metric label for a district or department the federation config does not know
 
@@ -53,31 +46,12 @@ INTERNAL_TOPICS = ("held", "expiry", "repairs", "repair-outcomes")
 TABLES = ("records", "daily", "subjects")
 
 
-@dataclass(frozen=True)
-class WorkerSettings:
-    """Everything the worker is configured with, from flags, `SGS_*` variables and the federation config."""
-
-    app_id: str
-    bootstrap: str
-    http_port: int
-    data_dir: Path
-    federation: Federation
-    calendar: Calendar
-    unknown_subject_hold_s: float
-    sweep_interval_s: float
-    aggregates_url: str
-    log_level: str
-
-    @property
-    def retry_interval_s(self) -> float:
-        """How often a held record is re-checked: often enough to notice a reference-base change soon after it
-        arrives, rarely enough that a burst of unknown subjects does not flood the held topic."""
-        return min(5.0, max(0.5, self.unknown_subject_hold_s / 6))
-
-    def app_topics(self) -> tuple[TopicSpec, ...]:
-        internal = tuple(TopicSpec(f"{self.app_id}-{suffix}") for suffix in INTERNAL_TOPICS)
-        changelogs = tuple(TopicSpec(f"{self.app_id}-{t}-changelog", compacted=True) for t in TABLES)
-        return internal + changelogs
+def app_topics(app_id: str) -> tuple[TopicSpec, ...]:
+    """The app's own topics and its tables' changelogs, created with the federation's partition count before faust
+    starts (faust must not create them with a broker default)."""
+    internal = tuple(TopicSpec(f"{app_id}-{suffix}") for suffix in INTERNAL_TOPICS)
+    changelogs = tuple(TopicSpec(f"{app_id}-{t}-changelog", compacted=True) for t in TABLES)
+    return internal + changelogs
 
 
 @dataclass
@@ -89,40 +63,13 @@ class Labels:
     department: str
 
 
-@functools.lru_cache(maxsize=4096)
-def _key_hash(key: bytes) -> int:
-    return murmur2(key) & 0x7FFFFFFF
-
-
-def partition_by_key(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-    """The producer's partitioner: Kafka's default (murmur2 of the key, as the district nodes' producers use), with
-    the hash remembered, because one record's several outputs share its key, receipts and alerts share a few
-    keys, and aiokafka's murmur2 is pure Python (~12 µs a key)."""
-    if key is None:
-        return random.choice(available or all_partitions)
-    return all_partitions[_key_hash(key) % len(all_partitions)]
-
-
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def local_date(ts: datetime) -> date:
-    return ts.astimezone(SHANGHAI).date()
-
-
-def content_hash(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()[:32]
-
-
 def reason(field_: str, rule: str, message: str, value: Any = None) -> dict[str, Any]:
     """One `sgs.Reason` (D12: the sender is told every reason, by template column)."""
-    return {
-        "field": field_,
-        "rule": rule,
-        "message": message,
-        "value": None if value is None else str(value)[:200],
-    }
+    return Issue(field_, rule, message, quote(value)).as_reason()
 
 
 @dataclass
@@ -167,7 +114,7 @@ class Pipeline:
         self.records = table("records")
         # "<partition>|<day>|<district>|<department>|<kind>" -> {measure: count} (D8); months are sums of days.
         self.daily = table("daily")
-        # subject (`sgs.lifecycle.subject_key`) -> {record id: repair date} of its latest approved repairs (D16);
+        # subject (`sgs.domain.lifecycle.subject_key`) -> {record id: repair date} of its latest approved repairs (D16);
         # written by the `subject` agent, whose topic is keyed by subject.
         self.subjects = table("subjects")
 
@@ -277,7 +224,7 @@ class Pipeline:
         """Count one `measure` of the message in hand for the day aggregates (D8), once per (record id, version,
         measure) however often the record is replayed; `settle` writes the counts when the message is done."""
         if envelope is not None:
-            day = local_date(envelope["submitted_at"])
+            day = china_date(envelope["submitted_at"])
             state = self.state(envelope["record_id"])
             counted = state.get("counted") or {}
             done = counted.get(str(envelope["version"])) or []
@@ -285,7 +232,7 @@ class Pipeline:
                 return
             state["counted"] = {**counted, str(envelope["version"]): [*done, measure]}
         else:
-            day = local_date(now_utc())  # an undecodable message has no identity: counted when it arrived
+            day = china_date(now_utc())  # an undecodable message has no identity: counted when it arrived
         _WORK.get().tally.append(
             (f"{day.isoformat()}|{labels.district}|{labels.department}|{labels.kind}", measure)
         )

@@ -19,8 +19,8 @@ import faust
 from services.worker import metrics
 from services.worker.pipeline import Pipeline, log, now_utc
 from services.worker.refbases import ReferenceBases
-from sgs import topics
-from sgs.refbase import reconcile
+from sgs.domain.reconciliation import reconcile
+from sgs.kafka import topics
 
 HELD_SINCE = "sgs-held-since"  # ms since the epoch when the record was first found with an unknown subject
 RETRY_AT = "sgs-retry-at"  # ms since the epoch when the held record is checked again

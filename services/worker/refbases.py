@@ -15,10 +15,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.worker.offsets import fetched_end_offsets
 from services.worker.pipeline import log
-from sgs import topics
-from sgs.serialization import Codec
+from sgs.kafka import topics
+from sgs.kafka.offsets import fetched_end_offsets
+from sgs.serialization.codec import Codec
 
 
 class ReferenceBases:
@@ -92,4 +92,4 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
             return set(parts)
         await consumer.topics()  # refreshes the metadata
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"topic {topic} has no partitions (was `sgs.broker.ensure_topics` run?)")
+    raise RuntimeError(f"topic {topic} has no partitions (was `sgs.kafka.admin.ensure_topics` run?)")

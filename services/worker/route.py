@@ -1,6 +1,6 @@
 """Stage 5, route and relay (D10, D11, D14-D17): an accepted record -> sgs.relay.{provincial,national}.
 
-`sgs.publication` decides which tiers get a record and whether each may publish it (D11); what a tier may
+`sgs.domain.publication` decides which tiers get a record and whether each may publish it (D11); what a tier may
 publish has its personal identifiers masked (D17), the municipal copy on sgs.accepted keeps them. The record's
 state (`records` table, "relayed") remembers the version relayed and the tiers holding it, so that:
 - an older version arriving after a newer one is ignored (D4);
@@ -25,9 +25,11 @@ from typing import Any
 import faust
 
 from services.worker import metrics
-from services.worker.pipeline import SCHEMA_BY_KIND, Labels, Pipeline, local_date, log, now_utc
-from sgs.lifecycle import subject_key
-from sgs.publication import mask_identifiers, relay_tiers
+from services.worker.pipeline import Labels, Pipeline, log, now_utc
+from sgs.domain.kinds import SCHEMA_NAME
+from sgs.domain.lifecycle import subject_key
+from sgs.domain.publication import mask_identifiers, relay_tiers
+from sgs.domain.workdays import china_date
 
 
 async def relay(pipe: Pipeline, record: dict[str, Any]) -> None:
@@ -56,7 +58,7 @@ async def relay(pipe: Pipeline, record: dict[str, Any]) -> None:
                 **body,
                 "annotations": {**annotations, "for_publication": for_publication, "masked": for_publication},
             }
-            encoded[for_publication] = pipe.codec.encode(SCHEMA_BY_KIND[kind], body)
+            encoded[for_publication] = pipe.codec.encode(SCHEMA_NAME[kind], body)
         await pipe.emit(pipe.relay[tier], record_id.encode(), encoded[for_publication])
         metrics.labelled(metrics.RELAYED, tier, kind).inc()
         pipe.count(env, labels, f"relayed.{tier}")
@@ -97,7 +99,7 @@ async def mark_objection(pipe: Pipeline, state: dict[str, Any], under_objection:
         if body["annotations"]["under_objection"] == under_objection:
             return []  # already so (a decision that changes nothing relays nothing)
         body["annotations"] = {**body["annotations"], "under_objection": under_objection}
-        bodies[flag] = base64.b64encode(pipe.codec.encode(SCHEMA_BY_KIND[state["kind"]], body)).decode()
+        bodies[flag] = base64.b64encode(pipe.codec.encode(SCHEMA_NAME[state["kind"]], body)).decode()
     for tier in state["tiers"]:
         raw = base64.b64decode(bodies[str(tier in state["public"])])
         await pipe.emit(pipe.relay[tier], record_id.encode(), raw)
@@ -107,7 +109,7 @@ async def mark_objection(pipe: Pipeline, state: dict[str, Any], under_objection:
 
 async def sweep_publicity(pipe: Pipeline) -> None:
     """D14: send every record of this worker whose publicity end (inclusive) is before today (China) to expire."""
-    today = local_date(now_utc())
+    today = china_date(now_utc())
     due = 0
     for record_id, entry in list(pipe.records.items()):
         state = entry.get("relayed")

@@ -1,7 +1,7 @@
 """Stage 4, timeliness (D5, D6): the record, annotated, to sgs.accepted.{license,penalty}, late alerts on
 sgs.alerts, and the ACCEPTED receipt.
 
-Working days are counted on the official calendar (`sgs.workdays`) in China's dates: from the day after the
+Working days are counted on the official calendar (`sgs.domain.workdays`) in China's dates: from the day after the
 decision to the day the district node received the record (D5: limit `timeliness.publish_working_days`), and from
 the department's portal publication to that day (D6: `timeliness.report_working_days`). Here the record gets its
 `annotations`, and a version overtaken meanwhile by a newer one (a held record, D4) is dropped.
@@ -14,10 +14,12 @@ from typing import Any
 
 from services.worker import metrics
 from services.worker.lifecycle import objection_open
-from services.worker.pipeline import SCHEMA_BY_KIND, Labels, Pipeline, local_date, log, now_utc
+from services.worker.pipeline import Labels, Pipeline, log, now_utc
 from services.worker.reconcile import Reconciliation
-from sgs import topics
-from sgs.publication import publicity_end, relay_tiers
+from sgs.domain.kinds import SCHEMA_NAME
+from sgs.domain.publication import publicity_end, relay_tiers
+from sgs.domain.workdays import china_date
+from sgs.kafka import topics
 
 
 async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliation) -> dict[str, Any] | None:
@@ -31,14 +33,14 @@ async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliati
         return None
     timeliness = pipe.settings.federation.timeliness
     calendar = pipe.settings.calendar
-    submitted_on = local_date(env["submitted_at"])
+    submitted_on = china_date(env["submitted_at"])
     days, provisional = calendar.working_days_between(record["decided_on"], submitted_on)
     metrics.labelled(metrics.WORKING_DAYS, "D5").observe(days)
     late = {"D5": (days, timeliness.publish_working_days)} if days > timeliness.publish_working_days else {}
     portal_days = None
     if env["published_at"] is not None:
         portal_days, portal_provisional = calendar.working_days_between(
-            local_date(env["published_at"]), submitted_on
+            china_date(env["published_at"]), submitted_on
         )
         provisional = provisional or portal_provisional
         metrics.labelled(metrics.WORKING_DAYS, "D6").observe(portal_days)
@@ -59,7 +61,7 @@ async def annotate(pipe: Pipeline, record: dict[str, Any], checked: Reconciliati
         "under_objection": record.get("status") == "OBJECTION" or objection_open(pipe, env["record_id"]),
         "accepted_at": now_utc(),
     }
-    await pipe.send(pipe.accepted[kind], env["record_id"], SCHEMA_BY_KIND[kind], record)
+    await pipe.send(pipe.accepted[kind], env["record_id"], SCHEMA_NAME[kind], record)
     for rule, (taken, limit) in late.items():
         await _late(pipe, env, labels, rule, taken, limit, provisional)
     pipe.count(env, labels, "accepted")

@@ -12,9 +12,11 @@ from typing import Any
 import faust
 
 from services.worker import metrics
-from services.worker.pipeline import SCHEMA_BY_KIND, Pipeline, local_date, reason
-from sgs.serialization import SerializationError
-from sgs.validation import validate
+from services.worker.pipeline import Pipeline, reason
+from sgs.domain.kinds import SCHEMA_NAME
+from sgs.domain.validation import validate
+from sgs.domain.workdays import china_date
+from sgs.serialization.codec import SerializationError
 
 
 async def admit(pipe: Pipeline, event: faust.EventT, kind: str) -> dict[str, Any] | None:
@@ -26,7 +28,7 @@ async def admit(pipe: Pipeline, event: faust.EventT, kind: str) -> dict[str, Any
         await pipe.reject("decode", kind, event.key, raw, [reason("-", "decode", f"无法解析的消息：{exc}")])
         return None
     envelope = record.get("envelope") if isinstance(record, dict) else None
-    if schema != SCHEMA_BY_KIND.get(kind) or not isinstance(envelope, dict):
+    if schema != SCHEMA_NAME.get(kind) or not isinstance(envelope, dict):
         await pipe.reject(
             "decode",
             kind,
@@ -39,7 +41,7 @@ async def admit(pipe: Pipeline, event: faust.EventT, kind: str) -> dict[str, Any
     pipe.count(envelope, labels, "submitted")
     # Judged as of the day the district node accepted it, as the node did: re-running the check weeks later
     # (a replay, a backlog) must not turn a good record bad, nor may a clock decide the outcome.
-    today = local_date(envelope["submitted_at"])
+    today = china_date(envelope["submitted_at"])
     reasons = [issue.as_reason() for issue in validate(kind, record, today=today)]
     key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes) else None
     if key != envelope["record_id"]:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from sgs.broker import free_port
+from sgs.kafka.launch import free_port
 from tests.support.paths import REPO
 
 ROOT = REPO

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sgs.broker import free_port
+from sgs.kafka.launch import free_port
 from simulators.generator import FaultMix, Generator
 
 READY_LINE = "Ctrl-C stops everything"

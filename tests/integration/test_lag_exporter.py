@@ -11,7 +11,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 
-from sgs.broker import free_port
+from sgs.kafka.launch import free_port
 from sgs.lag import ConsumerLagCollector, serve_metrics
 
 

@@ -11,7 +11,7 @@ import httpx
 
 from services.node.store import Candidate, NodeStore, now_ms
 from sgs.config import Federation
-from sgs.topics import MAX_MESSAGE_BYTES
+from sgs.kafka.topics import MAX_MESSAGE_BYTES
 from tests.support.node_process import NodeProcess, submitted_versions
 from tests.support.node_records import clean
 from tests.support.polling import wait_until

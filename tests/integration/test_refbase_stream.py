@@ -14,8 +14,8 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from stdnum.cn import ric, uscc
 
-from sgs.serialization import default_codec
-from sgs.topics import REF_LEGAL_PERSONS, REF_PERSONS
+from sgs.kafka.topics import REF_LEGAL_PERSONS, REF_PERSONS
+from sgs.serialization.codec import default_codec
 from tests.support.paths import REPO
 
 SGS = str(REPO / ".venv" / "bin" / "sgs")
@@ -139,8 +139,8 @@ def test_load_against_an_unreachable_broker_fails_with_exit_2_and_stores_nothing
     data_dir: Path, tmp_path: Path
 ) -> None:
     """The store and the stream stay in step: nothing is stored that was not published."""
-    from sgs.broker import free_port
-    from sgs.refbase import PERSONS, RefBase
+    from sgs.kafka.launch import free_port
+    from sgs.refbase.store import PERSONS, RefBase
 
     p = unique_id_no()
     csv = tmp_path / "persons.csv"

@@ -10,8 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sgs.broker import free_port
 from sgs.config import Federation
+from sgs.kafka.launch import free_port
 from simulators.generator import REJECTED, FaultMix, Generator
 from tests.support.node_process import NodeProcess, submitted_versions
 from tests.support.paths import REPO

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.sink.store import SinkStore
-from sgs.serialization import SerializationError, default_codec
-from sgs.topics import MAX_MESSAGE_BYTES, RECEIPTS
+from sgs.kafka.topics import MAX_MESSAGE_BYTES, RECEIPTS
+from sgs.serialization.codec import SerializationError, default_codec
 from tests.support.polling import wait_until
 from tests.support.sink_process import SinkProcess, produce, relay_topic
 from tests.support.sink_records import license_record, penalty_record, person, unique_tag, withdrawal

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 
-from sgs.records import template_columns
+from sgs.domain.template import template_columns
 from tests.support.paths import REPO
 
 EXAMPLES = REPO / "docs" / "examples"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sgs import topics
 from sgs.config import Federation
+from sgs.kafka import topics
 from tests.support.worker_process import Outputs, Submitter, WorkerProcess
 from tests.support.worker_records import new_resident_id, new_uscc, record
 

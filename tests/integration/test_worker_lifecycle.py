@@ -14,8 +14,8 @@ from test_worker import known, outputs, submitter, withdrawals, worker  # noqa: 
 
 from services.sink.consumer import ReceiptBuilder
 from services.sink.store import SinkStore
-from sgs import topics
 from sgs.config import Federation
+from sgs.kafka import topics
 from tests.support.worker_process import Outputs, Submitter
 from tests.support.worker_records import new_uscc, record
 

@@ -8,7 +8,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from sgs.template import template_columns
+from sgs.domain.template import template_columns
 
 _NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 _RELS = 'xmlns="http://schemas.openxmlformats.org/package/2006/relationships"'

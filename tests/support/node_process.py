@@ -7,8 +7,8 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from sgs.serialization import default_codec
-from sgs.topics import SUBMITTED
+from sgs.kafka.topics import SUBMITTED
+from sgs.serialization.codec import default_codec
 from tests.support.service_process import ServiceProcess
 
 

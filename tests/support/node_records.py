@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Iterator
 
 from sgs.config import Federation
-from sgs.template import template_columns
+from sgs.domain.template import template_columns
 from simulators.generator import FaultMix, Generator, Submission
 
 _seeds = itertools.count(1000)

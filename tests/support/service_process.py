@@ -14,7 +14,7 @@ from typing import Self
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from sgs.broker import free_port
+from sgs.kafka.launch import free_port
 from sgs.processes import Child, launch, stop_all, wait_http
 
 

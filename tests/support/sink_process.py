@@ -8,8 +8,8 @@ from typing import Any
 from kafka import KafkaProducer
 
 from services.sink.store import SinkStore
-from sgs.broker import ensure_topics
-from sgs.topics import TopicSpec
+from sgs.kafka.admin import ensure_topics
+from sgs.kafka.topics import TopicSpec
 from tests.support.service_process import ServiceProcess
 from tests.support.sink_records import encoded, unique_tag
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sgs.serialization import default_codec
+from sgs.serialization.codec import default_codec
 
 AUTHORITY_USCC = "113101010010100169"  # 黄浦区市场监督管理局 in federation.toml
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from sgs import topics
-from sgs.serialization import default_codec
+from sgs.kafka import topics
+from sgs.serialization.codec import default_codec
 from tests.support.polling import wait_until
 from tests.support.service_process import ServiceProcess
 

@@ -1,4 +1,4 @@
-"""Licence and penalty records for the worker's tests, valid by `sgs.validation` unless a test spoils them."""
+"""Licence and penalty records for the worker's tests, valid by `sgs.domain.validation` unless a test spoils them."""
 
 from __future__ import annotations
 

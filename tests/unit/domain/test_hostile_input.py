@@ -11,10 +11,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sgs.records import check_row, template_columns, to_json
-from sgs.serialization import SINGLE_OBJECT_MAGIC, Codec, SerializationError, default_codec
-from sgs.template import KINDS, template_fields
-from sgs.validation import Issue, validate
+from sgs.domain.issues import Issue
+from sgs.domain.kinds import KINDS
+from sgs.domain.records import check_row, to_json
+from sgs.domain.template import template_columns, template_fields
+from sgs.domain.validation import validate
+from sgs.serialization.codec import SINGLE_OBJECT_MAGIC, Codec, SerializationError, default_codec
 
 scalars = st.one_of(
     st.none(),

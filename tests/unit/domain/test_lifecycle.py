@@ -1,4 +1,4 @@
-"""Credit-repair eligibility (D16) and the decision a department sends (D15, D16), as `sgs.lifecycle` decides them."""
+"""Credit-repair eligibility (D16) and the decision a department sends (D15, D16), as `sgs.domain.lifecycle` decides them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from sgs.lifecycle import (
+from sgs.domain.lifecycle import (
     REPAIRS_KEPT,
     parse_decision,
     record_repair,
@@ -14,7 +14,7 @@ from sgs.lifecycle import (
     repeat_refusal,
     subject_key,
 )
-from sgs.publication import add_months
+from sgs.domain.periods import add_months
 
 DECIDED = date(2026, 10, 9)
 ONE_YEAR = date(2027, 10, 9)

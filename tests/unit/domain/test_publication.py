@@ -8,15 +8,9 @@ from typing import Any
 
 from stdnum.cn import ric
 
-from sgs.publication import (
-    add_years,
-    is_expired,
-    mask_id_number,
-    mask_identifiers,
-    publicity_end,
-    relay_tiers,
-)
-from sgs.serialization import default_codec
+from sgs.domain.periods import add_years
+from sgs.domain.publication import is_expired, mask_id_number, mask_identifiers, publicity_end, relay_tiers
+from sgs.serialization.codec import default_codec
 
 ID_NO = "11010519491231002X"  # GB 11643 example number, valid check character
 REP_ID = "310101199003071230"

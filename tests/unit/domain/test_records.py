@@ -11,17 +11,12 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from sgs.records import (
-    TemplateError,
-    check_row,
-    parse_row,
-    read_rows,
-    record_id,
-    template_columns,
-    to_json,
-)
-from sgs.serialization import default_codec
-from sgs.validation import validate
+from sgs.domain.kinds import record_id
+from sgs.domain.records import check_row, parse_row, to_json
+from sgs.domain.template import template_columns
+from sgs.domain.template_files import TemplateError, read_rows
+from sgs.domain.validation import validate
+from sgs.serialization.codec import default_codec
 from tests.support.paths import REPO
 
 EXAMPLES = REPO / "docs" / "examples"

@@ -8,31 +8,33 @@ from pathlib import Path
 
 import pytest
 
-from sgs import report
+from sgs.bulletin.counts import read_counts
+from sgs.bulletin.render import read_csv, write
 from sgs.cli import main
 from sgs.config import Federation
+from sgs.domain.bulletin import CITY, NOT_APPLICABLE, Bulletin, build, previous_month
 from tests.support.report_aggregates import MONTH, write_aggregates
 
 
 @pytest.fixture
-def bulletin(federation: Federation, tmp_path: Path) -> report.Bulletin:
+def bulletin(federation: Federation, tmp_path: Path) -> Bulletin:
     url = write_aggregates(tmp_path / "aggregates.db")
-    counts = report.read_counts(url, [MONTH, report.previous_month(MONTH)])
-    return report.build(federation, counts, MONTH)
+    counts = read_counts(url, [MONTH, previous_month(MONTH)])
+    return build(federation, counts, MONTH)
 
 
 def test_the_worker_writes_and_the_bulletin_reads_aggregates_on_postgresql(
-    federation: Federation, bulletin: report.Bulletin, postgres_url: str, postgres_schema: str
+    federation: Federation, bulletin: Bulletin, postgres_url: str, postgres_schema: str
 ) -> None:
     """The deployment's aggregates store, given as a plain `postgresql://` URL (psycopg 3 is the driver shipped)."""
     url = f"{postgres_url}?options=-csearch_path%3D{postgres_schema}"
     assert url.startswith("postgresql://")
     write_aggregates(url)
-    counts = report.read_counts(url, [MONTH, report.previous_month(MONTH)])
-    assert report.build(federation, counts, MONTH).units() == bulletin.units()
+    counts = read_counts(url, [MONTH, previous_month(MONTH)])
+    assert build(federation, counts, MONTH).units() == bulletin.units()
 
 
-def row_of(b: report.Bulletin, key: str) -> dict[str, str]:
+def row_of(b: Bulletin, key: str) -> dict[str, str]:
     return b.row(next(u for u in b.units() if u.key == key))
 
 
@@ -52,12 +54,12 @@ def test_department_figures_sum_partitions_and_kinds_and_follow_the_definitions(
 
 def test_share_without_a_denominator_is_not_applicable(bulletin) -> None:
     row = row_of(bulletin, "310101/310101-sthj")
-    assert row["按时报送率(D6)"] == report.NOT_APPLICABLE  # nobody said when the portal published
+    assert row["按时报送率(D6)"] == NOT_APPLICABLE  # nobody said when the portal published
     assert row["按时公示率(D5)"] == "100.0%"
     silent = row_of(bulletin, "310105/310105-scjg")  # in the catalogue, sent nothing
     assert (silent["报送记录数"], silent["优质数据占比"], silent["数据范围覆盖率"], silent["排名"]) == (
         "0",
-        report.NOT_APPLICABLE,
+        NOT_APPLICABLE,
         "0.0%",
         "",
     )
@@ -69,7 +71,7 @@ def test_district_and_city_add_up_and_coverage_counts_catalogue_departments_that
     district = row_of(bulletin, "310101")
     assert district["报送记录数"] == "14" and district["优质数据占比"] == "64.3%"  # 9 clean of 14
     assert district["数据范围覆盖率"] == "40.0%"  # 2 of its 5 departments
-    city = row_of(bulletin, report.CITY)
+    city = row_of(bulletin, CITY)
     assert city["报送记录数"] == "17"  # the record of an unknown department counts for the city
     catalogue = sum(len(n.departments) for n in federation.nodes)
     assert city["数据范围覆盖率"] == f"{100 * 3 / catalogue:.1f}%"  # unknown departments are not in it
@@ -83,7 +85,7 @@ def test_previous_month_stands_beside_each_figure(bulletin) -> None:
         "100.0%",
     )
     assert row_of(bulletin, "310104/310104-scjg")["报送记录数（上月）"] == "0"
-    assert report.previous_month("2026-01") == "2025-12"
+    assert previous_month("2026-01") == "2025-12"
 
 
 def test_ranked_by_quality_share_then_publication_rate_then_records(bulletin) -> None:
@@ -100,13 +102,13 @@ def test_ranked_by_quality_share_then_publication_rate_then_records(bulletin) ->
 
 
 def test_csv_has_a_bom_and_the_page_shows_the_same_numbers(bulletin, tmp_path: Path) -> None:
-    csv_path, html_path = report.write(bulletin, tmp_path / "out")
+    csv_path, html_path = write(bulletin, tmp_path / "out")
     assert csv_path.read_bytes().startswith(b"\xef\xbb\xbf")
-    rows = report.read_csv(csv_path)
+    rows = read_csv(csv_path)
     assert len(rows) == len(bulletin.units())
     cells = page_cells(html_path.read_text(encoding="utf-8"))
     for row in rows:
-        key = f"{row['区划代码']}/{row['部门编码']}" if row["部门编码"] else row["区划代码"] or report.CITY
+        key = f"{row['区划代码']}/{row['部门编码']}" if row["部门编码"] else row["区划代码"] or CITY
         for column, value in row.items():
             if column in cells[key]:
                 assert cells[key][column] == value, (key, column)

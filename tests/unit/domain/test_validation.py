@@ -1,4 +1,4 @@
-"""Edge quality control (D12): every rule of sgs.validation with a passing and a failing example."""
+"""Edge quality control (D12): every rule of sgs.domain.validation with a passing and a failing example."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from stdnum.cn import ric, uscc
 
-from sgs.serialization import default_codec
-from sgs.validation import Issue, is_division_code, org_code_check_char, validate
+from sgs.domain.identifiers import is_division_code, org_code_check_char
+from sgs.domain.issues import Issue
+from sgs.domain.validation import validate
+from sgs.serialization.codec import default_codec
 
 TODAY = datetime.date(2024, 12, 31)
 AUTHORITY = "113101010010100169"  # 黄浦区市场监督管理局 in federation.toml

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sgs.workdays import Calendar, OverrideError, load_overrides
+from sgs.domain.workdays import Calendar, OverrideError, load_overrides
 from tests.support.paths import REPO
 
 SGS = [str(REPO / ".venv" / "bin" / "sgs")]

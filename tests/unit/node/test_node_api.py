@@ -18,9 +18,9 @@ from services.node.metrics import NodeMetrics
 from services.node.sender import SenderState
 from services.node.store import NodeStore, Pending, ReceiptUpdate
 from sgs.config import Federation
-from sgs.serialization import default_codec
-from sgs.template import template_columns
-from sgs.workdays import Calendar
+from sgs.domain.template import template_columns
+from sgs.domain.workdays import Calendar
+from sgs.serialization.codec import default_codec
 from tests.support.node_records import clean, csv_bytes, of_one_department
 
 DISTRICT = "310115"

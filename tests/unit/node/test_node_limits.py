@@ -13,9 +13,9 @@ from services.node.intake import Intake
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore
 from sgs.config import Department, Federation
-from sgs.serialization import default_codec
-from sgs.topics import MAX_MESSAGE_BYTES, REJECTED
-from sgs.workdays import Calendar
+from sgs.domain.workdays import Calendar
+from sgs.kafka.topics import MAX_MESSAGE_BYTES, REJECTED
+from sgs.serialization.codec import default_codec
 from tests.support.node_records import clean
 
 DISTRICT = "310115"

@@ -9,20 +9,11 @@ from typing import Any
 import pytest
 from stdnum.cn import ric, uscc
 
-from sgs.refbase import (
-    LEGAL_PERSONS,
-    PERSONS,
-    BaseSpec,
-    PublishError,
-    RefBase,
-    RefbaseError,
-    normalise_name,
-    parse_legal_person,
-    parse_person,
-    read_csv,
-    reconcile,
-)
-from sgs.serialization import default_codec
+from sgs.domain.reconciliation import normalise_name, reconcile
+from sgs.refbase.load import parse_legal_person, parse_person, read_csv
+from sgs.refbase.publisher import PublishError
+from sgs.refbase.store import LEGAL_PERSONS, PERSONS, BaseSpec, RefBase, RefbaseError
+from sgs.serialization.codec import default_codec
 
 
 def make_uscc(n: int) -> str:

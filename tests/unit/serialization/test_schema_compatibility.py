@@ -16,7 +16,7 @@ import pytest
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 from fastavro.schema import load_schema
 
-from sgs.serialization import plain_schema
+from sgs.serialization.schemas import plain_schema
 from tests.support.paths import REPO
 
 ROOT = REPO

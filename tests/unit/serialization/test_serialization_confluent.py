@@ -10,7 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sgs.serialization import Codec, SchemaRegistry, SerializationError, plain_schema
+from sgs.serialization.codec import Codec, SerializationError
+from sgs.serialization.registry import SchemaRegistry
+from sgs.serialization.schemas import plain_schema
 
 RECEIPT = {
     "receipt_id": "r-confluent-1",

@@ -11,11 +11,14 @@ import pytest
 from stdnum.cn import ric, uscc
 
 from sgs.config import Federation
-from sgs.lifecycle import OBJECTION_OPEN, WITHDRAWAL_REASON, parse_decision, repair_refusal
-from sgs.records import check_row, read_rows
-from sgs.refbase import LEGAL_PERSONS, PERSONS, read_csv, reconcile
-from sgs.validation import validate
-from sgs.workdays import Calendar
+from sgs.domain.lifecycle import OBJECTION_OPEN, WITHDRAWAL_REASON, parse_decision, repair_refusal
+from sgs.domain.reconciliation import reconcile
+from sgs.domain.records import check_row
+from sgs.domain.template_files import read_rows
+from sgs.domain.validation import validate
+from sgs.domain.workdays import Calendar
+from sgs.refbase.load import read_csv
+from sgs.refbase.store import LEGAL_PERSONS, PERSONS
 from simulators.files import LEGAL_PERSONS_CSV, PERSONS_CSV, TemplateFiles, write_refbase
 from simulators.generator import (
     APPLIED,
@@ -69,7 +72,7 @@ def test_every_generated_code_passes_python_stdnum(federation: Federation, items
 
 
 def test_uscc_carries_the_district_and_a_valid_organisation_code(federation: Federation) -> None:
-    from sgs.validation import org_code_check_char
+    from sgs.domain.identifiers import org_code_check_char
 
     population = federation_population(federation)
     for (district, _), companies in population.legal.items():

@@ -11,10 +11,12 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from services.sink.api import create_app, parse_operator_tokens
+from services.sink.api import create_app
 from services.sink.consumer import ReceiptBuilder
 from services.sink.metrics import SinkMetrics
+from services.sink.settings import parse_operator_tokens
 from services.sink.store import SinkStore
+from sgs.settings import SettingsError
 from tests.support.sink_records import decoded, license_record, penalty_record, person, unique_tag, withdrawal
 
 TOKEN = "审核员甲=op-secret-123"
@@ -189,5 +191,5 @@ def test_openapi_health_and_metrics_are_served(client: TestClient) -> None:
 def test_operator_tokens_need_a_real_secret() -> None:
     assert parse_operator_tokens("张=abcdefgh,李=ijklmnop") == {"abcdefgh": "张", "ijklmnop": "李"}
     assert parse_operator_tokens("abcdefgh") == {"abcdefgh": "operator"}
-    with pytest.raises(ValueError):
+    with pytest.raises(SettingsError, match="--operator-token"):
         parse_operator_tokens("张=short")

@@ -11,7 +11,7 @@ import pytest
 
 from services.sink.consumer import ReceiptBuilder, refusal_rule
 from services.sink.store import Query, SinkStore, normalise_name
-from sgs.serialization import default_codec
+from sgs.serialization.codec import default_codec
 from tests.support.sink_records import decoded, license_record, penalty_record, person, unique_tag, withdrawal
 
 TODAY = date.today()

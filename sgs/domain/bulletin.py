@@ -1,8 +1,8 @@
-"""The monthly bulletin (按月通报, D8): per district and per department, from the worker's aggregates table.
+"""The monthly bulletin (按月通报, D8): its figures per district and per department, from the worker's aggregates.
 
 D8 (000 方案 四(四); 001 六(四): 按月统计并通报各县区、各部门双公示工作情况, 及时性、完整性、准确性; 003 (十一)-(十三):
 公示率、优质数据占比、数据范围覆盖率). Every figure is computed here from the counts in `worker_aggregates` (written
-by `services.worker.aggregates`, summed over partitions and kinds), for the month and the month before it. The
+by `services.worker.aggregates`, read by `sgs.bulletin.counts`, summed over partitions and kinds), for the month and the month before it. The
 definitions, with their sources, are in docs/report.md; `FIGURES` is their single list.
 
 Measures read (per district, department, kind, month of submission):
@@ -20,12 +20,10 @@ Measures read (per district, department, kind, month of submission):
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 from sgs.config import Federation
 
@@ -55,46 +53,7 @@ def parse_month(text: str) -> str:
     return text
 
 
-# --- reading the aggregates -----------------------------------------------------------------------------------
-
 Counts = dict[tuple[str, str], Counter[str]]  # (district, department) -> measure -> count
-
-
-def read_counts(url: str, months: Iterable[str]) -> dict[str, Counts]:
-    """The aggregates of `months`, summed over partitions and kinds. Never creates a store: a missing SQLite
-    file or an unreachable server is a ReportError, not an empty bulletin."""
-    from sqlalchemy import bindparam, create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ReportError(f"汇总库地址无效 / invalid aggregates URL {url!r}: {exc}") from None
-    if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).is_file()):
-        raise ReportError(f"汇总库不存在 / no aggregates store at {url}")
-    wanted = list(months)
-    out: dict[str, Counts] = {m: {} for m in wanted}
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT period, district, department, measure, SUM(count) FROM worker_aggregates "
-                    "WHERE period IN :months GROUP BY period, district, department, measure"
-                ).bindparams(bindparam("months", expanding=True)),
-                {"months": wanted},
-            )
-            for period, district, department, measure, count in rows:
-                out[period].setdefault((district, department), Counter())[measure] += int(count)
-    except SQLAlchemyError as exc:
-        raise ReportError(f"无法读取汇总库 / cannot read the aggregates store {url}: {exc}") from None
-    finally:
-        engine.dispose()
-    return out
-
-
-# --- figures --------------------------------------------------------------------------------------------------
 
 
 def _share(numerator: int, denominator: int) -> str:
@@ -275,77 +234,3 @@ def build(federation: Federation, counts: dict[str, Counts], month: str) -> Bull
         districts=_rank(list(districts.values()), month),
         departments=_rank(list(departments.values()), month),
     )
-
-
-# --- output ---------------------------------------------------------------------------------------------------
-
-
-def write_csv(bulletin: Bulletin, path: Path) -> None:
-    """UTF-8 with a BOM, so Excel opens the Chinese headers and names correctly."""
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=bulletin.columns)
-        writer.writeheader()
-        for unit in bulletin.units():
-            writer.writerow(bulletin.row(unit))
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _bar_chart(bulletin: Bulletin, name: str) -> str:
-    """An inline SVG bar chart of one share per district (this month; the previous month as a thin bar)."""
-    rows = [u for u in bulletin.districts if u.department == ""]
-    bar_h, gap, label_w, width = 14, 8, 120, 560
-    height = len(rows) * (bar_h + gap) + 30
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{name}">'
-    ]
-    scale = width - label_w - 70
-    for i, unit in enumerate(rows):
-        y = 10 + i * (bar_h + gap)
-        now = bulletin.value(unit, name, bulletin.month)
-        before = bulletin.value(unit, name, bulletin.previous)
-        parts.append(f'<text x="0" y="{y + bar_h - 3}" font-size="12">{_esc(unit.district_name)}</text>')
-        for text_, h, dy, colour in ((now, bar_h - 4, 0, "#c0392b"), (before, 3, bar_h - 3, "#95a5a6")):
-            if text_ != NOT_APPLICABLE:
-                w = scale * float(text_.rstrip("%")) / 100
-                parts.append(
-                    f'<rect x="{label_w}" y="{y + dy}" width="{w:.1f}" height="{h}" fill="{colour}"/>'
-                )
-        parts.append(f'<text x="{label_w + scale + 6}" y="{y + bar_h - 3}" font-size="12">{_esc(now)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-CHARTS = ("优质数据占比", "公示率", "按时公示率(D5)")
-
-
-def render_html(bulletin: Bulletin) -> str:
-    """The page operators read: Chinese, one self-contained file (charts inline SVG, no script)."""
-    import jinja2
-    import markupsafe
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("sgs", "templates"), autoescape=jinja2.select_autoescape(["html"])
-    )
-    figures = [f.name for f in FIGURES] + [f"{RULE_PREFIX}{r}" for r in bulletin.rules]
-    charts = [(name, markupsafe.Markup(_bar_chart(bulletin, name))) for name in CHARTS]
-    return env.get_template("bulletin.html").render(
-        b=bulletin, figures=figures, rows=[(u, bulletin.row(u)) for u in bulletin.units()], charts=charts
-    )
-
-
-def write(bulletin: Bulletin, out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = out_dir / f"bulletin-{bulletin.month}.csv"
-    html_path = out_dir / f"bulletin-{bulletin.month}.html"
-    write_csv(bulletin, csv_path)
-    html_path.write_text(render_html(bulletin), encoding="utf-8")
-    return [csv_path, html_path]

@@ -6,31 +6,19 @@ Pure functions over the decoded `sgs.LicenseRecord` / `sgs.PenaltyRecord` dicts 
 
 from __future__ import annotations
 
-import calendar
 import re
 from datetime import date
 from typing import Any
 
 from stdnum.cn import ric
 
+from sgs.domain.periods import add_years
+
 PROVINCIAL, NATIONAL = "provincial", "national"
 
 # D14 / 003 (十四): publicity on the credit portals, counted from the decision date.
 PENALTY_PUBLICITY_YEARS = {"GENERAL": 1, "SERIOUS": 3}  # 003 (十四)
 UNSTATED_VALIDITY_YEARS = 7  # 001 四(四)1
-
-
-def add_months(start: date, months: int) -> date:
-    """The same day `months` later, or the last day of that month when it has no such day (民法典 第二百零一、
-    二百零二条: a period in months or years ends on the corresponding day, else on the month's last day)."""
-    month0 = start.month - 1 + months
-    year, month = start.year + month0 // 12, month0 % 12 + 1
-    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
-
-
-def add_years(start: date, years: int) -> date:
-    """The same day `years` later; a 29 February without a counterpart ends on 28 February (`add_months`)."""
-    return add_months(start, 12 * years)
 
 
 def publicity_end(kind: str, body: dict[str, Any]) -> date | None:

@@ -1,45 +1,15 @@
-"""End offsets that are right on the embedded broker too.
-
-Tansu answers ListOffsets with the base offset of a partition's last record batch + 1, not the offset after its
-last record, while its Fetch answers carry the true high watermark. The reference bases' "loaded" point is the
-end of their topics, so it is taken from a fetch. faust's table recovery stops at the ListOffsets answer too:
-`TailMarkingConsumer` makes that answer right where it matters.
+"""The worker's one quirk of the embedded broker: Tansu answers ListOffsets with the base offset of a partition's
+last record batch + 1, not the offset after its last record. faust's table recovery stops at that answer:
+`TailMarkingConsumer` makes it right where it matters (`sgs.kafka.offsets` reads end offsets right for others).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
-
-PROBE_TIMEOUT_S = 10.0
-
-
-async def fetched_end_offsets(bootstrap: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-    """The end offset of each partition: the ListOffsets answer, corrected by the high watermark of a fetch at the
-    last batch."""
-    if not partitions:
-        return {}
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
-    await probe.start()
-    try:
-        probe.assign(partitions)
-        listed = await probe.end_offsets(partitions)
-        for tp, end in listed.items():
-            probe.seek(tp, max(end - 1, 0))
-        deadline = asyncio.get_running_loop().time() + PROBE_TIMEOUT_S
-        while (
-            any(probe.highwater(tp) is None for tp in listed) and asyncio.get_running_loop().time() < deadline
-        ):
-            await probe.getmany(timeout_ms=100)
-        return {tp: max(end, probe.highwater(tp) or 0) for tp, end in listed.items()}
-    finally:
-        await probe.stop()
-
 
 # A changelog key no table uses (tables are keyed by JSON strings; no record id starts with NUL).
 TAIL_MARK_KEY = json.dumps("\x00sgs-changelog-tail").encode()

@@ -10,10 +10,11 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from sgs.publication import add_months, add_years
-from sgs.records import parse_cell
-from sgs.template import schema_fields
-from sgs.validation import ROW, Issue, _uscc_issues, quote
+from sgs.domain.identifiers import uscc_issues
+from sgs.domain.issues import ROW, Issue, quote
+from sgs.domain.periods import add_months, add_years
+from sgs.domain.records import parse_cell
+from sgs.domain.template import schema_fields
 
 DECISION_SCHEMA = "sgs.LifecycleDecision"
 # Decisions that take the record down everywhere, with the sgs.Withdrawal reason they carry (D15, D16).
@@ -63,7 +64,7 @@ def parse_decision(data: Any, today: date) -> tuple[dict[str, Any] | None, list[
     by_name = {f.name: f for f in fields}
     if body["authority_uscc"] is not None:
         body["authority_uscc"] = body["authority_uscc"].upper()
-        issues += _uscc_issues(by_name["authority_uscc"].column, body["authority_uscc"])
+        issues += uscc_issues(by_name["authority_uscc"].column, body["authority_uscc"])
     if body["decided_on"] is not None and body["decided_on"] > today:
         issues.append(
             Issue(by_name["decided_on"].column, "date.future", "决定日期晚于今天", str(body["decided_on"]))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sgs.domain.kinds import KINDS
+
 DAY_MS = 24 * 3600 * 1000
 # The largest message any producer of the federation sends and every topic takes: the one place both limits are set
-# (producer `max_request_size` in `sgs.broker.durable_producer`, topic `max.message.bytes` below; a broker engine
+# (producer `max_request_size` in `sgs.kafka.producer.durable_producer`, topic `max.message.bytes` below; a broker engine
 # that has a broker-wide limit, `message.max.bytes`, reads it from here too). The node bounds what it takes well
 # below it (docs/node.md, "Limits"), so a message that still exceeds it is parked, never retried for ever.
 MAX_MESSAGE_BYTES = 1024 * 1024
-KINDS = ("license", "penalty")
 
 SUBMITTED = {kind: f"sgs.submitted.{kind}" for kind in KINDS}  # key: record id; as the node received it
 ACCEPTED = {kind: f"sgs.accepted.{kind}" for kind in KINDS}  # key: record id; validated, reconciled, timed

@@ -11,15 +11,15 @@ import signal
 import uvicorn
 
 from services.node.api import Limits, create_app
-from services.node.cli import NodeSettings
 from services.node.intake import Intake
 from services.node.metrics import NodeMetrics
 from services.node.receipts import ReceiptListener, group_id
 from services.node.sender import OutboxSender
+from services.node.settings import NodeSettings
 from services.node.store import NodeStore
+from sgs.domain.workdays import Calendar
 from sgs.logs import configure_logging
-from sgs.serialization import default_codec
-from sgs.workdays import Calendar
+from sgs.serialization.codec import default_codec
 
 
 def serve(settings: NodeSettings) -> int:
@@ -34,7 +34,7 @@ def serve(settings: NodeSettings) -> int:
     intake = Intake(
         store,
         metrics,
-        Calendar(federation.timeliness.calendar_overrides),
+        Calendar.for_federation(federation),
         default_codec(),
         on_taken=sender.wake,
     )

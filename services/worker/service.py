@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import threading
-from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -14,32 +12,15 @@ from faust.transport.consumer import Consumer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.worker import aggregates, flow, lifecycle
-from services.worker.offsets import TailMarkingConsumer
-from services.worker.pipeline import Pipeline, WorkerSettings, log, partition_by_key
+from services.worker.pipeline import Pipeline, app_topics, log
 from services.worker.refbases import ReferenceBases
-from sgs.broker import ensure_topics
-from sgs.calendar_cli import calendar_from_args
-from sgs.config import load_config, store_url
+from services.worker.settings import WorkerSettings
+from services.worker.tansu import TailMarkingConsumer
+from sgs.kafka.admin import ensure_topics
+from sgs.kafka.partitioner import partition_by_key
 from sgs.logs import configure_logging
 
 STOP_GRACE_S = 10.0  # a clean stop (commit, flush) takes about a second; `sgs up` waits 15 s before SIGKILL
-
-
-def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
-    federation = load_config(args.config)
-    data_dir = Path(args.data_dir)
-    return WorkerSettings(
-        app_id=args.app_id,
-        bootstrap=args.kafka_bootstrap,
-        http_port=int(args.http_port),
-        data_dir=data_dir,
-        federation=federation,
-        calendar=calendar_from_args(args),
-        unknown_subject_hold_s=float(args.unknown_subject_hold_s),
-        sweep_interval_s=float(args.sweep_interval_s),
-        aggregates_url=store_url(args.aggregates_url, data_dir),
-        log_level=args.log_level,
-    )
 
 
 def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
@@ -67,7 +48,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         web_port=settings.http_port,
         web_in_thread=False,
     )
-    # faust takes the consumer class from the transport instance (see `offsets.TailMarkingConsumer`).
+    # faust takes the consumer class from the transport instance (see `tansu.TailMarkingConsumer`).
     app.transport.Consumer = TailMarkingConsumer  # type: ignore[misc]
     pipe = Pipeline(settings, app)
     refs = ReferenceBases(settings.bootstrap, pipe.codec)
@@ -122,12 +103,11 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
     return app, refs
 
 
-def run_worker(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+def serve(settings: WorkerSettings) -> int:
     log = configure_logging("worker", settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_topics(settings.bootstrap, settings.federation.partitions)
-    ensure_topics(settings.bootstrap, settings.federation.partitions, settings.app_topics())
+    ensure_topics(settings.bootstrap, settings.federation.partitions, app_topics(settings.app_id))
     app, _ = build_app(settings)
     log.info(
         "worker.starting", app_id=settings.app_id, bootstrap=settings.bootstrap, http_port=settings.http_port

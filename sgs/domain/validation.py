@@ -20,7 +20,7 @@ Every other column is required or optional as its Avro schema says (a non-null t
 `uscc.check_char`, `ric.format`, `ric.check_char`, `id.birth_date`, `id.region`, `org_code.format`,
 `org_code.check_char`, `org_code.mismatch`, `date.future`, `date.order`, `amount.format`, `amount.negative`,
 `amount.scale`, `amount.range`, `fine.amount_required`, `confiscation.amount_required`,
-`license_suspension.required`. Parsing (sgs.records) adds `column.unknown`, `date.format`, `date.invalid`,
+`license_suspension.required`. Parsing (sgs.domain.records) adds `column.unknown`, `date.format`, `date.invalid`,
 `row.columns`, `row.format`, and for every text cell `text.too_long` (over MAX_TEXT_CHARS) and `text.control`
 (a control character such as NUL: it would end up in record ids and stores that refuse it). A record with more than
 MAX_REASONS issues lists the first ones and then `reasons.truncated`.
@@ -31,15 +31,12 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache, lru_cache
-from pathlib import Path
 from typing import Any
 
-from stdnum.cn import ric, uscc
-
-from sgs.template import (
+from sgs.domain.identifiers import org_code_issues, ric_issues, uscc_issues
+from sgs.domain.issues import ROW, Issue, quote
+from sgs.domain.template import (
     DATE,
     DECIMAL,
     ENUM,
@@ -48,11 +45,6 @@ from sgs.template import (
     TemplateField,
     field_by_name,
     template_fields,
-)
-
-ROW = "(row)"  # the field of an issue about the record as a whole
-MAX_VALUE_CHARS = (
-    200  # an offending value is quoted up to this length, so a hostile cell cannot bloat a reason
 )
 
 # 证件类型 code list of the national template; the first two carry GB 11643 numbers (港澳台居民居住证 too).
@@ -67,45 +59,16 @@ ID_TYPES = (
 RIC_ID_TYPES = ("身份证", "港澳台居民居住证")
 # A 个体工商户 without a 统一社会信用代码 yet may fill 17 zeros + X (national template note), with its 工商注册号.
 INDIVIDUAL_BUSINESS_PLACEHOLDER = "00000000000000000X"
-MAX_AGE_YEARS = 120
-# Bounds of our own (the seeds set none), far above any real cell, so that one record can never outgrow a message
-# (sgs.topics.MAX_MESSAGE_BYTES): every text cell at most MAX_TEXT_CHARS characters, at most MAX_REASONS reasons.
+# A bound of our own (the seeds set none), far above any real cell, so that one record can never outgrow a message
+# (sgs.kafka.topics.MAX_MESSAGE_BYTES): every text cell at most MAX_TEXT_CHARS characters.
 MAX_TEXT_CHARS = 5000
-MAX_REASONS = 50
 # C0 controls but tab and line breaks (a long 违法事实 may keep its paragraphs), DEL and the C1 controls.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
-_DIVISIONS = Path(__file__).resolve().parent / "data" / "gb2260.tsv"
-_ORG_CODE = re.compile(r"^([0-9A-Z]{8})-?([0-9X])$")
-_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
-_RIC = re.compile(r"^[0-9]{17}[0-9X]$")
-_USCC_ALPHABET = frozenset("0123456789ABCDEFGHJKLMNPQRTUWXY")  # GB 32100-2015 (no I, O, Z, S, V)
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One reason a record does not meet the standard (an `sgs.Reason`)."""
-
-    field: str  # template column name (Chinese), or ROW
-    rule: str  # stable rule id
-    message: str  # Chinese message
-    value: str | None = None
-
-    def as_reason(self) -> dict[str, Any]:
-        """The `sgs.Reason` Avro record."""
-        return {"field": self.field, "rule": self.rule, "message": self.message, "value": self.value}
-
-
-def quote(value: Any) -> str | None:
-    """The offending value as text, cut to MAX_VALUE_CHARS."""
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
-
 
 def text_issue(column: str, text: str) -> Issue | None:
-    """A text cell too long for any message, or carrying a control character (NUL, ESC, ...)."""
+    """A text cell too long for any message, or carrying a control character (NUL, ESC, ...): it would end up in
+    record ids and in stores that refuse it."""
     if len(text) > MAX_TEXT_CHARS:
         return Issue(
             column,
@@ -122,106 +85,6 @@ def text_issue(column: str, text: str) -> Issue | None:
             quote(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)),
         )
     return None
-
-
-def bounded(issues: list[Issue]) -> list[Issue]:
-    """At most MAX_REASONS issues: the first ones, then one saying how many more there are (D12 wants every reason,
-    but a record of a million unknown columns must not make a rejection larger than a message)."""
-    if len(issues) <= MAX_REASONS:
-        return issues
-    more = len(issues) - (MAX_REASONS - 1)
-    return [
-        *issues[: MAX_REASONS - 1],
-        Issue(ROW, "reasons.truncated", f"另有 {more} 个问题未列出", str(more)),
-    ]
-
-
-# --- code lists and check characters -------------------------------------------------------------------------
-
-
-@cache
-def _division_table() -> dict[str, bool]:
-    """code -> in use today, from sgs/data/gb2260.tsv (GB/T 2260; source and date in its header)."""
-    table: dict[str, bool] = {}
-    for line in _DIVISIONS.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#") or not line:
-            continue
-        code, _name, _start, end = line.split("\t")
-        table[code] = table.get(code, False) or not end
-    return table
-
-
-def is_division_code(code: str, *, include_abolished: bool = False) -> bool:
-    """True when `code` is a six-digit GB/T 2260 division code in use today (or ever, with include_abolished)."""
-    in_use = _division_table().get(code)
-    return in_use is not None and (in_use or include_abolished)
-
-
-def org_code_check_char(body: str) -> str:
-    """GB 11714 check character of the 8-character body of an 组织机构代码 (weights 3,7,9,10,5,8,4,2, mod 11)."""
-    total = sum(int(c, 36) * w for c, w in zip(body, _ORG_WEIGHTS, strict=True))
-    check = 11 - total % 11
-    return "X" if check == 10 else "0" if check == 11 else str(check)
-
-
-@lru_cache(maxsize=4096)  # authorities and source units repeat on every row of a file
-def _uscc_issues(column: str, value: str) -> tuple[Issue, ...]:
-    """GB 32100-2015: 18 characters of its alphabet, the last a check character."""
-    code = value.strip().upper()
-    if len(code) != 18 or not code[:8].isdigit() or any(c not in _USCC_ALPHABET for c in code[8:]):
-        message = "统一社会信用代码应为18位数字或大写字母（不含 I、O、Z、S、V）"
-        return (Issue(column, "uscc.format", message, quote(value)),)
-    if code[-1] != uscc.calc_check_digit(code[:17]):
-        return (
-            Issue(column, "uscc.check_char", "统一社会信用代码校验码错误（GB 32100-2015）", quote(value)),
-        )
-    return ()
-
-
-def _ric_issues(column: str, value: str, today: datetime.date) -> list[Issue]:
-    """GB 11643-1999 居民身份证号: 18 characters, ISO 7064 MOD 11-2 check character, a plausible birth date."""
-    number = value.strip().upper()
-    if not _RIC.match(number):
-        return [Issue(column, "ric.format", "居民身份证号应为18位（前17位数字，末位数字或X）", quote(value))]
-    issues = []
-    if number[-1] != ric.calc_check_digit(number):
-        issues.append(
-            Issue(column, "ric.check_char", "居民身份证号校验码错误（GB 11643-1999）", quote(value))
-        )
-    try:
-        born = datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
-        born = None
-    if born is None or born > today or (today.year - born.year) > MAX_AGE_YEARS:
-        issues.append(
-            Issue(
-                column,
-                "id.birth_date",
-                f"居民身份证号中的出生日期不存在、晚于今日或早于{MAX_AGE_YEARS}年前",
-                quote(value),
-            )
-        )
-    if not is_division_code(number[:6], include_abolished=True) and number[:2] not in ("81", "82", "83"):
-        issues.append(
-            Issue(column, "id.region", "居民身份证号前六位不是行政区划代码（GB/T 2260）", quote(value))
-        )
-    return issues
-
-
-def _org_code_issues(column: str, value: str) -> list[Issue]:
-    m = _ORG_CODE.match(value.strip().upper())
-    if m is None:
-        return [
-            Issue(
-                column,
-                "org_code.format",
-                "组织机构代码应为8位数字或大写字母加1位校验码（如 12345678-9）",
-                quote(value),
-            )
-        ]
-    if org_code_check_char(m.group(1)) != m.group(2):
-        return [Issue(column, "org_code.check_char", "组织机构代码校验码错误（GB 11714）", quote(value))]
-    return []
 
 
 # --- the record ------------------------------------------------------------------------------------------------
@@ -309,7 +172,7 @@ def validate(kind: str, body: dict[str, Any], *, today: datetime.date | None = N
     _counterpart_rules(check, today)
     for name in ("authority_uscc", "source_unit_uscc"):
         if check.has(name):
-            check.extend(name, _uscc_issues(check.column(name), check.values[name]))
+            check.extend(name, uscc_issues(check.column(name), check.values[name]))
     _date_rules(kind, check, today)
     if kind == "penalty":
         _penalty_rules(check)
@@ -365,9 +228,9 @@ def _counterpart_rules(check: _Check, today: datetime.date) -> None:
                     None,
                 )
         elif check.has("uscc"):
-            check.extend("uscc", _uscc_issues(check.column("uscc"), v["uscc"]))
+            check.extend("uscc", uscc_issues(check.column("uscc"), v["uscc"]))
         if check.has("org_code"):
-            check.extend("org_code", _org_code_issues(check.column("org_code"), v["org_code"]))
+            check.extend("org_code", org_code_issues(check.column("org_code"), v["org_code"]))
         if check.has("org_code") and check.has("uscc") and not placeholder:
             embedded = v["uscc"].strip().upper()[8:17]
             if v["org_code"].strip().upper().replace("-", "") != embedded:
@@ -386,7 +249,7 @@ def _counterpart_rules(check: _Check, today: datetime.date) -> None:
                 type_name, "enum", f"{check.column(type_name)}应为：{'；'.join(ID_TYPES)}", v[type_name]
             )
         elif id_type in RIC_ID_TYPES and check.has(no_name):
-            check.extend(no_name, _ric_issues(check.column(no_name), v[no_name], today))
+            check.extend(no_name, ric_issues(check.column(no_name), v[no_name], today))
 
 
 def _date_rules(kind: str, check: _Check, today: datetime.date) -> None:

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sgs.serialization import default_codec
-
-KINDS = ("license", "penalty")
-SCHEMA_NAME = {"license": "sgs.LicenseRecord", "penalty": "sgs.PenaltyRecord"}
+from sgs.domain.kinds import KINDS, SCHEMA_NAME
+from sgs.serialization.schemas import load_schemas
 
 # How a template cell maps to Avro.
 STRING, DATE, DECIMAL, ENUM, ENUM_ARRAY = "string", "date", "decimal", "enum", "enum_array"
@@ -89,7 +87,7 @@ def template_fields(kind: str) -> tuple[TemplateField, ...]:
 @cache
 def schema_fields(schema_name: str) -> tuple[TemplateField, ...]:
     """The fields of any schema that carry a `column`, in order (a counterpart's flattened into them)."""
-    schema = default_codec().schemas[schema_name]
+    schema = load_schemas()[schema_name]
     out: list[TemplateField] = []
     for f in schema["fields"]:
         if "column" in f:
@@ -114,3 +112,9 @@ def field_by_column(kind: str) -> dict[str, TemplateField]:
 def field_by_name(kind: str) -> dict[str, TemplateField]:
     """By Avro field name; counterpart fields by their own name (the flat form), which never clash."""
     return {f.name: f for f in template_fields(kind)}
+
+
+@cache
+def field_by_key(kind: str) -> dict[str, TemplateField]:
+    """Template column names and Avro field names (flat counterpart), to their field: how a row's keys resolve."""
+    return {**field_by_name(kind), **field_by_column(kind)}

@@ -7,110 +7,27 @@ encodes with. Every library error becomes a `SerializationError`, so callers cat
 from __future__ import annotations
 
 import io
-import json
 import os
 import struct
-import threading
 from functools import cache
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
-from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
+from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-SCHEMA_DIR = Path(os.environ.get("SGS_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas"))
+from sgs.serialization.schemas import SCHEMA_DIR, load_schemas, plain_schema
+
+if TYPE_CHECKING:
+    from sgs.serialization.registry import SchemaRegistry
+
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
 _CONFLUENT_HEADER = struct.Struct(">bI")  # magic byte, schema id
-_REGISTRY_CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
 class SerializationError(Exception):
     """Bytes that are not a record we know, or a record that does not fit its schema."""
-
-
-def plain_schema(schema: Any) -> Any:
-    """A schema loaded by fastavro as plain Avro JSON (named types inlined once, fastavro's own keys dropped)."""
-    if isinstance(schema, dict):
-        return {k: plain_schema(v) for k, v in schema.items() if not k.startswith("__")}
-    if isinstance(schema, list):
-        return [plain_schema(v) for v in schema]
-    return schema
-
-
-class SchemaRegistry:
-    """A small client of the Confluent Schema Registry REST API: register a subject's schema, fetch one by id.
-
-    Both answers are cached, so a process asks once per (subject, schema) and once per id. `url` is the
-    registry's base URL (e.g. `http://127.0.0.1:8081`); `timeout` is per request, in seconds."""
-
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url, timeout=timeout, headers={"Accept": _REGISTRY_CONTENT_TYPE}
-        )
-        self._ids: dict[tuple[str, str], int] = {}
-        self._schemas: dict[int, Any] = {}
-        self._lock = threading.Lock()
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise SerializationError(f"schema registry {self.url}: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code != 200 or not isinstance(body, dict):
-            detail = body.get("message") if isinstance(body, dict) else response.text[:200]
-            raise SerializationError(
-                f"schema registry {self.url}{path}: HTTP {response.status_code}: {detail}"
-            )
-        return body
-
-    def register(self, subject: str, schema: Any) -> int:
-        """The id of `schema` under `subject`, registering it if the registry does not have it yet."""
-        text = json.dumps(schema, ensure_ascii=False, sort_keys=True)
-        key = (subject, text)
-        with self._lock:
-            if key in self._ids:
-                return self._ids[key]
-        body = self._call(
-            "POST",
-            f"/subjects/{quote(subject, safe='')}/versions",
-            content=json.dumps({"schema": text}).encode(),
-            headers={"Content-Type": _REGISTRY_CONTENT_TYPE},
-        )
-        schema_id = body.get("id")
-        if not isinstance(schema_id, int):
-            raise SerializationError(
-                f"schema registry {self.url}: no id in the answer to registering {subject}"
-            )
-        with self._lock:
-            self._ids[key] = schema_id
-        return schema_id
-
-    def schema(self, schema_id: int) -> Any:
-        """The schema with this id (parsed JSON)."""
-        with self._lock:
-            if schema_id in self._schemas:
-                return self._schemas[schema_id]
-        body = self._call("GET", f"/schemas/ids/{schema_id}")
-        try:
-            schema = json.loads(body["schema"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SerializationError(
-                f"schema registry {self.url}: schema {schema_id} is not Avro JSON"
-            ) from exc
-        with self._lock:
-            self._schemas[schema_id] = schema
-        return schema
-
-    def close(self) -> None:
-        self._http.close()
 
 
 class Codec:
@@ -123,14 +40,13 @@ class Codec:
     def __init__(self, schema_dir: Path = SCHEMA_DIR, registry: SchemaRegistry | None = None) -> None:
         self.registry = registry
         self._writers: dict[int, tuple[str, Any, Any]] = {}  # schema id -> (name, writer, reader)
-        self.schemas: dict[str, Any] = {}
+        self.schemas: dict[str, Any] = dict(
+            load_schemas(schema_dir)
+        )  # a copy: a codec may hold its own version
         self._by_fingerprint: dict[bytes, str] = {}
         self._header: dict[str, bytes] = {}
-        for path in sorted(schema_dir.glob("*.avsc")):
-            schema = load_schema(str(path))
-            name = schema["name"] if isinstance(schema, dict) else path.stem
+        for name, schema in self.schemas.items():
             fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
-            self.schemas[name] = schema
             self._by_fingerprint[fp] = name
             self._header[name] = SINGLE_OBJECT_MAGIC + fp
 
@@ -202,4 +118,8 @@ class Codec:
 def default_codec() -> Codec:
     """The process's codec: Confluent framing when `SGS_SCHEMA_REGISTRY_URL` is set, single-object otherwise."""
     url = os.environ.get("SGS_SCHEMA_REGISTRY_URL")
-    return Codec(registry=SchemaRegistry(url) if url else None)
+    if not url:
+        return Codec()
+    from sgs.serialization.registry import SchemaRegistry
+
+    return Codec(registry=SchemaRegistry(url))

@@ -15,22 +15,34 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from sgs.config import ConfigError, Federation
+
 # 《全国年节及纪念日放假办法》: the statutory holidays that fall on the same calendar date every year. The lunar
 # ones (春节, 清明, 端午, 中秋) and the 调休 arrangements are only known once the year's schedule is published.
+# The calendar days of D5/D6 are days in China (UTC+8), not in UTC: a decision's date, a portal's publication
+# time and the node's receipt time are all dated here.
+CHINA = ZoneInfo("Asia/Shanghai")
+
 FIXED_DATE_HOLIDAYS: tuple[tuple[int, int], ...] = ((1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3))
 
 
-class OverrideError(Exception):
+def china_date(ts: datetime) -> date:
+    """The date in China of an aware timestamp."""
+    return ts.astimezone(CHINA).date()
+
+
+class OverrideError(ConfigError):
     """An override file that cannot be used; the message names the file and the key."""
 
     def __init__(self, path: Path, key: str, message: str) -> None:
-        super().__init__(f"{path}: {key}: {message}")
+        super().__init__(path, key, message)
         self.path = path
         self.key = key
 
@@ -135,6 +147,12 @@ class Calendar:
         self.overrides_path = overrides
         self.overrides: dict[int, YearSchedule] = load_overrides(overrides) if overrides else {}
         self._cum: dict[int, list[int]] = {}
+
+    @classmethod
+    def for_federation(cls, federation: Federation, overrides: Path | str | None = None) -> Calendar:
+        """The calendar a process of `federation` counts with: an explicit override file (`--calendar-overrides`)
+        wins over the config's `timeliness.calendar_overrides`."""
+        return cls(Path(overrides) if overrides else federation.timeliness.calendar_overrides)
 
     def is_provisional(self, d: date) -> bool:
         """True when `d`'s year has no official schedule here: neither the override file nor chinese-calendar."""
