@@ -60,6 +60,7 @@ FILE_SUFFIX = {
     "application/jsonl": ".jsonl",
 }
 UPLOAD_SUFFIXES = (".csv", ".xlsx", ".jsonl", ".ndjson")
+MAX_OFFSET = 10**9  # paging bound: a 35-digit offset overflowed SQLite's integer (a 500, issue 17); now a 422
 
 
 class Kind(StrEnum):
@@ -452,7 +453,7 @@ def create_app(
         department: str | None = None,
         status: Annotated[str | None, Query(description=f"one of {', '.join(RANK)}")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> JSONResponse:
         if department not in (None, dept.id):
             return _error(403, "forbidden", "只能查询本部门的回执 / a department reads only its own receipts")

@@ -36,7 +36,7 @@ from sgs.domain.kinds import SCHEMA_NAME, content_hash, record_id
 from sgs.domain.lifecycle import DECISION_SCHEMA, parse_decision
 from sgs.domain.records import combine, parse_row, to_json
 from sgs.domain.template_files import read_raw_rows
-from sgs.domain.validation import validate
+from sgs.domain.validation import DECISION_DATE_FLOOR, validate
 from sgs.domain.workdays import CHINA, Calendar, china_date
 from sgs.kafka.topics import MAX_MESSAGE_BYTES
 from sgs.serialization.codec import Codec, SerializationError
@@ -50,7 +50,9 @@ OPERATIONS = {
     "撤销": "REVOKE",
 }
 ENVELOPE_KEYS = ("version", "operation", "published_at")
-MAX_VERSION = 2**62
+# Versions a department sets (D4): a record updated a million times is implausible, and a version near the Avro
+# long's limit would leave it no room to be updated.
+MAX_VERSION = 1_000_000
 # What the node takes, bounded well below a message (MAX_MESSAGE_BYTES, the broker's and the producer's limit), so
 # that nothing it takes can be refused by the broker and block the outbox: a record's Avro bytes (rule
 # `record.too_large`), and the original a rejection carries upward (cut down beyond this, see `original_bytes`).
@@ -114,8 +116,13 @@ def _parse_version(value: Any) -> tuple[int | None, Issue | None]:
         version = int(value.strip())
     else:
         return None, Issue("version", "version.format", "版本号应为正整数", quote(value))
-    if not 1 <= version < MAX_VERSION:
-        return None, Issue("version", "version.range", "版本号应为正整数（从 1 开始）", quote(value))
+    if not 1 <= version <= MAX_VERSION:
+        return None, Issue(
+            "version",
+            "version.range",
+            f"版本号应为 1 至 {MAX_VERSION} 的整数 / from 1 to {MAX_VERSION}",
+            quote(value),
+        )
     return version, None
 
 
@@ -154,7 +161,16 @@ def _parse_published_at(value: Any, now: datetime) -> tuple[datetime | None, Iss
         )
     if at.tzinfo is None:
         at = at.replace(tzinfo=CHINA)
-    if at > now + timedelta(minutes=5):  # a little clock skew between the department and the node
+    # before any decision; dates compared as written, so nothing overflows
+    if at.date() < DECISION_DATE_FLOOR:
+        return None, Issue(
+            "published_at",
+            "published_at.floor",
+            f"公示时间早于 {DECISION_DATE_FLOOR.isoformat()} / before {DECISION_DATE_FLOOR}",
+            quote(value),
+        )
+    # a little clock skew between the department and the node; the dates first, so 9999-12-31 cannot overflow
+    if at.date() > now.date() + timedelta(days=1) or at > now + timedelta(minutes=5):
         return None, Issue("published_at", "published_at.future", "公示时间晚于报送时间", quote(value))
     return at, None
 

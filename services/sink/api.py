@@ -26,6 +26,7 @@ from services.sink.views import KIND_LABELS, labelled_fields, public_view, summa
 from sgs.domain.workdays import CHINA
 
 ROLLING_DAYS = 10  # D7: the rolling list shows 10 days of publications
+MAX_PAGE = 10**6  # paging bound: a 20-digit page overflowed SQLite's integer (a 500, issue 17); now a 422
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 log = structlog.get_logger("sink")
 
@@ -135,7 +136,7 @@ def create_app(
         ] = None,
         decided_from: Annotated[date | None, Query(alias="from", description="决定日期起")] = None,
         decided_to: Annotated[date | None, Query(alias="to", description="决定日期止")] = None,
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
         size: Annotated[int, Query(ge=1, le=PUBLIC_PAGE_MAX)] = 20,
     ) -> dict[str, Any]:
         with hist.time():
@@ -195,7 +196,7 @@ def create_app(
     # --- the public disclosure page (公示页面) ---
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def rolling_list(request: Request, page: int = 1) -> HTMLResponse:
+    def rolling_list(request: Request, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> HTMLResponse:
         with hist.time():
             since = datetime.combine(today() - timedelta(days=ROLLING_DAYS), time())
             total, rows = store.search(StoreQuery(published_since=since, page=page, size=50), today())
@@ -213,7 +214,7 @@ def create_app(
         doc_no: str = "",
         authority: str = "",
         kind: str = "",
-        page: int = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     ) -> HTMLResponse:
         with hist.time():
             q = store_query(

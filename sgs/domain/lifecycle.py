@@ -15,6 +15,7 @@ from sgs.domain.issues import ROW, Issue, quote
 from sgs.domain.periods import add_months, add_years
 from sgs.domain.records import parse_cell
 from sgs.domain.template import schema_fields
+from sgs.domain.validation import DECISION_DATE_FLOOR
 
 DECISION_SCHEMA = "sgs.LifecycleDecision"
 # Decisions that take the record down everywhere, with the sgs.Withdrawal reason they carry (D15, D16).
@@ -68,6 +69,15 @@ def parse_decision(data: Any, today: date) -> tuple[dict[str, Any] | None, list[
     if body["decided_on"] is not None and body["decided_on"] > today:
         issues.append(
             Issue(by_name["decided_on"].column, "date.future", "决定日期晚于今天", str(body["decided_on"]))
+        )
+    if body["decided_on"] is not None and body["decided_on"] < DECISION_DATE_FLOOR:
+        issues.append(
+            Issue(
+                by_name["decided_on"].column,
+                "date.floor",
+                f"决定日期早于 {DECISION_DATE_FLOOR.isoformat()}",
+                str(body["decided_on"]),
+            )
         )
     return body, issues
 

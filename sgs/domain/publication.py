@@ -19,6 +19,9 @@ PROVINCIAL, NATIONAL = "provincial", "national"
 # D14 / 003 (十四): publicity on the credit portals, counted from the decision date.
 PENALTY_PUBLICITY_YEARS = {"GENERAL": 1, "SERIOUS": 3}  # 003 (十四)
 UNSTATED_VALIDITY_YEARS = 7  # 001 四(四)1
+# The longest publicity any seed gives a penalty: 5 years (000 三清单 3, Shanghai's legal-person default); 003 (十四)
+# sets 1 and 3 years and defers to special rules (从其规定), which is why a stated 公示截止期 may exceed those.
+LONGEST_PENALTY_PUBLICITY_YEARS = 5
 
 
 def publicity_end(kind: str, body: dict[str, Any]) -> date | None:
@@ -48,6 +51,15 @@ def publicity_end(kind: str, body: dict[str, Any]) -> date | None:
         valid_to: date | None = body.get("valid_to")
         return valid_to if valid_to is not None else add_years(body["decided_on"], UNSTATED_VALIDITY_YEARS)
     raise ValueError(f"unknown kind {kind!r}")
+
+
+def longest_publicity_end(kind: str, body: dict[str, Any]) -> date | None:
+    """The latest 公示截止期 the rules allow for this record (D14), counted from its decision date; None when its kind
+    states no publicity end. A stated end beyond it is implausible: a penalty decided 0001-01-01 and shown until
+    9999-12-31 would be on 信用中国 for ever (issue 17). The one place a rule book of periods answers this."""
+    if kind != "penalty" or not isinstance(body.get("decided_on"), date):
+        return None
+    return add_years(body["decided_on"], LONGEST_PENALTY_PUBLICITY_YEARS)
 
 
 def relay_tiers(kind: str, body: dict[str, Any]) -> dict[str, bool]:

@@ -20,7 +20,8 @@ Every other column is required or optional as its Avro schema says (a non-null t
 `uscc.check_char`, `ric.format`, `ric.check_char`, `id.birth_date`, `id.region`, `org_code.format`,
 `org_code.check_char`, `org_code.mismatch`, `date.future`, `date.order`, `amount.format`, `amount.negative`,
 `amount.scale`, `amount.range`, `fine.amount_required`, `confiscation.amount_required`,
-`license_suspension.required`. Parsing (sgs.domain.records) adds `column.unknown`, `date.format`, `date.invalid`,
+`license_suspension.required`, `date.floor` (a decision before DECISION_DATE_FLOOR), `publicity_end.too_late`
+(公示截止期 beyond the longest publicity the rules allow, D14). Parsing (sgs.domain.records) adds `column.unknown`, `date.format`, `date.invalid`,
 `row.columns`, `row.format`, and for every text cell `text.too_long` (over MAX_TEXT_CHARS) and `text.control`
 (a control character such as NUL: it would end up in record ids and stores that refuse it). A record with more than
 MAX_REASONS issues lists the first ones and then `reasons.truncated`.
@@ -36,6 +37,7 @@ from typing import Any
 
 from sgs.domain.identifiers import org_code_issues, ric_issues, uscc_issues
 from sgs.domain.issues import ROW, Issue, quote
+from sgs.domain.publication import longest_publicity_end
 from sgs.domain.template import (
     DATE,
     DECIMAL,
@@ -62,6 +64,10 @@ INDIVIDUAL_BUSINESS_PLACEHOLDER = "00000000000000000X"
 # A bound of our own (the seeds set none), far above any real cell, so that one record can never outgrow a message
 # (sgs.kafka.topics.MAX_MESSAGE_BYTES): every text cell at most MAX_TEXT_CHARS characters.
 MAX_TEXT_CHARS = 5000
+# No decision predates this (our floor; the seeds set none): 双公示 publishes decisions still in force, and the
+# oldest laws they rest on, 《行政处罚法》 (1996) and 《行政许可法》 (2004), are later. It keeps dates like 0001-01-01
+# out, which overflow time zone arithmetic and would publish nonsense.
+DECISION_DATE_FLOOR = datetime.date(1990, 1, 1)
 # C0 controls but tab and line breaks (a long 违法事实 may keep its paragraphs), DEL and the C1 controls.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -253,8 +259,16 @@ def _counterpart_rules(check: _Check, today: datetime.date) -> None:
 
 
 def _date_rules(kind: str, check: _Check, today: datetime.date) -> None:
-    """Dates in order (decision <= validity start <= validity end) and no decision in the future."""
+    """Dates in order (decision <= validity start <= validity end), no decision in the future or before the floor,
+    and no publicity longer than the rules allow (D14)."""
     v = check.values
+    if check.has("decided_on") and v["decided_on"] < DECISION_DATE_FLOOR:
+        check.add(
+            "decided_on",
+            "date.floor",
+            f"{check.column('decided_on')}早于 {DECISION_DATE_FLOOR.isoformat()} / before {DECISION_DATE_FLOOR}",
+            v["decided_on"],
+        )
     if check.has("decided_on") and v["decided_on"] > today:
         check.add(
             "decided_on",
@@ -275,6 +289,15 @@ def _date_rules(kind: str, check: _Check, today: datetime.date) -> None:
                 f"{check.column(later)}早于{check.column(earlier)}（{v[earlier].isoformat()}）",
                 v[later].isoformat(),
             )
+    longest = longest_publicity_end(kind, v) if check.has("decided_on") else None
+    if longest is not None and check.has("publicity_end") and v["publicity_end"] > longest:
+        check.add(
+            "publicity_end",
+            "publicity_end.too_late",
+            f"{check.column('publicity_end')}晚于规则允许的最长公示期（至 {longest.isoformat()}，D14）/ "
+            f"later than the longest publicity the rules allow ({longest})",
+            v["publicity_end"].isoformat(),
+        )
 
 
 def _penalty_rules(check: _Check) -> None:
