@@ -123,6 +123,13 @@ def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
 
 
+# Every endpoint a department calls answers these too (documented once, merged into each endpoint's own).
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no or unknown department token"},
+    403: {"description": "the department's node is not served here, or another authority's record"},
+}
+
+
 def _status_labels() -> dict[str, str]:
     schema = default_codec().schemas["sgs.Receipt"]
     status = next(f for f in schema["fields"] if f["name"] == "status")
@@ -325,6 +332,7 @@ def create_app(
         summary="Submit one record (JSON object) or a batch (JSON array)",
         openapi_extra=_records_openapi(),
         responses={
+            **AUTH_RESPONSES,
             200: {"description": "unchanged: the same version was taken before"},
             207: {"description": "a batch, partly taken"},
             400: {"description": "unreadable JSON"},
@@ -367,8 +375,8 @@ def create_app(
         summary="A decision on one of the department's records: objection raised or its outcome (D15), credit repair (D16)",
         openapi_extra=_decision_openapi(),
         responses={
+            **AUTH_RESPONSES,
             400: {"description": "unreadable JSON, or a decision with issues (every reason)"},
-            403: {"description": "another authority's record"},
             404: {"description": "no version of the record was taken by this node"},
             409: {"description": "the municipal platform has not accepted the record yet"},
             415: {"description": "not application/json"},
@@ -399,9 +407,12 @@ def create_app(
         summary="Upload a template file (CSV UTF-8, XLSX or JSON lines), raw or as multipart field `file`",
         openapi_extra=_files_openapi(),
         responses={
+            **AUTH_RESPONSES,
             207: {"description": "partly taken"},
+            400: {"description": "a malformed multipart body"},
             413: {"description": "file too large"},
             415: {"description": "unknown file type"},
+            422: {"description": "a file that cannot be read as a template (`file_error`), or no row taken"},
         },
         status_code=202,
     )
@@ -440,14 +451,22 @@ def create_app(
             background=BackgroundTask(_close_and_remove, results),
         )
 
-    @app.get("/v1/receipts/{receipt_id}", summary="One receipt: the record's status and its history")
+    @app.get(
+        "/v1/receipts/{receipt_id}",
+        summary="One receipt: the record's status and its history",
+        responses={**AUTH_RESPONSES, 404: {"description": "no such receipt of this department"}},
+    )
     async def get_receipt(receipt_id: str, dept: Dept) -> JSONResponse:
         view = await run_in_threadpool(store.receipt, receipt_id)
         if view is None or view.department != dept.id:
             return _error(404, "not_found", "没有此回执 / no such receipt")
         return JSONResponse(receipt_json(view, report_days))
 
-    @app.get("/v1/receipts", summary="The department's receipts, newest first")
+    @app.get(
+        "/v1/receipts",
+        summary="The department's receipts, newest first",
+        responses={**AUTH_RESPONSES, 422: {"description": "a query parameter out of range"}},
+    )
     async def list_receipts(
         dept: Dept,
         department: str | None = None,
@@ -480,7 +499,12 @@ def create_app(
         stats, parked = await run_in_threadpool(lambda: (store.outbox_stats(), store.parked_counts()))
         return health(nodes, sender_state(), stats, parked)
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "the Prometheus text format"}},
+    )
     async def prometheus() -> Response:
         body = await run_in_threadpool(generate_latest, metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)

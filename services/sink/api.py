@@ -144,7 +144,12 @@ def create_app(
             total, rows = store.search(q, today())
             return {"total": total, "page": page, "size": size, "items": [summary(r) for r in rows]}
 
-    @app.get("/v1/records/{record_id:path}", response_model=PublicRecord, summary="一条公示记录")
+    @app.get(
+        "/v1/records/{record_id:path}",
+        response_model=PublicRecord,
+        summary="一条公示记录",
+        responses={404: {"description": "不存在、已撤下或已过公示期 / not published"}},
+    )
     def get_record(record_id: str) -> dict[str, Any]:
         with hist.time():
             row = store.public_record(record_id, today())
@@ -164,7 +169,13 @@ def create_app(
             }
 
     @app.get(
-        "/v1/operator/records/{record_id:path}", response_model=OperatorRecord, summary="操作员查阅完整记录"
+        "/v1/operator/records/{record_id:path}",
+        response_model=OperatorRecord,
+        summary="操作员查阅完整记录",
+        responses={
+            401: {"description": "no or unknown operator token"},
+            404: {"description": "no such record, or not the provincial tier"},
+        },
     )
     def operator_record(
         record_id: str, request: Request, authorization: Annotated[str | None, Header()] = None
