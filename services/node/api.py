@@ -31,6 +31,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import structlog
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -40,6 +41,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.node.fairness import DepartmentLimits, FairShare
 from services.node.intake import Intake, Outcome
 from services.node.metrics import NodeMetrics
 from services.node.sender import SenderState
@@ -127,6 +129,9 @@ def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "no or unknown department token"},
     403: {"description": "the department's node is not served here, or another authority's record"},
+    429: {
+        "description": "over the department's request rate or concurrent uploads: wait Retry-After seconds"
+    },
 }
 
 
@@ -268,8 +273,9 @@ def _single_status(outcome: Outcome) -> int:
     return {"taken": 202, "unchanged": 200, "rejected": 422, "forbidden": 403}[outcome.status]
 
 
-def current_department(request: Request) -> Department:
-    """Bearer token -> department (401); the department's node must be served by this process (403)."""
+async def current_department(request: Request) -> Department:
+    """Bearer token -> department (401); the department's node must be served by this process (403); within its
+    request rate (429 with Retry-After, services/node/fairness.py)."""
     state = request.app.state
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     dept = state.federation.department_by_token(token.strip()) if scheme.lower() == "bearer" else None
@@ -281,7 +287,20 @@ def current_department(request: Request) -> Department:
     if dept.node not in state.served:
         state.metrics.forbidden.labels(dept.node, dept.id).inc()
         raise HTTPException(403, f"本节点不受理 {dept.node} 的报送 / node {dept.node} is not served here")
+    wait = state.department_limits.admit(dept.id)
+    if wait is not None:
+        raise _throttled(state.metrics, dept, "rate", wait)
     return dept
+
+
+def _throttled(metrics: NodeMetrics, dept: Department, reason: str, wait: int) -> HTTPException:
+    metrics.throttled.labels(dept.node, dept.id, reason).inc()
+    what = (
+        "请求过于频繁 / too many requests"
+        if reason == "rate"
+        else "同时上传的文件过多 / too many uploads at once"
+    )
+    return HTTPException(429, f"{what}: retry after {wait} s", {"Retry-After": str(wait)})
 
 
 Dept = Annotated[Department, Depends(current_department)]
@@ -297,6 +316,7 @@ def create_app(
     *,
     limits: Limits,
     tmp_dir: Path,
+    share: FairShare | None = None,
 ) -> FastAPI:
     report_days = federation.timeliness.report_working_days
     app = FastAPI(
@@ -308,6 +328,14 @@ def create_app(
     app.state.federation = federation
     app.state.served = frozenset(nodes)
     app.state.metrics = metrics
+    app.state.department_limits = department_limits = DepartmentLimits(share or FairShare())
+    # /healthz and /metrics have threads of their own, so they answer while every intake thread is busy
+    probe_threads: list[anyio.CapacityLimiter] = []
+
+    async def probe(fn: Callable[[], Any]) -> Any:
+        if not probe_threads:
+            probe_threads.append(anyio.CapacityLimiter(2))
+        return await anyio.to_thread.run_sync(fn, limiter=probe_threads[0])
 
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
@@ -321,8 +349,8 @@ def create_app(
         if media_type(request) != "application/json":
             return _error(415, "content_type", "请以 application/json 提交 / send application/json")
         raw = await request.body()
-        try:
-            return json.loads(raw, parse_float=Decimal)
+        try:  # in a worker thread: a large batch must not hold up the event loop (and /healthz)
+            return await run_in_threadpool(json.loads, raw, parse_float=Decimal)
         except (ValueError, RecursionError) as exc:
             where = {"line": exc.lineno, "column": exc.colno} if isinstance(exc, json.JSONDecodeError) else {}
             return _error(400, "bad_json", f"请求体不是有效的 JSON / body is not valid JSON: {exc}", **where)
@@ -417,6 +445,14 @@ def create_app(
         status_code=202,
     )
     async def submit_file(kind: Kind, request: Request, dept: Dept) -> Response:
+        if not department_limits.start_upload(dept.id):
+            raise _throttled(metrics, dept, "uploads", 5)
+        try:
+            return await take_file(kind, request, dept)
+        finally:
+            department_limits.end_upload(dept.id)
+
+    async def take_file(kind: Kind, request: Request, dept: Department) -> Response:
         ctype = media_type(request)
         if ctype == "multipart/form-data":
             path = await _spool_multipart(request, tmp_dir)
@@ -496,7 +532,7 @@ def create_app(
         "and what is wrong on the way upward",
     )
     async def healthz() -> dict[str, Any]:
-        stats, parked = await run_in_threadpool(lambda: (store.outbox_stats(), store.parked_counts()))
+        stats, parked = await probe(lambda: (store.outbox_stats(), store.parked_counts()))
         return health(nodes, sender_state(), stats, parked)
 
     @app.get(
@@ -506,7 +542,7 @@ def create_app(
         responses={200: {"content": {"text/plain": {}}, "description": "the Prometheus text format"}},
     )
     async def prometheus() -> Response:
-        body = await run_in_threadpool(generate_latest, metrics.registry)
+        body = await probe(lambda: generate_latest(metrics.registry))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -55,6 +55,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p, "--max-batch-records", type=int, default=10_000, help="most records in one JSON batch (413)"
     )
     add_option(p, "--send-batch", type=int, default=500, help="records the sender publishes per round")
+    add_option(
+        p, "--department-rate", type=float, default=50.0, help="requests a second per department (429 beyond)"
+    )
+    add_option(
+        p, "--department-burst", type=int, default=100, help="requests at once per department after a pause"
+    )
+    add_option(
+        p,
+        "--department-uploads",
+        type=int,
+        default=2,
+        help="template files in progress at once per department",
+    )
     p.set_defaults(run=run)
     parked = p.add_subparsers(dest="node_command", metavar="parked").add_parser(
         "parked",

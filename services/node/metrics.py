@@ -92,6 +92,12 @@ class NodeMetrics:
             ["district", "department"],
             registry=r,
         )
+        self.throttled = Counter(
+            "sgs_node_throttled",
+            "Requests answered 429: over the department's request rate or concurrent uploads, by reason.",
+            ["district", "department", "reason"],
+            registry=r,
+        )
         self.unauthorized = Counter(
             "sgs_node_unauthorized", "Requests refused with 401 (no or unknown token).", registry=r
         )

@@ -49,6 +49,7 @@ def serve(settings: NodeSettings) -> int:
         sender.state,
         limits=Limits(settings.max_body_bytes, settings.max_file_bytes, settings.max_batch_records),
         tmp_dir=tmp_dir,
+        share=settings.fair_share,
     )
     server = uvicorn.Server(
         uvicorn.Config(

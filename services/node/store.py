@@ -231,12 +231,18 @@ class NodeStore:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
             if "topic" not in columns:  # a store written before rejections travelled upward
                 self._db.execute("ALTER TABLE outbox ADD COLUMN topic TEXT")
+            # A second connection for the counts /healthz and /metrics read: in WAL mode it reads the last commit
+            # without waiting for the writers' lock, so the probes answer while departments flood the node.
+            self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._reader.execute("PRAGMA query_only=ON")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the node store {path}: {exc}") from exc
         self._lock = threading.RLock()
+        self._reader_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._reader_lock:
+            self._reader.close()
             self._db.close()
 
     @contextmanager
@@ -310,8 +316,8 @@ class NodeStore:
 
     def parked_counts(self) -> dict[str, int]:
         """Per node: messages parked (the `sgs_node_parked` gauge and /healthz)."""
-        with self._lock:
-            rows = self._db.execute("SELECT node, count(*) FROM parked GROUP BY node").fetchall()
+        with self._reader_lock:
+            rows = self._reader.execute("SELECT node, count(*) FROM parked GROUP BY node").fetchall()
         return dict(rows)
 
     def resend(self, seqs: list[int], at: int) -> list[int]:
@@ -344,8 +350,8 @@ class NodeStore:
 
     def outbox_stats(self) -> dict[str, tuple[int, int | None]]:
         """Per node: (records waiting, enqueue time ms of the oldest) — the outbox depth and age metrics."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._reader_lock:
+            rows = self._reader.execute(
                 "SELECT node, count(*), min(enqueued_at) FROM outbox GROUP BY node"
             ).fetchall()
         return {node: (count, oldest) for node, count, oldest in rows}
