@@ -34,13 +34,15 @@ install: $(STAMP)
 up: $(STAMP)
 	$(VENV)/bin/sgs up
 
-test: $(STAMP) $(TOOLS_STAMP)
+# The README's test command: the lint (ruff, mypy, the import contracts), then every test.
+test: lint $(TOOLS_STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy sgs services simulators
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(VENV)/bin/sgs bench --out var/bench

@@ -279,10 +279,10 @@ class Generator:
     def today(self, value: date) -> None:
         """Recompute, for the new day, which decision dates are how many working days back (D5)."""
         self._today = value
-        self._by_working_days: dict[int, list[date]] = {}
+        self.by_working_days: dict[int, list[date]] = {}
         count, day = 0, value
         while count <= self.limit + 20:
-            self._by_working_days.setdefault(count, []).append(day)
+            self.by_working_days.setdefault(count, []).append(day)
             if self.calendar.is_working_day(day):
                 count += 1
             day -= timedelta(days=1)
@@ -300,7 +300,7 @@ class Generator:
             days = self.rng.choices(
                 range(self.limit + 1), weights=[max(1, 10 - k) for k in range(self.limit + 1)]
             )[0]
-        return self.rng.choice(self._by_working_days[days]), days
+        return self.rng.choice(self.by_working_days[days]), days
 
     # --- the stream --------------------------------------------------------------------------------------------
 

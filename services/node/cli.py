@@ -13,7 +13,9 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sgs.settings import add_common_options, add_option
+from sgs.cli.options import add_common_options, add_option
+
+DISTRICT_GIVEN = "district_given_on_command_line"
 
 
 class _DistrictAction(argparse.Action):
@@ -22,10 +24,10 @@ class _DistrictAction(argparse.Action):
     def __call__(
         self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option_string=None
     ):  # type: ignore[no-untyped-def]
-        given = getattr(namespace, "_district_given", False)
+        given = getattr(namespace, DISTRICT_GIVEN, False)
         codes = list(getattr(namespace, self.dest)) if given else []
         setattr(namespace, self.dest, [*codes, values])
-        namespace._district_given = True
+        setattr(namespace, DISTRICT_GIVEN, True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

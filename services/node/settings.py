@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.node.fairness import FairShare
+from sgs.cli.options import SettingsError
 from sgs.config import Federation, load_config
-from sgs.settings import SettingsError
 
 
 @dataclass(frozen=True)

@@ -245,6 +245,12 @@ class NodeStore:
             self._reader.close()
             self._db.close()
 
+    def durability(self) -> tuple[str, int]:
+        """The journal mode and synchronous level the store runs with: ("wal", 2) is WAL with FULL fsync."""
+        with self._lock:
+            mode = self._db.execute("PRAGMA journal_mode").fetchone()[0]
+            return str(mode), int(self._db.execute("PRAGMA synchronous").fetchone()[0])
+
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """One durable transaction: committed (and fsynced) when the block ends, rolled back if it raises."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from sgs.cli.options import add_common_options, add_option
 from sgs.config import TIERS
-from sgs.settings import add_common_options, add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -7,9 +7,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from sgs.cli.options import SettingsError
 from sgs.config import TIERS, Federation, load_config, store_url
 from sgs.kafka.topics import RELAY
-from sgs.settings import SettingsError
 
 DEFAULT_PORTS = {"provincial": 8201, "national": 8202}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sgs.settings import add_calendar_overrides_option, add_common_options, add_option
+from sgs.cli.options import add_calendar_overrides_option, add_common_options, add_option
 
 
 def add_options(p: argparse.ArgumentParser) -> None:

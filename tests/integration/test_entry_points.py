@@ -16,6 +16,7 @@ SERVICES = {
     "node": ["--district", "all"],
     "worker": [],
     "sink": ["--tier", "provincial"],
+    "lag-exporter": [],
 }
 
 

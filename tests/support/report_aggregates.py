@@ -1,4 +1,4 @@
-"""A hand-made aggregates table with known numbers, written by the worker's own writer (`_upsert`) into a real
+"""A hand-made aggregates table with known numbers, written by the worker's own writer (`store_counts`) into a real
 SQLite file, for the bulletin's unit and browser tests."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.worker.aggregates import _upsert, open_store
+from services.worker.aggregates import open_store, store_counts
 
 MONTH, PREVIOUS = "2026-10", "2026-09"
 
@@ -52,6 +52,6 @@ def write_aggregates(store: Path | str, rows: list[tuple[int, str, str, str, str
     engine = open_store(url)
     keys = ("partition", "period", "district", "department", "kind", "measure", "count")
     records: list[dict[str, Any]] = [dict(zip(keys, row, strict=True)) for row in rows]
-    _upsert(engine, records)
+    store_counts(engine, records)
     engine.dispose()
     return url

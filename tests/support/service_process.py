@@ -1,5 +1,5 @@
 """One service (`python -m services.<name>`) as a real process for the tests, started and stopped by the product's
-own supervisor code (sgs/processes.py: `launch`, `wait_http`, `stop_all`), so the tests exercise what `sgs up` and
+own supervisor code (sgs/ops/supervisor.py: `launch`, `wait_http`, `stop_all`), so the tests exercise what `sgs up` and
 `sgs bench` do. A wrapper says only what differs: its module and flags, its environment and its grace to stop."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from sgs.kafka.launch import free_port
-from sgs.processes import Child, launch, stop_all, wait_http
+from sgs.ops.supervisor import Child, launch, stop_all, wait_http
 
 
 class ServiceProcess:

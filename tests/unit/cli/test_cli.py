@@ -7,13 +7,11 @@ import sys
 
 import pytest
 
-from sgs.cli import build_parser
+from sgs.cli import subcommands
 
 
 def _subcommands() -> list[str]:
-    parser = build_parser()
-    action = next(a for a in parser._actions if a.dest == "command")
-    return sorted(action.choices)  # type: ignore[arg-type]
+    return sorted(subcommands())
 
 
 def test_top_level_help_lists_every_subcommand():

@@ -1,7 +1,7 @@
 """docker-compose.yml checked without a Docker engine: the compose schema, and that it fits the code.
 
 Every sgs service must run a subcommand registered in `sgs.cli`, set only `SGS_*` variables that subcommand
-reads (its flags through the env rule of `sgs.settings`, or a variable the code reads directly), and serve the
+reads (its flags through the env rule of `sgs.cli.options`, or a variable the code reads directly), and serve the
 port Prometheus scrapes. The schema is the Compose Specification as shipped in the docker-compose 1.29.2 wheel
 (compose/config/compose_spec.json), pinned in tests/data/compose-spec.json.
 """
@@ -16,8 +16,8 @@ import jsonschema
 import pytest
 import yaml
 
-from sgs.cli import build_parser
-from sgs.settings import env_name
+from sgs.cli import build_parser, subcommands
+from sgs.cli.options import env_name
 from tests.support.paths import REPO
 
 ROOT = REPO
@@ -33,10 +33,9 @@ def _interpolate(value: object) -> str:
     return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
 
 
-def _subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
-    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(sub.choices)
+def _long_flags(parser: argparse.ArgumentParser) -> set[str]:
+    """The `--flags` a parser takes, as its help lists them."""
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", parser.format_help()))
 
 
 def _env(service: dict) -> dict[str, str]:
@@ -87,16 +86,14 @@ def test_the_deployment_has_every_part_of_the_federation() -> None:
 
 @pytest.mark.parametrize("name", sorted(SGS_SERVICES))
 def test_service_command_is_a_registered_sgs_subcommand(name: str) -> None:
-    assert SGS_SERVICES[name]["command"][0] in _subcommands()
+    assert SGS_SERVICES[name]["command"][0] in subcommands()
 
 
 @pytest.mark.parametrize("name", sorted(SGS_SERVICES))
 def test_service_sets_only_variables_its_subcommand_reads(name: str) -> None:
     service = SGS_SERVICES[name]
-    parser = _subcommands()[service["command"][0]]
-    from_flags = {
-        env_name(flag) for action in parser._actions for flag in action.option_strings if flag[:2] == "--"
-    }
+    parser = subcommands()[service["command"][0]]
+    from_flags = {env_name(flag) for flag in _long_flags(parser)}
     unread = set(_env(service)) - from_flags - _variables_read_directly()
     assert unread == set(), f"{name} sets variables `sgs {service['command'][0]}` never reads"
 
@@ -116,8 +113,8 @@ def test_service_command_line_parses_under_its_environment(
 @pytest.mark.parametrize("name", sorted(SGS_SERVICES))
 def test_service_listens_beyond_loopback_when_its_command_can_bind_loopback(name: str) -> None:
     """Prometheus and the healthcheck reach a container from outside its loopback."""
-    parser = _subcommands()[SGS_SERVICES[name]["command"][0]]
-    if any("--http-host" in action.option_strings for action in parser._actions):
+    parser = subcommands()[SGS_SERVICES[name]["command"][0]]
+    if "--http-host" in _long_flags(parser):
         assert _env(SGS_SERVICES[name]).get("SGS_HTTP_HOST") == "0.0.0.0"
 
 
@@ -137,7 +134,7 @@ def test_every_sgs_service_serving_metrics_is_scraped() -> None:
 
 
 def test_local_scrape_targets_are_the_ports_sgs_up_and_the_lag_exporter_use() -> None:
-    commands = _subcommands()
+    commands = subcommands()
     up = commands["up"].parse_args([])
     expected = {
         "sgs-node": {up.node_port},

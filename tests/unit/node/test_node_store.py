@@ -38,8 +38,7 @@ def admit(store: NodeStore, c: Candidate) -> str:
 
 
 def test_store_runs_in_wal_mode_with_full_sync(store: NodeStore) -> None:
-    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store.durability() == ("wal", 2)  # FULL
 
 
 def test_taken_record_is_durable_for_another_connection_as_soon_as_the_transaction_ends(

@@ -1,4 +1,4 @@
-"""Fault schedules (sgs/chaos.py): the spec, the random schedule, what each target accepts; the local target on
+"""Fault schedules (sgs/ops/chaos/schedule.py): the spec, the random schedule, what each target accepts; the local target on
 real child processes; `sgs chaos` without a Docker engine; the compose services it targets exist."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 import structlog
 import yaml
 
-from sgs import chaos_compose, chaos_local
-from sgs.chaos import (
+from sgs.ops.chaos import compose as chaos_compose
+from sgs.ops.chaos import local as chaos_local
+from sgs.ops.chaos.schedule import (
     DEFAULT_DURATION_S,
     RANDOM_DURATION_S,
     Fault,
@@ -23,7 +24,7 @@ from sgs.chaos import (
     random_schedule,
     schedule_from_args,
 )
-from sgs.processes import Child, launch
+from sgs.ops.supervisor import Child, launch
 from tests.support.paths import REPO
 from tests.support.polling import wait_until
 

@@ -145,7 +145,7 @@ def test_late_items_are_past_the_d5_limit_on_the_official_calendar(
         assert days == item.working_days
         assert (days > limit) == ("late" in item.flags), (item.decided_on, days)
     # Issue 5's example: decided 2026-09-30, submitted 2026-10-15 is on time (国庆 1-7 October are off).
-    by_days = Generator(federation, seed=1, today=date(2026, 10, 15))._by_working_days
+    by_days = Generator(federation, seed=1, today=date(2026, 10, 15)).by_working_days
     assert date(2026, 9, 30) in by_days[limit] and date(2026, 10, 4) in by_days[limit]
     assert by_days[limit + 1] == [date(2026, 9, 29)]
 

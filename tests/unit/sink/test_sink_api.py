@@ -16,7 +16,7 @@ from services.sink.consumer import ReceiptBuilder
 from services.sink.metrics import SinkMetrics
 from services.sink.settings import parse_operator_tokens
 from services.sink.store import SinkStore
-from sgs.settings import SettingsError
+from sgs.cli.options import SettingsError
 from tests.support.sink_records import decoded, license_record, penalty_record, person, unique_tag, withdrawal
 
 TOKEN = "审核员甲=op-secret-123"
