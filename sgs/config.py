@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sgs.domain.rulebook import TIERS, RuleBook, RuleBookError, floor_from_config
 from sgs.tokens import check_hash_format, dev_token
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "federation.toml"
-TIERS = ("provincial", "national")
 _DIVISION = re.compile(r"^\d{6}$")
 _USCC = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
 
@@ -79,6 +79,7 @@ class Federation:
     sinks: dict[str, Sink]
     timeliness: Timeliness
     refbase_url: str
+    rules: RuleBook  # the dated rule sets with this federation's floors (D11, D14, D16; rules.toml)
     # signer -> its Ed25519 public keys, base64 (two during a rotation); `sgs.serialization.signing`, issue 16
     keys: dict[str, tuple[str, ...]]
 
@@ -155,15 +156,20 @@ def _node(r: _Reader, table: Any, where: str, level: str) -> Node:
     return Node(code, r.get(table, "name", where, str), level, tuple(departments))
 
 
+def read_toml(path: Path, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """A TOML file as a table; a file that cannot be read or parsed is `error` naming the file."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise error(path, "(file)", f"not valid TOML: {exc}") from None
+
+
 def load_config(path: str | Path | None = None) -> Federation:
     """Read and check the federation config; `None` means the default file shipped at the repository root."""
     path = Path(path) if path else DEFAULT_CONFIG
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, "(file)", f"not valid TOML: {exc}") from None
+    raw = read_toml(path)
     r = _Reader(path)
 
     fed = r.get(raw, "federation", "", dict)
@@ -208,8 +214,23 @@ def load_config(path: str | Path | None = None) -> Federation:
         sinks=sinks,
         timeliness=timeliness,
         refbase_url=r.get(stores, "refbase_url", "stores", str, "sqlite:///{data_dir}/refbase.db"),
+        rules=_rules(r, r.get(raw, "rules", "", dict, {})),
         keys=keys,
     )
+
+
+def _rules(r: _Reader, table: dict[str, Any]) -> RuleBook:
+    """`rules.book` (a path relative to the config; default the shipped rules.toml) with `[[rules.floors]]`."""
+    book = r.get(table, "book", "rules", str, "")
+    try:
+        loaded = RuleBook.load(r.path.parent / book if book else None)
+        floors = [
+            floor_from_config(r.path, f, f"rules.floors[{i}]")
+            for i, f in enumerate(r.get(table, "floors", "rules", list, []))
+        ]
+    except RuleBookError as exc:
+        raise ConfigError(Path(exc.path), exc.key, exc.detail) from None
+    return loaded.with_floors(floors)
 
 
 def _keys(r: _Reader, table: dict[str, Any], nodes: tuple[Node, ...]) -> dict[str, tuple[str, ...]]:

@@ -62,6 +62,7 @@ def serve(settings: SinkSettings) -> int:
             store,
             metrics,
             tier=tier,
+            rules=settings.federation.rules,
             bootstrap=settings.kafka_bootstrap,
             topic=topic,
             group_id=settings.group_id,

@@ -20,45 +20,45 @@ from typing import Any
 
 import faust
 
-from services.worker.pipeline import WORKER_ONLY, Pipeline, Step, guarded
+from services.worker.context import WORKER_ONLY, Context, Step, guarded
 from sgs.config import TIERS
 from sgs.kafka import topics
 from sgs.serialization.signing import WORKER, sink_signer
 
 
-def register(pipe: Pipeline) -> None:
-    writers = pipe.node_signers | WORKER_ONLY | {sink_signer(tier) for tier in TIERS}
+def register(ctx: Context) -> None:
+    writers = ctx.node_signers | WORKER_ONLY | {sink_signer(tier) for tier in TIERS}
 
     def raw_topic(*names: str) -> faust.TopicT:
-        return pipe.app.topic(
+        return ctx.app.topic(
             *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
         )
 
     rejected = raw_topic(topics.REJECTED)
 
-    @pipe.app.agent(rejected, name="bulletin_rejections")
+    @ctx.app.agent(rejected, name="bulletin_rejections")
     async def count_rejections(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await guarded(pipe, "bulletin", event, "unknown", _rejection)
+            await guarded(ctx, "bulletin", event, "unknown", _rejection)
 
     async def _rejection(event: faust.EventT, step: Step) -> None:
         # Every process that refuses messages writes here (issue 16); only the worker's own rejections and those of
         # the department's node count, which is checked once the rejection is decoded.
-        signer = await pipe.signed(event, "unknown", writers)
+        signer = await ctx.signed(event, "unknown", writers)
         if signer is None:
             return
         try:
-            name, rejection = pipe.codec.decode(event.value)
+            name, rejection = ctx.codec.decode(event.value)
         except Exception:  # a foreign message on the topic: not ours to count, nor to reject again
             return
         if name != "sgs.Rejection" or not rejection.get("receipt_id") or rejection["stage"] == "decision":
             return  # a decision on a record (D15, D16) is not a record: the bulletin counts records
-        if signer != WORKER and signer != pipe.node_signer_of(rejection):
-            await pipe.refuse(event, "unknown", "signature.wrong_signer", f"{signer} 不是部门的节点")
+        if signer != WORKER and signer != ctx.node_signer_of(rejection):
+            await ctx.refuse(event, "unknown", "signature.wrong_signer", f"{signer} 不是部门的节点")
             return
         record_id = rejection.get("record_id") or ""
         kind = record_id.split(":", 1)[0] if record_id.split(":", 1)[0] in topics.KINDS else "unknown"
-        labels = pipe.labels(kind, rejection)
+        labels = ctx.labels(kind, rejection)
         at: datetime = rejection["rejected_at"]
         # The (receipt, stage) is the identity here: one receipt is refused at most once per stage.
         identity: dict[str, Any] = {
@@ -67,8 +67,8 @@ def register(pipe: Pipeline) -> None:
             "submitted_at": at,
         }
         if rejection["stage"] == "node":
-            pipe.count(identity, labels, "rejected")
+            ctx.count(identity, labels, "rejected")
             for rule in sorted({r["rule"] for r in rejection["reasons"]}):
-                pipe.count(identity, labels, f"rejected.{rule}")
+                ctx.count(identity, labels, f"rejected.{rule}")
         else:
-            pipe.count(identity, labels, "rejected_municipal")
+            ctx.count(identity, labels, "rejected_municipal")

@@ -11,10 +11,11 @@ import faust
 from faust.transport.consumer import Consumer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.worker import aggregates, flow, lifecycle
-from services.worker.pipeline import Pipeline, app_topics, log
-from services.worker.refbases import ReferenceBases
+from services.worker import agents, aggregates
+from services.worker.context import Context, app_topics, log
+from services.worker.reference_mirror import ReferenceBases
 from services.worker.settings import WorkerSettings
+from services.worker.stages import decide
 from services.worker.tansu import TailMarkingConsumer
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.partitioner import partition_by_key
@@ -24,7 +25,7 @@ STOP_GRACE_S = 10.0  # a clean stop (commit, flush) takes about a second; `sgs u
 
 
 def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
-    """The faust app with its topics, tables and agents (see `flow.py`)."""
+    """The faust app with its topics, tables and agents (see `agents.py`)."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -50,13 +51,13 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
     )
     # faust takes the consumer class from the transport instance (see `tansu.TailMarkingConsumer`).
     app.transport.Consumer = TailMarkingConsumer  # type: ignore[misc]
-    pipe = Pipeline(settings, app)
-    refs = ReferenceBases(settings.bootstrap, pipe.codec)
+    ctx = Context(settings, app)
+    refs = ReferenceBases(settings.bootstrap, ctx.codec)
     engine = aggregates.open_store(settings.aggregates_url)
 
-    flow.register(pipe, refs)
-    lifecycle.register(pipe)
-    aggregates.register(pipe, engine)
+    agents.register(ctx, refs)
+    decide.register(ctx)
+    aggregates.register(ctx, engine)
 
     @app.task
     async def follow_reference_bases() -> None:

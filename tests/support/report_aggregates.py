@@ -1,4 +1,4 @@
-"""A hand-made aggregates table with known numbers, written by the worker's own writer (`_upsert`) into a real
+"""A hand-made aggregates table with known numbers, written by the worker's own writer (`store_counts`) into a real
 SQLite file, for the bulletin's unit and browser tests."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.worker.aggregates import _upsert, open_store
+from services.worker.aggregates import open_store, store_counts
 
 MONTH, PREVIOUS = "2026-10", "2026-09"
 
@@ -29,6 +29,10 @@ ROWS: list[tuple[int, str, str, str, str, str, int]] = [
     (1, MONTH, "310101", "310101-scjg", "license", "published", 3),
     (0, MONTH, "310101", "310101-scjg", "penalty", "clean", 3),
     (1, MONTH, "310101", "310101-scjg", "license", "clean", 2),
+    (0, MONTH, "310101", "310101-scjg", "penalty", "tier.ndrc-order-36.GENERAL", 2),
+    (1, MONTH, "310101", "310101-scjg", "penalty", "tier.ndrc-order-36.GENERAL", 1),
+    (0, MONTH, "310101", "310101-scjg", "penalty", "tier.seeds.GENERAL", 1),
+    (2, MONTH, "310101", "310101-sthj", "penalty", "tier.ndrc-order-36.SERIOUS", 4),
     (2, MONTH, "310101", "310101-sthj", "penalty", "submitted", 4),
     (2, MONTH, "310101", "310101-sthj", "penalty", "accepted", 4),
     (2, MONTH, "310101", "310101-sthj", "penalty", "published", 4),
@@ -42,6 +46,7 @@ ROWS: list[tuple[int, str, str, str, str, str, int]] = [
     (0, PREVIOUS, "310101", "310101-scjg", "penalty", "accepted", 5),
     (0, PREVIOUS, "310101", "310101-scjg", "penalty", "published", 5),
     (0, PREVIOUS, "310101", "310101-scjg", "penalty", "clean", 5),
+    (0, PREVIOUS, "310101", "310101-scjg", "penalty", "tier.seeds.MINOR", 5),
     (0, "2026-10-15", "310101", "310101-scjg", "penalty", "submitted", 99),  # a daily row: not the month's
 ]
 
@@ -52,6 +57,6 @@ def write_aggregates(store: Path | str, rows: list[tuple[int, str, str, str, str
     engine = open_store(url)
     keys = ("partition", "period", "district", "department", "kind", "measure", "count")
     records: list[dict[str, Any]] = [dict(zip(keys, row, strict=True)) for row in rows]
-    _upsert(engine, records)
+    store_counts(engine, records)
     engine.dispose()
     return url

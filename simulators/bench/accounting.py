@@ -13,7 +13,7 @@
   to: an objection upheld (D15) or a credit repair approved (D16) withdraws the held version at every tier holding
   it (reason OBJECTION_UPHELD / REPAIRED); an objection raised / kept sets / clears the mark on the held version. A
   decision D16 refuses changes nothing and must come back as a rejection with its rule.
-`reconcile(expectation, stores, ...)` compares that with the rows the sinks hold and what became of each decision,
+`account(expectation, stores, ...)` compares that with the rows the sinks hold and what became of each decision,
 and classifies every record and decision sent.
 """
 
@@ -134,7 +134,7 @@ def settled(row: Row | None, want: Held) -> bool:
 
 
 @dataclass
-class Reconciliation:
+class Accounting:
     """Every record sent, accounted for; `lost` and `duplicated` must both be 0."""
 
     relayed: dict[str, int] = field(default_factory=dict)  # tier -> records held as expected
@@ -180,7 +180,7 @@ class Reconciliation:
         }
 
 
-def reconcile(
+def account(
     exp: Expectation,
     stores: Mapping[str, Mapping[str, Row]],
     store_duplicates: Mapping[str, int],
@@ -188,7 +188,7 @@ def reconcile(
     absorbed_seen: set[tuple[str, int]],
     decisions_seen: Mapping[tuple[str, str], Observed],
     decision_rejections: Mapping[str, set[str]],
-) -> Reconciliation:
+) -> Accounting:
     """Compare the final sink rows (`stores[tier][record id]`) with the expectation.
 
     `store_duplicates[tier]` is the number of (record id, version) pairs a store holds more than once;
@@ -197,7 +197,7 @@ def reconcile(
     `decisions_seen[decision.key]` what the node and the decision's receipt said of each decision (a decision
     missing there was never posted); `decision_rejections[receipt id]` the rules of the decisions rejected on
     `sgs.rejected`."""
-    rec = Reconciliation()
+    rec = Accounting()
     for tier in TIERS:
         expected, rows = exp.tiers[tier], stores.get(tier, {})
         rec.relayed[tier] = rec.withdrawn[tier] = rec.revoked_before_relay[tier] = 0

@@ -1,4 +1,4 @@
-"""The run behind `sgs bench` (flags and the method in `simulators/bench_cli.py`).
+"""The run behind `sgs bench` (flags and the method in `simulators/bench/cli.py`).
 
 Everything sent is generated and encoded before any clock starts: the raw pass-through gets the Avro bytes a node
 would produce for each record, the end-to-end run gets ready JSON bodies of `--batch` records of one department and
@@ -11,11 +11,8 @@ update never overtakes its original (D4). Decisions on records (D15, D16) go on 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import platform
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -33,10 +30,8 @@ from sgs.config import TIERS, Federation, load_config, store_url
 from sgs.domain.records import to_json
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.launch import free_port
-from sgs.kafka.producer import durable_producer
 from sgs.kafka.tansu import EmbeddedBroker
 from sgs.kafka.topics import REJECTED as REJECTED_TOPIC
-from sgs.kafka.topics import TopicSpec
 from sgs.logs import configure_logging
 from sgs.ops.chaos import local as chaos_local
 from sgs.ops.chaos.schedule import Runner, ScheduleError, check_supported, describe, schedule_from_args
@@ -50,13 +45,14 @@ from sgs.ops.supervisor import (
     start_children,
     stop_all,
 )
+from simulators.bench.accounting import Expectation, Held, Row, account, read_sink, settled
+from simulators.bench.raw import raw_pass_through
+from simulators.bench.report import machine, percentiles, plot, render
 from simulators.decisions import DecisionLane
 from simulators.driver import encode_submitted
 from simulators.generator import FaultMix, Generator, Submission
-from simulators.reconciliation import Expectation, Held, Reconciliation, Row, read_sink, reconcile, settled
 
 NODE_FINAL = ("rejected", "unchanged", "forbidden")  # answers after which the node sends nothing on
-PERCENTILES = (50, 95, 99)
 
 
 @dataclass
@@ -92,107 +88,6 @@ def build_requests(items: list[Submission], batch: int, lanes: int) -> list[list
     for key in list(buffers):
         flush(key)
     return out
-
-
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    """p50/p95/p99 by nearest rank (None when there is nothing to measure)."""
-    ordered = sorted(values)
-    out: dict[str, float | None] = {}
-    for p in PERCENTILES:
-        out[f"p{p}"] = (
-            round(ordered[min(len(ordered) - 1, max(0, -(-p * len(ordered) // 100) - 1))], 3)
-            if ordered
-            else None
-        )
-    return out
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    info: dict[str, Any] = {
-        "cpus": _cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu_model"] = next(
-            (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
-            None,
-        )
-        meminfo = Path("/proc/meminfo").read_text().split()
-        info["memory_gib"] = round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20, 1)
-    except (OSError, ValueError):
-        pass
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        info["commit"] = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parents[1],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    return info
-
-
-def _cpu_count() -> int | None:
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count()
-
-
-def raw_pass_through(
-    bootstrap: str, payloads: list[tuple[bytes, bytes]], partitions: int, run_id: str, stop: threading.Event
-) -> dict[str, float]:
-    """(a): produce `payloads` to a scratch topic, then copy them with a plain consume-and-produce loop to a second
-    one; no decoding, no state. The producer is configured as the district node's sender and the simulator's."""
-    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-
-    source, sink = f"sgs.bench.{run_id}.raw-in", f"sgs.bench.{run_id}.raw-out"
-    ensure_topics(
-        bootstrap, partitions, (TopicSpec(source, retention_days=1), TopicSpec(sink, retention_days=1))
-    )
-
-    def producer() -> KafkaProducer:
-        return durable_producer(bootstrap)
-
-    n = len(payloads)
-    out = producer()
-    started = time.perf_counter()
-    for key, value in payloads:
-        out.send(source, key=key, value=value)
-    out.flush()
-    produced_s = time.perf_counter() - started
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000)
-    consumer.assign([TopicPartition(source, p) for p in range(partitions)])
-    consumer.seek_to_beginning()
-    copied = 0
-    started = time.perf_counter()
-    while copied < n and not stop.is_set():
-        for messages in consumer.poll(timeout_ms=1000).values():
-            for m in messages:
-                out.send(sink, key=m.key, value=m.value)
-            copied += len(messages)
-    out.flush()
-    copied_s = time.perf_counter() - started
-    consumer.close()
-    out.close()
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.delete_topics([source, sink])  # the embedded broker holds them in memory
-    except Exception:  # noqa: BLE001 - a broker that cannot delete keeps two scratch topics; the run goes on
-        pass
-    finally:
-        admin.close()
-    return {
-        "produce_records_per_s": round(n / produced_s, 1),
-        "pass_through_records_per_s": round(copied / copied_s, 1),
-        "record_bytes_mean": round(sum(len(v) for _, v in payloads) / max(1, n), 1),
-    }
 
 
 def cpu_snapshot(children: list[Child], broker: EmbeddedBroker | None) -> dict[str, float]:
@@ -632,7 +527,7 @@ class Bench:
             for item, a in zip(items, feed.answers, strict=True)
             if a is not None and a[0] == "unchanged"
         }
-        rec = reconcile(
+        rec = account(
             exp,
             final,
             twice,
@@ -766,102 +661,3 @@ class Bench:
             )
         )
         return 1 if failures else 0
-
-
-def render(results: dict[str, Any], rec: Reconciliation) -> str:
-    """The summary table."""
-    lat = results["latency_s"]
-    lines = [
-        "",
-        f"  records                     {results['records']:>12,}   settled {results['settled']:,}",
-        f"  (a) raw produce             {results['raw_produce_records_per_s']:>12,.1f} records/s"
-        f"   ({results['record_bytes_mean']:.0f} bytes each)",
-        f"  (a) raw pass-through        {results['raw_records_per_s']:>12,.1f} records/s",
-        f"  (b) end to end              {results['e2e_records_per_s']:>12,.1f} records/s"
-        f"   in {results['elapsed_s']:,.1f} s (node took {results['node_records_per_s']:,.1f}/s)",
-        f"      ratio (b)/(a)           {results['ratio'] if results['ratio'] is not None else '-':>12}",
-    ]
-    cpu = results["cpu_ms_per_record"]
-    if cpu:
-        lines.append(
-            f"      CPU ms per record       {sum(cpu.values()):.2f} = "
-            + "  ".join(f"{name} {ms:.2f}" for name, ms in sorted(cpu.items(), key=lambda kv: -kv[1]))
-        )
-    for tier in TIERS:
-        p = lat[tier]
-        lines.append(
-            f"  (c) latency {tier:<11}     p50 {_s(p['p50'])}  p95 {_s(p['p95'])}  p99 {_s(p['p99'])}"
-        )
-    lines += [
-        f"  (d) relayed                 provincial {rec.relayed.get('provincial', 0):,}  national "
-        f"{rec.relayed.get('national', 0):,}  withdrawn {sum(rec.withdrawn.values()):,}  "
-        f"revoked before relay {sum(rec.revoked_before_relay.values()):,}",
-        f"      rejected {rec.rejected:,}  duplicates absorbed {rec.absorbed:,}  "
-        f"provincial only (D11) {rec.not_relayed_national:,}",
-        f"      withdrawn by reason {_counts(rec.withdrawal_reasons)}",
-        f"      decisions applied {_counts(rec.decisions_applied)}  refused {_counts(rec.decisions_refused)}",
-        f"      LOST {rec.lost:,}   DUPLICATED {rec.duplicated:,}",
-    ]
-    lines += [
-        f"  fault {a['fault']} on {a.get('victim', '-')}: {a.get('error') or 'applied and undone'}"
-        for a in results["chaos"]["applied"]
-    ]
-    lines += [f"      e.g. {s}" for s in rec.samples[:10]]
-    verdict = "OK" if results["status"] == "ok" else "FAILED: " + "; ".join(results["failures"])
-    lines += [f"  {verdict}", ""]
-    return "\n".join(lines)
-
-
-def _counts(counter: Counter[str]) -> str:
-    return ", ".join(f"{k} {v:,}" for k, v in sorted(counter.items())) or "-"
-
-
-def _s(value: float | None) -> str:
-    return f"{value:>8.2f}s" if value is not None else "       -"
-
-
-def plot(
-    path: Path,
-    feed: Feed,
-    settle_times: list[float],
-    latencies: dict[str, list[tuple[float, float]]],
-    raw_rate: float,
-) -> None:
-    """Throughput (records/s taken by the node and settled, per second) and latency (p50/p95 per 5 s of
-    submission, per sink) over the run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t0 = feed.started
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
-    for label, times in (
-        ("taken by the node", [a[1] for a in feed.answers if a is not None]),
-        ("settled", settle_times),
-    ):
-        per_second = Counter(int(t - t0) for t in times)
-        if per_second:
-            xs = list(range(max(per_second) + 1))
-            top.plot(xs, [per_second.get(x, 0) for x in xs], ".-", label=label, linewidth=1)
-    top.axhline(
-        raw_rate, color="grey", linestyle="--", linewidth=1, label=f"raw pass-through {raw_rate:,.0f}/s"
-    )
-    top.set_ylabel("records/s")
-    top.set_yscale("symlog")
-    top.set_title("sgs bench: throughput and latency")
-    top.legend(loc="upper right", fontsize=8)
-    for tier, points in latencies.items():
-        buckets: dict[int, list[float]] = {}
-        for submitted, latency in points:
-            buckets.setdefault(int((submitted - t0) // 5) * 5, []).append(latency)
-        xs = sorted(buckets)
-        for p, style in ((50, "-"), (95, ":")):
-            ys = [percentiles(buckets[x])[f"p{p}"] for x in xs]
-            bottom.plot(xs, ys, "." + style, label=f"{tier} p{p}", linewidth=1)
-    bottom.set_xlabel("seconds since the first post")
-    bottom.set_ylabel("latency, s (submitted -> sink)")
-    bottom.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -17,8 +17,9 @@ D16 terms) decides:
 - A decision that cannot apply is rejected with its reason on `sgs.rejected` and a REJECTED receipt: a record this
   worker does not hold (`unknown_record`: the district node sends a decision only for a record the municipal
   platform accepted, so this is a wrong id or a record that was never relayed), a record no tier holds any more
-  (`not_published`), a repair D16 does not allow (`repair.*`: `sgs.domain.lifecycle.repair_refusal` for the record's own
-  terms, `sgs.domain.lifecycle.repeat_refusal` for its subject's history).
+  (`not_published`), a repair D16 does not allow (`repair.*`: `sgs.domain.lifecycle.repair_refusal` for the
+  record's own terms as the rule book rules on them, `sgs.domain.lifecycle.repeat_refusal` for its subject's
+  history).
 - The same decision (kind, date, deciding body) again is absorbed with an ACCEPTED receipt saying so, unless it is
   the very message applied before (same offset: redelivery after a crash, applied again; a withdrawal sent twice
   or a mark set twice changes nothing at the sinks).
@@ -36,8 +37,9 @@ from typing import Any
 
 import faust
 
-from services.worker import metrics, route
-from services.worker.pipeline import WORKER_ONLY, Pipeline, Step, guarded, log, reason
+from services.worker import metrics
+from services.worker.context import WORKER_ONLY, Context, Step, guarded, log, reason
+from services.worker.stages import route
 from sgs.domain.lifecycle import (
     DECISION_SCHEMA,
     OBJECTION_OPEN,
@@ -45,6 +47,7 @@ from sgs.domain.lifecycle import (
     record_repair,
     repair_refusal,
 )
+from sgs.domain.rulebook import Period
 from sgs.serialization.codec import SerializationError
 
 STAGE = "decision"
@@ -89,133 +92,128 @@ class Decision:
         }
 
 
-def register(pipe: Pipeline) -> None:
-    @pipe.app.agent(pipe.decisions, name="decide")
+def register(ctx: Context) -> None:
+    @ctx.app.agent(ctx.decisions, name="decide")
     async def apply_decisions(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await guarded(pipe, STAGE, event, "unknown", _apply)
+            await guarded(ctx, STAGE, event, "unknown", _apply)
 
-    @pipe.app.agent(pipe.repairs, name="subject")
+    @ctx.app.agent(ctx.repairs, name="subject")
     async def judge_repairs(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await guarded(pipe, "subject", event, "penalty", _judge)
+            await guarded(ctx, "subject", event, "penalty", _judge)
 
-    @pipe.app.agent(pipe.repair_outcomes, name="repair")
+    @ctx.app.agent(ctx.repair_outcomes, name="repair")
     async def settle_repairs(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await guarded(pipe, STAGE, event, "penalty", _settle)
+            await guarded(ctx, STAGE, event, "penalty", _settle)
 
     async def _apply(event: faust.EventT, step: Step) -> None:
-        await apply(pipe, event)
+        await apply(ctx, event)
 
     async def _judge(event: faust.EventT, step: Step) -> None:
-        if await pipe.signed(event, "penalty", WORKER_ONLY):
-            await judge_repair(pipe, event)
+        if await ctx.signed(event, "penalty", WORKER_ONLY):
+            await judge_repair(ctx, event)
 
     async def _settle(event: faust.EventT, step: Step) -> None:
-        if await pipe.signed(event, "penalty", WORKER_ONLY):
-            await settle_repair(pipe, event)
+        if await ctx.signed(event, "penalty", WORKER_ONLY):
+            await settle_repair(ctx, event)
 
 
-def objection_open(pipe: Pipeline, record_id: str) -> bool:
+def objection_open(ctx: Context, record_id: str) -> bool:
     """Whether an objection raised by a decision is still open: every new version is marked too (D15)."""
-    return pipe.state(record_id).get("objection") is True
+    return ctx.state(record_id).get("objection") is True
 
 
-async def apply(pipe: Pipeline, event: faust.EventT) -> None:
+async def apply(ctx: Context, event: faust.EventT) -> None:
     """A decision from `sgs.decisions`, in its record's partition."""
     raw = event.value if isinstance(event.value, bytes) else b""
-    signer = await pipe.signed(event, "unknown", pipe.node_signers)
+    signer = await ctx.signed(event, "unknown", ctx.node_signers)
     if signer is None:
         return
     try:
-        name, body = pipe.codec.decode(raw)
+        name, body = ctx.codec.decode(raw)
     except SerializationError as exc:
-        await pipe.reject(
+        await ctx.reject(
             "decode", "unknown", event.key, raw, [reason("-", "decode", f"无法解析的消息：{exc}")]
         )
         return
     if name != DECISION_SCHEMA:
-        await pipe.reject(
+        await ctx.reject(
             "decode", "unknown", event.key, raw, [reason("-", "schema", f"决定主题不接受 {name} 记录", name)]
         )
         return
-    if signer != pipe.node_signer_of(body):  # only the node of the department's district (D10, issue 16)
-        await pipe.refuse(
+    if signer != ctx.node_signer_of(body):  # only the node of the department's district (D10, issue 16)
+        await ctx.refuse(
             event, "unknown", "signature.wrong_signer", f"{signer} 不是部门 {body['department']} 的节点"
         )
         return
     decision = Decision(raw, body, event.message.offset)
     key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes) else None
     if key != decision.record_id:  # the key decides the partition, and so whose `records` entry is at hand
-        await _refuse(pipe, decision, reason("-", "key_mismatch", "消息键与记录标识不一致", key))
+        await _refuse(ctx, decision, reason("-", "key_mismatch", "消息键与记录标识不一致", key))
         return
-    relayed = await _applicable(pipe, decision)
+    relayed = await _applicable(ctx, decision)
     if relayed is None:
         return
-    if body["decision"] == "REPAIR_APPROVED":  # D16
-        end = relayed.get("publicity_end")
-        refusal = repair_refusal(
-            relayed["kind"],
-            relayed.get("severity"),
-            date.fromisoformat(relayed["decided_on"]),
-            date.fromisoformat(end) if end else None,
-            body["decided_on"],
-        )
+    if body["decision"] == "REPAIR_APPROVED":  # D16, by the rules in force on the penalty's decision date
+        ruling = route.ruling_of(ctx, relayed)
+        refusal = repair_refusal(ruling, body["decided_on"])
         if refusal is not None:
-            await _refuse(pipe, decision, refusal.as_reason())
+            await _refuse(ctx, decision, refusal.as_reason())
             return
-        await _to_subject(pipe, decision, relayed)
+        await _to_subject(ctx, decision, relayed, ruling.repeat_bar)
         return
-    await _execute(pipe, decision, relayed)
+    await _execute(ctx, decision, relayed)
 
 
-async def _applicable(pipe: Pipeline, decision: Decision) -> dict[str, Any] | None:
+async def _applicable(ctx: Context, decision: Decision) -> dict[str, Any] | None:
     """The record's `relayed` state when the decision can apply to it; otherwise None, with the decision absorbed
     as a duplicate or refused."""
-    state = pipe.state(decision.record_id)
+    state = ctx.state(decision.record_id)
     done = state.get("decisions") or {}
     if decision.identity in done and done[decision.identity] != decision.offset:
-        _count(pipe, decision, "duplicate")
-        await pipe.receipt(decision.envelope, "ACCEPTED", detail="同一决定已处理，未重复执行")
+        _count(ctx, decision, "duplicate")
+        await ctx.receipt(decision.envelope, "ACCEPTED", detail="同一决定已处理，未重复执行")
         return None
     relayed: dict[str, Any] | None = state.get("relayed")
     if relayed is None:
         issue = reason("记录标识", "unknown_record", "市平台没有此记录（未受理或未报送）", decision.record_id)
-        await _refuse(pipe, decision, issue)
+        await _refuse(ctx, decision, issue)
         return None
     if not relayed["tiers"]:
         issue = reason(
             "记录标识", "not_published", "记录已不在任何平台公示（已撤下或公示期满）", decision.record_id
         )
-        await _refuse(pipe, decision, issue)
+        await _refuse(ctx, decision, issue)
         return None
     return relayed
 
 
-async def _execute(pipe: Pipeline, decision: Decision, relayed: dict[str, Any]) -> None:
+async def _execute(ctx: Context, decision: Decision, relayed: dict[str, Any]) -> None:
     """Apply an admissible decision to the record and answer its receipt."""
     what = decision.body["decision"]
-    state = pipe.state(decision.record_id)
+    state = ctx.state(decision.record_id)
     state["decisions"] = {**(state.get("decisions") or {}), decision.identity: decision.offset}
     if what in WITHDRAWAL_REASON:  # D15 upheld, D16 approved
         state["objection"] = False
         why = WITHDRAWAL_REASON[what]
         tiers = list(relayed["tiers"])
-        await route.withdraw(pipe, relayed, tiers, why)
+        await route.withdraw(ctx, relayed, tiers, why)
         detail = f"已撤下（{why}）：{', '.join(tiers)}"
     else:  # D15 raised, kept, corrected
         state["objection"] = OBJECTION_OPEN[what]
-        tiers = await route.mark_objection(pipe, relayed, OBJECTION_OPEN[what])
+        tiers = await route.mark_objection(ctx, relayed, OBJECTION_OPEN[what])
         detail = _MARK[OBJECTION_OPEN[what]] + (f"：{', '.join(tiers)}" if tiers else "（无变化）")
-    _count(pipe, decision, what.lower())
+    _count(ctx, decision, what.lower())
     log.info("decision.applied", record_id=decision.record_id, decision=what, tiers=tiers)
-    await pipe.receipt(decision.envelope, "ACCEPTED", detail=detail)
+    await ctx.receipt(decision.envelope, "ACCEPTED", detail=detail)
 
 
-async def _to_subject(pipe: Pipeline, decision: Decision, relayed: dict[str, Any]) -> None:
+async def _to_subject(ctx: Context, decision: Decision, relayed: dict[str, Any], bar: Period | None) -> None:
     """D16: a repair the record's own terms allow, to its subject's partition (<app>-repairs, keyed by subject)
-    with what the subject's history is checked against: the penalty's decision date."""
+    with what the subject's history is checked against: the penalty's decision date and its rule set's bar on a
+    repair soon after another (None: no bar)."""
     subject = relayed.get("subject")
     if subject is None:  # no code on the record, or relayed before subjects were kept
         issue = reason(
@@ -224,7 +222,7 @@ async def _to_subject(pipe: Pipeline, decision: Decision, relayed: dict[str, Any
             "市平台没有此记录的行政相对人代码（记录未载明，或在核对修复记录之前报送：可报送新版本），无法核对其信用修复记录",
             decision.record_id,
         )
-        await _refuse(pipe, decision, issue)
+        await _refuse(ctx, decision, issue)
         return
     message = {
         "decision": base64.b64encode(decision.raw).decode(),
@@ -232,49 +230,51 @@ async def _to_subject(pipe: Pipeline, decision: Decision, relayed: dict[str, Any
         "record_id": decision.record_id,
         "penalty_decided_on": relayed["decided_on"],
         "repair_on": decision.body["decided_on"].isoformat(),
+        "repeat_bar": str(bar) if bar is not None else None,
     }
-    await pipe.emit(pipe.repairs.get_topic_name(), subject.encode(), json.dumps(message).encode())
+    await ctx.emit(ctx.repairs.get_topic_name(), subject.encode(), json.dumps(message).encode())
 
 
-async def judge_repair(pipe: Pipeline, event: faust.EventT) -> None:
+async def judge_repair(ctx: Context, event: faust.EventT) -> None:
     """D16, in the subject's partition: refuse the repair of a penalty decided within a year after a repair of the
     same subject, else record the repair (`sgs.domain.lifecycle.record_repair`, idempotent per record); the outcome back
     to the record's partition (<app>-repair-outcomes, keyed by record id)."""
     subject = (event.key or b"").decode()
     message = json.loads(event.value)
-    history = pipe.subjects.get(subject) or {}
+    history = ctx.subjects.get(subject) or {}
     updated, refusal = record_repair(
         history,
         message["record_id"],
         date.fromisoformat(message["penalty_decided_on"]),
         date.fromisoformat(message["repair_on"]),
+        Period.parse(message["repeat_bar"]) if message.get("repeat_bar") else None,
     )
     if updated != history:
-        pipe.subjects[subject] = updated
+        ctx.subjects[subject] = updated
     outcome = {**message, "refusal": refusal.as_reason() if refusal is not None else None}
-    await pipe.emit(
-        pipe.repair_outcomes.get_topic_name(), message["record_id"].encode(), json.dumps(outcome).encode()
+    await ctx.emit(
+        ctx.repair_outcomes.get_topic_name(), message["record_id"].encode(), json.dumps(outcome).encode()
     )
 
 
-async def settle_repair(pipe: Pipeline, event: faust.EventT) -> None:
+async def settle_repair(ctx: Context, event: faust.EventT) -> None:
     """D16, back in the record's partition: the repair refused by its subject's history, or applied like any other
     decision (checked again: the record may have been withdrawn, or the decision applied, meanwhile)."""
     message = json.loads(event.value)
     raw = base64.b64decode(message["decision"])
-    _, body = pipe.codec.decode(raw)
+    _, body = ctx.codec.decode(raw)
     decision = Decision(raw, body, message["offset"])
     if message["refusal"] is not None:
-        await _refuse(pipe, decision, message["refusal"])
+        await _refuse(ctx, decision, message["refusal"])
         return
-    relayed = await _applicable(pipe, decision)
+    relayed = await _applicable(ctx, decision)
     if relayed is not None:
-        await _execute(pipe, decision, relayed)
+        await _execute(ctx, decision, relayed)
 
 
-async def _refuse(pipe: Pipeline, decision: Decision, issue: dict[str, Any]) -> None:
+async def _refuse(ctx: Context, decision: Decision, issue: dict[str, Any]) -> None:
     # Not counted in the day aggregates: the bulletin counts records, and a decision is not one (D8).
-    await pipe.reject(
+    await ctx.reject(
         STAGE,
         decision.kind,
         decision.record_id.encode(),
@@ -285,6 +285,6 @@ async def _refuse(pipe: Pipeline, decision: Decision, issue: dict[str, Any]) -> 
     )
 
 
-def _count(pipe: Pipeline, decision: Decision, outcome: str) -> None:
-    district = pipe.labels(decision.kind, decision.envelope).district
+def _count(ctx: Context, decision: Decision, outcome: str) -> None:
+    district = ctx.labels(decision.kind, decision.envelope).district
     metrics.labelled(metrics.RECORDS, STAGE, outcome, decision.kind, district).inc()

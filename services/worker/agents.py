@@ -19,65 +19,65 @@ from typing import Any
 
 import faust
 
-from services.worker import dedup, reconcile, route, timeliness, validate
-from services.worker.pipeline import KIND_BY_TOPIC, WORKER_ONLY, Pipeline, Step, guarded
-from services.worker.refbases import ReferenceBases
+from services.worker.context import KIND_BY_TOPIC, WORKER_ONLY, Context, Step, guarded
+from services.worker.reference_mirror import ReferenceBases
+from services.worker.stages import dedup, reconcile, route, timeliness, validate
 
 
-def register(pipe: Pipeline, refs: ReferenceBases) -> None:
-    @pipe.app.agent(pipe.submitted, name="process")
+def register(ctx: Context, refs: ReferenceBases) -> None:
+    @ctx.app.agent(ctx.submitted, name="process")
     async def process_submissions(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await refs.loaded.wait()
             kind = KIND_BY_TOPIC.get(event.message.topic, "unknown")
-            await guarded(pipe, "validate", event, kind, _submitted)
+            await guarded(ctx, "validate", event, kind, _submitted)
 
-    @pipe.app.agent(pipe.held, name="held")
+    @ctx.app.agent(ctx.held, name="held")
     async def retry_held(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await refs.loaded.wait()
-            await guarded(pipe, "held", event, "unknown", _held)
+            await guarded(ctx, "held", event, "unknown", _held)
 
-    @pipe.app.agent(pipe.expiry, name="expire")
+    @ctx.app.agent(ctx.expiry, name="expire")
     async def withdraw_expired(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await guarded(pipe, "expire", event, "unknown", _expire)
+            await guarded(ctx, "expire", event, "unknown", _expire)
 
-    @pipe.app.timer(pipe.settings.sweep_interval_s, name="publicity_sweep")
+    @ctx.app.timer(ctx.settings.sweep_interval_s, name="publicity_sweep")
     async def sweep_publicity() -> None:
-        await route.sweep_publicity(pipe)
+        await route.sweep_publicity(ctx)
 
     async def _submitted(event: faust.EventT, step: Step) -> None:
         kind = KIND_BY_TOPIC.get(event.message.topic, "unknown")
-        record = await validate.admit(pipe, event, kind)
+        record = await validate.admit(ctx, event, kind)
         if record is None:
             return
         step.enter("dedup")
-        if not await dedup.admit(pipe, event, record):
+        if not await dedup.admit(ctx, event, record):
             return
         await _from_reconcile(event, record, step, held_since=None)
 
     async def _held(event: faust.EventT, step: Step) -> None:
-        if not await pipe.signed(event, "unknown", WORKER_ONLY):
+        if not await ctx.signed(event, "unknown", WORKER_ONLY):
             return
         held_since = await reconcile.wait_for_retry(event)
-        _, record = pipe.codec.decode(event.value)
+        _, record = ctx.codec.decode(event.value)
         await _from_reconcile(event, record, step, held_since)
 
     async def _expire(event: faust.EventT, step: Step) -> None:
-        if await pipe.signed(event, "unknown", WORKER_ONLY):
-            await route.expire(pipe, event)
+        if await ctx.signed(event, "unknown", WORKER_ONLY):
+            await route.expire(ctx, event)
 
     async def _from_reconcile(
         event: faust.EventT, record: dict[str, Any], step: Step, held_since: int | None
     ) -> None:
         step.enter("reconcile")
-        checked = await reconcile.check(pipe, refs, event.key, event.value, record, held_since)
+        checked = await reconcile.check(ctx, refs, event.key, event.value, record, held_since)
         if checked is None:
             return
         step.enter("timeliness")
-        accepted = await timeliness.annotate(pipe, record, checked)
+        accepted = await timeliness.annotate(ctx, record, checked)
         if accepted is None:
             return
         step.enter("route")
-        await route.relay(pipe, accepted)
+        await route.relay(ctx, accepted)

@@ -13,19 +13,19 @@ from typing import Any
 import faust
 
 from services.worker import metrics
-from services.worker.pipeline import Pipeline, log, reason
+from services.worker.context import Context, log, reason
 from sgs.domain.kinds import content_hash
 
 
-async def admit(pipe: Pipeline, event: faust.EventT, record: dict[str, Any]) -> bool:
+async def admit(ctx: Context, event: faust.EventT, record: dict[str, Any]) -> bool:
     """True when this version goes on; False when it was absorbed or rejected."""
     raw: bytes = event.value
     env = record["envelope"]
     record_id, version, kind = env["record_id"], env["version"], env["kind"].lower()
     digest, offset = content_hash(raw), event.message.offset
-    state = pipe.state(record_id)
+    state = ctx.state(record_id)
     seen = state.get("seen")
-    district = pipe.labels(kind, env).district
+    district = ctx.labels(kind, env).district
     if seen is not None and (version, offset) != (seen["version"], seen["offset"]):
         if version < seen["version"]:
             metrics.labelled(metrics.RECORDS, "dedup", "superseded", kind, district).inc()
@@ -35,7 +35,7 @@ async def admit(pipe: Pipeline, event: faust.EventT, record: dict[str, Any]) -> 
             if digest == seen["hash"]:
                 metrics.labelled(metrics.RECORDS, "dedup", "duplicate", kind, district).inc()
                 return False
-            await pipe.reject(
+            await ctx.reject(
                 "dedup",
                 kind,
                 event.key,

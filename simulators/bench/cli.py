@@ -10,7 +10,7 @@ In one run on the same broker (the embedded Tansu unless `--kafka-bootstrap` nam
     deliberately not relayed) / wall time from the first post to the last settlement; and (b)/(a);
 (c) latency from submission (the envelope's `submitted_at`, stamped by the node) to arrival in each sink (the
     sink store's `received_at`), p50/p95/p99;
-(d) reconciliation (`simulators.reconciliation`): every record sent accounted for, zero lost, zero duplicated —
+(d) accounting (`simulators.bench.accounting`): every record sent accounted for, zero lost, zero duplicated —
     or exit 1 saying which.
 `--fault ROLE:KIND@OFFSET[+DURATION]` (and `--faults K`) kills, stops or pauses the bench's own worker, node or
 sinks on a schedule from the first post (sgs/ops/chaos/schedule.py, docs/chaos.md); the reconciliation must still balance.
@@ -73,6 +73,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulators.bench import Bench
+    from simulators.bench.run import Bench
 
     return Bench(args).run()

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.worker.pipeline import log
+from services.worker.context import log
 from sgs.kafka import topics
 from sgs.kafka.offsets import fetched_end_offsets
 from sgs.serialization.codec import Codec

@@ -1,7 +1,7 @@
 """What every stage of the worker shares: the faust app, its topics and tables, the codec, and the two ways a
 stage ends a record (a rejection with reasons, or a counted outcome).
 
-The stages are one module each, plain functions called in order by the agents of `flow.py`:
+The stages are one module each, plain functions called in order by the agents of `agents.py`:
 
     sgs.submitted.{license,penalty} -> validate -> dedup -> reconcile -> timeliness -> route
         -> sgs.accepted.{license,penalty}, sgs.relay.{provincial,national}, receipts, alerts
@@ -76,7 +76,7 @@ def reason(field_: str, rule: str, message: str, value: Any = None) -> dict[str,
 
 
 @dataclass
-class Pipeline:
+class Context:
     """The faust app with its topics and tables, shared by the stage modules."""
 
     settings: WorkerSettings
@@ -91,7 +91,7 @@ class Pipeline:
                 *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
             )
 
-        # What the agents read (`flow.py`).
+        # What the agents read (`agents.py`).
         self.submitted = raw_topic(*topics.SUBMITTED.values())
         self.held = raw_topic(f"{s.app_id}-held")
         self.expiry = raw_topic(f"{s.app_id}-expiry")
@@ -337,7 +337,7 @@ def envelope_of(codec: Codec, raw: bytes) -> dict[str, Any] | None:
 
 
 async def guarded(
-    pipe: Pipeline,
+    ctx: Context,
     stage: str,
     event: faust.EventT,
     kind: str,
@@ -354,20 +354,20 @@ async def guarded(
         log.exception("stage.failed", stage=step.name)
         raw = event.value if isinstance(event.value, bytes) else b""
         try:
-            await pipe.reject(
+            await ctx.reject(
                 step.name,
                 kind,
                 event.key,
                 raw,
                 [reason("-", f"{step.name}.failed", f"市平台处理失败：{type(exc).__name__}: {exc}")],
-                envelope=envelope_of(pipe.codec, raw),
+                envelope=envelope_of(ctx.codec, raw),
             )
         except Exception:
             log.exception("stage.reject_failed", stage=step.name)
     finally:
         step.done()
         try:
-            pipe.settle()
+            ctx.settle()
         except Exception:
             log.exception("aggregates.settle_failed", stage=step.name)
         _WORK.reset(work)

@@ -1,8 +1,8 @@
 """Stage 3, reconcile (D13): the counterpart against the reference bases, with mismatches on sgs.alerts.
 
-The counterpart is checked against the reference bases mirrored on this worker (`refbases.py`). A stream-table
+The counterpart is checked against the reference bases mirrored on this worker (`reference_mirror.py`). A stream-table
 race is expected: a record may arrive before the reference-base change that names its subject. Such a record is
-held: sent to <app>-held with the time it was first seen, and the `held` agent (`flow.py`) checks it again once
+held: sent to <app>-held with the time it was first seen, and the `held` agent (`agents.py`) checks it again once
 its retry time comes, until `--unknown-subject-hold-s` has passed; only then is it concluded UNKNOWN_CODE. The
 held topic is keyed by record id too, so a newer version overtaking a held one is caught by the timeliness stage.
 """
@@ -17,8 +17,8 @@ from typing import Any
 import faust
 
 from services.worker import metrics
-from services.worker.pipeline import Pipeline, log, now_utc
-from services.worker.refbases import ReferenceBases
+from services.worker.context import Context, log, now_utc
+from services.worker.reference_mirror import ReferenceBases
 from sgs.domain.reconciliation import reconcile
 from sgs.kafka import topics
 
@@ -42,7 +42,7 @@ def header(event: faust.EventT, name: str) -> str | None:
 
 
 async def check(
-    pipe: Pipeline,
+    ctx: Context,
     refs: ReferenceBases,
     key: bytes | None,
     raw: bytes,
@@ -56,15 +56,15 @@ async def check(
         record["counterpart"], record["decided_on"], refs.legal_persons, refs.persons
     )
     outcome = str(getattr(outcome, "value", outcome))
-    labels = pipe.labels(kind, env)
+    labels = ctx.labels(kind, env)
     if outcome == "UNKNOWN_CODE":
         now_ms = int(time.time() * 1000)
         since = held_since or now_ms
-        if now_ms - since < pipe.settings.unknown_subject_hold_s * 1000:
-            retry_at = now_ms + int(pipe.settings.retry_interval_s * 1000)
+        if now_ms - since < ctx.settings.unknown_subject_hold_s * 1000:
+            retry_at = now_ms + int(ctx.settings.retry_interval_s * 1000)
             metrics.labelled(metrics.RECORDS, "reconcile", "held", kind, labels.district).inc()
-            await pipe.emit(
-                pipe.held.get_topic_name(),
+            await ctx.emit(
+                ctx.held.get_topic_name(),
                 key,
                 raw,
                 headers={HELD_SINCE: str(since).encode(), RETRY_AT: str(retry_at).encode()},
@@ -72,9 +72,9 @@ async def check(
             return None
     metrics.labelled(metrics.RECONCILIATION, outcome, kind).inc()
     if outcome not in ("MATCHED", "NOT_CHECKED"):
-        pipe.count(env, labels, "mismatched")
+        ctx.count(env, labels, "mismatched")
         log.info("record.mismatch", record_id=env["record_id"], outcome=outcome)
-        await pipe.send(
+        await ctx.send(
             topics.ALERTS,
             env["division_code"],
             "sgs.MismatchAlert",
