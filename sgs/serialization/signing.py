@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import struct
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ SIGNATURE_HEADER = "sgs-signature"
 WORKER = "worker"
 _DOMAIN = b"sgs-message-v1\x00"  # a signature made for anything else never verifies here
 _LENGTH = struct.Struct(">i")
+_RELATIVE_FILE = re.compile(r'^(\s*(?:book|calendar_overrides)\s*=\s*)"([^"]*)"', re.M)  # paths in a config
 
 Headers = Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None
 
@@ -234,8 +236,9 @@ class Keyring:
 def local_keys(federation: Federation, key_dir: Path) -> Path:
     """For a federation run on one machine (`sgs up`, `sgs bench`, the tests) or a demo deployment
     (docker-compose.yml): a key for every signer in `key_dir` (made once, kept across runs), and a copy of the
-    config, which lists no keys, listing their public keys; the copy's path. The copy lives in `key_dir`, so a
-    relative `calendar_overrides` is not found from there."""
+    config, which lists no keys, listing their public keys; the copy's path. The copy lives in `key_dir`, so the
+    files the config names relative to itself (`rules.book`, `timeliness.calendar_overrides`) are named by
+    their absolute paths there."""
     if federation.keys:
         raise ConfigError(
             federation.path, "keys", "lists keys already: local keys are for a config without them"
@@ -251,6 +254,11 @@ def local_keys(federation: Federation, key_dir: Path) -> Path:
         public = Signer.from_file(signer, path).public_key if path.exists() else new_key_file(path)
         lines.append(f'"{signer}" = ["{encode_public(public)}"]')
     config = key_dir / "federation.toml"
-    text = federation.path.read_text(encoding="utf-8")
+    text = _RELATIVE_FILE.sub(
+        lambda m: (
+            f'{m[1]}"{federation.path.parent / m[2]}"' if m[2] and not Path(m[2]).is_absolute() else m[0]
+        ),
+        federation.path.read_text(encoding="utf-8"),
+    )
     config.write_text(text + "\n".join(lines) + "\n", encoding="utf-8")
     return config

@@ -15,7 +15,7 @@ def test_a_new_token_replaces_the_old_hash_and_the_old_token_stops_working(
     federation: Federation, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     config = tmp_path / "federation.toml"
-    config.write_text(load_config().path.read_text(encoding="utf-8"), encoding="utf-8")
+    config.write_text(federation.path.read_text(encoding="utf-8"), encoding="utf-8")  # rules.book absolute
     tokens = []
     for _ in range(2):
         assert main(["tokens", "new", "310104-sthj", "--config", str(config)]) == 0

@@ -120,6 +120,7 @@ def client(store: NodeStore, federation: Federation, tmp_path: Path) -> Iterator
         lambda: SenderState(connected=True, last_error=None, last_error_at=None, last_sent_at=None),
         limits=Limits(),
         tmp_dir=tmp_path,
+        dev=True,
     )
     with TestClient(app) as c:
         yield c
@@ -130,7 +131,7 @@ def rules(answer: dict) -> set[tuple[str, str]]:
 
 
 def test_a_35_digit_receipts_offset_is_a_422_not_a_500(client: TestClient, federation: Federation) -> None:
-    token = federation.node(DISTRICT).departments[0].token
+    token = federation.node(DISTRICT).departments[0].dev_token
     r = client.get("/v1/receipts", params={"offset": "1" * 35}, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "offset"]
 
@@ -142,13 +143,13 @@ def test_a_record_decided_0001_01_01_published_at_plus_14_00_is_a_422_with_its_r
     item = clean(federation, 1, DISTRICT, kind="penalty")[0]
     body = {**item.http_body(), "处罚决定日期": "0001-01-01", "published_at": "0001-01-01T00:00:00+14:00"}
     r = client.post(
-        "/v1/records/penalty", json=body, headers={"Authorization": f"Bearer {item.department.token}"}
+        "/v1/records/penalty", json=body, headers={"Authorization": f"Bearer {item.department.dev_token}"}
     )
     assert r.status_code == 422, r.text
     assert {("处罚决定日期", "date.floor"), ("published_at", "published_at.floor")} <= rules(r.json())
     body["published_at"] = "9999-12-31T23:59:59-14:00"
     r = client.post(
-        "/v1/records/penalty", json=body, headers={"Authorization": f"Bearer {item.department.token}"}
+        "/v1/records/penalty", json=body, headers={"Authorization": f"Bearer {item.department.dev_token}"}
     )
     assert r.status_code == 422 and ("published_at", "published_at.future") in rules(r.json())
 
