@@ -13,7 +13,6 @@ make-up working days on weekends (调休上班). Three sources, in this order:
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from sgs.config import ConfigError, Federation
+from sgs.config import ConfigError, Federation, read_toml
 
 # 《全国年节及纪念日放假办法》: the statutory holidays that fall on the same calendar date every year. The lunar
 # ones (春节, 清明, 端午, 中秋) and the 调休 arrangements are only known once the year's schedule is published.
@@ -101,12 +100,7 @@ def load_overrides(path: Path) -> dict[int, YearSchedule]:
         holidays = ["2027-01-01", "2027-02-06..2027-02-13"]   # days off, weekends inside ranges allowed
         workdays = ["2027-02-14"]                             # 调休上班: must be a Saturday or Sunday
     """
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise OverrideError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise OverrideError(path, "(file)", f"not valid TOML: {exc}") from None
+    raw = read_toml(path, OverrideError)
     schedules: dict[int, YearSchedule] = {}
     for key, table in raw.items():
         if not (len(key) == 4 and key.isdigit()):

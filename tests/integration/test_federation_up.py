@@ -143,6 +143,13 @@ def test_totals_line_counts_what_went_through(up):
         assert column in line
 
 
+def test_a_normal_start_prints_no_error_line(up):
+    """Issue 12: while the broker starts, clients wait quietly (kafka-python logs each refused connection at
+    ERROR); an error line at start-up means something is wrong, so a normal start shows none."""
+    errors = [line for line in up.lines + up.errors if '"level": "error"' in line or " ERROR " in line]
+    assert errors == []
+
+
 def test_ctrl_c_stops_every_process_and_frees_every_port(up):
     pids = up.child_pids()
     assert len(pids) == 5  # two sinks, the worker, the node, the lag exporter (no simulator at --rate 0)
