@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TOOLS_STAMP := $(VENV)/.test-tools-stamp
 
-.PHONY: install up test lint lock bench clean
+.PHONY: install up test lint lock bench clean kafka
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ $(TOOLS_STAMP): | $(STAMP)
 	@touch $@
 
 install: $(STAMP)
+
+# Apache Kafka's jars (deploy/kafka/pom.xml) into deploy/kafka/lib/, git-ignored: the engine of `--engine kafka`.
+KAFKA_STAMP := deploy/kafka/lib/.resolved
+$(KAFKA_STAMP): deploy/kafka/pom.xml | $(STAMP)
+	$(PY) -c 'from sgs.kafka.kraft import resolve_jars; resolve_jars()'
+	@touch $@
+
+kafka: $(KAFKA_STAMP)
 
 up: $(STAMP)
 	$(VENV)/bin/sgs up

@@ -28,6 +28,9 @@ def add_option(parser: argparse.ArgumentParser, flag: str, *, help: str, **kwarg
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Options every process of the federation takes."""
+    from sgs.kafka.engines import add_engine_option
+
+    add_engine_option(parser)
     add_option(parser, "--config", default=None, help="federation config file (TOML)")
     add_option(
         parser, "--kafka-bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers, host:port[,...]"
