@@ -99,7 +99,9 @@ def listener_settings(node: Node, voters: str) -> dict[str, str]:
 def resolve_jars() -> None:
     """Copy the jars `deploy/kafka/pom.xml` names into `LIB`, replacing what was there (`make kafka`)."""
     if shutil.which("mvn") is None:
-        raise BrokerError(f"Apache Kafka's jars are not in {LIB} and mvn is not installed (apt-get install maven)")
+        raise BrokerError(
+            f"Apache Kafka's jars are not in {LIB} and mvn is not installed (apt-get install maven)"
+        )
     log.info("kraft.resolving", pom=str(POM))
     shutil.rmtree(LIB, ignore_errors=True)
     done = subprocess.run(
