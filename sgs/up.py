@@ -1,6 +1,8 @@
 """`sgs up`: the whole federation on one machine.
 
-Starts the embedded broker (unless `--kafka-bootstrap`/`SGS_KAFKA_BOOTSTRAP` names a cluster), creates the topics,
+Starts the engine (`--engine`: the embedded Tansu, in memory, or an Apache Kafka cluster of `--brokers` nodes whose
+log stays under `--data-dir`, so a second run finds the first run's records), unless `--kafka-bootstrap`/
+`SGS_KAFKA_BOOTSTRAP` names a cluster; creates the topics,
 loads a simulated reference base, then runs each deployable process as a child: one district-node process serving
 every node of the config (17 processes would cost ~1 GiB for nothing on one machine; a deployment runs one per
 district), the municipal worker, the provincial and national sinks, the consumer-lag exporter, and a simulator
@@ -17,13 +19,15 @@ import sys
 import threading
 from pathlib import Path
 
+from sgs.kafka.engines import add_cluster_options
 from sgs.settings import add_common_options, add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="run the whole federation on this machine (embedded broker, all services)")
     add_common_options(p)
-    p.set_defaults(kafka_bootstrap=os.environ.get("SGS_KAFKA_BOOTSTRAP"))  # unset: start the embedded broker
+    p.set_defaults(kafka_bootstrap=os.environ.get("SGS_KAFKA_BOOTSTRAP"))  # unset: start the engine
+    add_cluster_options(p)
     add_option(p, "--node-port", type=int, default=8100, help="district node API and /metrics")
     add_option(p, "--worker-port", type=int, default=6066, help="municipal worker web server and /metrics")
     add_option(p, "--provincial-port", type=int, default=8201, help="provincial sink API, page and /metrics")
@@ -42,8 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgs.broker import EmbeddedBroker, ensure_topics
+    from sgs.broker import BrokerError, ensure_topics
     from sgs.config import load_config
+    from sgs.kafka.engines import engine_of, start_engine
     from sgs.logs import configure_logging
     from sgs.processes import (
         SGS,
@@ -84,14 +89,19 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
+    engine = engine_of(args)
     broker = None
     bootstrap = args.kafka_bootstrap
     if not bootstrap:
-        broker = EmbeddedBroker(log_path=logs / "broker.log").start()
+        try:
+            broker = start_engine(engine, data_dir=data_dir, log_dir=logs, brokers=args.brokers)
+        except BrokerError as exc:
+            print(f"sgs up: {exc}", file=sys.stderr)
+            return 1
         bootstrap = broker.bootstrap
     ensure_topics(bootstrap, federation.partitions)
 
-    env = child_env(bootstrap, data_dir, federation.path, args.log_level)
+    env = child_env(bootstrap, data_dir, federation.path, args.log_level, engine)
     children = federation_children(ports)
     children.append(
         Child(
@@ -118,7 +128,11 @@ def run(args: argparse.Namespace) -> int:
             f"\n  federation: {federation.name} — {len(federation.nodes)} nodes, "
             f"{sum(len(n.departments) for n in federation.nodes)} departments"
         )
-        print(f"  broker:            {bootstrap}{' (embedded Tansu, in memory)' if broker else ''}")
+        where = {
+            "tansu": " (embedded Tansu, in memory)",
+            "kafka": f" (Apache Kafka, log in {data_dir / 'kafka'})",
+        }
+        print(f"  broker:            {bootstrap}{where[engine.name] if broker else ''}")
         print(f"  district nodes:    http://127.0.0.1:{args.node_port}/docs   (API)   /metrics")
         print(f"  municipal worker:  http://127.0.0.1:{args.worker_port}/metrics")
         print(

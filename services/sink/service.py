@@ -19,6 +19,7 @@ from services.sink.consumer import RelayConsumer
 from services.sink.metrics import SinkMetrics
 from services.sink.store import SinkStore, StoreError
 from sgs.config import load_config, store_url
+from sgs.kafka.engines import engine_of
 from sgs.logs import configure_logging
 from sgs.topics import RELAY
 
@@ -67,6 +68,7 @@ def serve(args: argparse.Namespace) -> int:
             metrics,
             tier=tier,
             bootstrap=args.kafka_bootstrap,
+            engine=engine_of(args),
             topic=topic,
             group_id=args.group_id or f"sgs-sink-{tier}",
         )

@@ -14,12 +14,14 @@ from faust.transport.consumer import Consumer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.worker import aggregates, flow, lifecycle
+from services.worker.exactly_once import GatedCommitConsumer
 from services.worker.offsets import TailMarkingConsumer
 from services.worker.pipeline import Pipeline, WorkerSettings, log, partition_by_key
 from services.worker.refbases import ReferenceBases
 from sgs.broker import ensure_topics
 from sgs.calendar_cli import calendar_from_args
 from sgs.config import load_config, store_url
+from sgs.kafka.engines import engine_of
 from sgs.logs import configure_logging
 
 STOP_GRACE_S = 10.0  # a clean stop (commit, flush) takes about a second; `sgs up` waits 15 s before SIGKILL
@@ -39,6 +41,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         sweep_interval_s=float(args.sweep_interval_s),
         aggregates_url=store_url(args.aggregates_url, data_dir),
         log_level=args.log_level,
+        engine=engine_of(args),
     )
 
 
@@ -55,7 +58,8 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         # Every topic the app uses exists before it starts (`ensure_topics`), with the federation's partition
         # count: faust must not create one with a broker default.
         topic_allow_declare=False,
-        processing_guarantee="at_least_once",  # transactions do not work on Tansu (ARCHITECTURE.md)
+        # Transactions do not work on Tansu (ARCHITECTURE.md): there, at-least-once with dedup.
+        processing_guarantee="exactly_once" if settings.engine.transactions else "at_least_once",
         broker_rebalance_timeout=3,  # Tansu waits the whole rebalance timeout on every group join
         broker_session_timeout=6,
         broker_heartbeat_interval=1,
@@ -67,9 +71,14 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         web_port=settings.http_port,
         web_in_thread=False,
     )
-    # faust takes the consumer class from the transport instance (see `offsets.TailMarkingConsumer`).
-    app.transport.Consumer = TailMarkingConsumer  # type: ignore[misc]
     pipe = Pipeline(settings, app)
+    # faust takes the consumer class from the transport instance: on Tansu it marks the changelogs' tails
+    # (`offsets.TailMarkingConsumer`), with transactions it commits at the pipeline's gate (`exactly_once`).
+    if settings.engine.transactions:
+        GatedCommitConsumer.gate = pipe.gate
+        app.transport.Consumer = GatedCommitConsumer  # type: ignore[misc]
+    elif settings.engine.short_end_offsets:
+        app.transport.Consumer = TailMarkingConsumer  # type: ignore[misc]
     refs = ReferenceBases(settings.bootstrap, pipe.codec)
     engine = aggregates.open_store(settings.aggregates_url)
 

@@ -40,13 +40,16 @@ class Engine:
         return self.name == "tansu"
 
 
+DEFAULT = Engine("tansu")
+
+
 def add_engine_option(parser: argparse.ArgumentParser) -> None:
     from sgs.settings import add_option
 
     add_option(
         parser,
         "--engine",
-        default="tansu",
+        default=DEFAULT.name,
         choices=ENGINES,
         help="Kafka engine: tansu (embedded, in memory, at-least-once with dedup) or kafka (Apache Kafka, "
         "KRaft, exactly-once)",
@@ -68,11 +71,13 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 
 def engine_of(args: argparse.Namespace) -> Engine:
-    return Engine(getattr(args, "engine", None) or "tansu")
+    return Engine(getattr(args, "engine", None) or DEFAULT.name)
 
 
 class RunningEngine(Protocol):
     bootstrap: str
+
+    def process_ids(self) -> dict[str, int]: ...
 
     def stop(self) -> None: ...
 

@@ -4,9 +4,10 @@ The jars come from Maven Central through `deploy/kafka/pom.xml` (`make kafka`; f
 on the PATH). Storage is formatted on the first start of a data dir; later starts reuse it, its cluster id and its
 ports (kept in `cluster.json`), so a restarted cluster holds every topic and committed offset it held before.
 
-Every broker setting is in two dicts: `CLUSTER_SETTINGS(n)` (what every node of a cluster shares; the same as
-docker-compose.yml's `x-kafka-env`, checked by tests/unit/test_compose.py) and `listener_settings()` (one place for
-the listeners: who talks on which, with which security protocol, where SASL and ACLs will go).
+Every broker setting is in three places: `cluster_settings(n)` (what every node of a cluster shares; the same as
+docker-compose.yml's `x-kafka-env`, checked by tests/unit/test_compose.py), `MACHINE_SETTINGS` (thread pools for
+a 2-core machine) and `listener_settings()` (one place for the listeners: who talks on which, with which security
+protocol, where SASL and ACLs will go).
 """
 
 from __future__ import annotations
@@ -55,8 +56,7 @@ STOP_GRACE_S = 30.0  # a clean stop of every node (controlled shutdown, log flus
 
 def cluster_settings(nodes: int) -> dict[str, str]:
     """What every node of an `nodes`-node cluster shares: replication of 3 (or the cluster's size) with two
-    replicas in sync for a write to count on three nodes, internal topics replicated the same way; thread pools
-    sized for two cores."""
+    replicas in sync for a write to count on three nodes, internal topics replicated the same way."""
     replicas = min(nodes, 3)
     in_sync = 2 if nodes >= 3 else 1
     return {
@@ -70,9 +70,11 @@ def cluster_settings(nodes: int) -> dict[str, str]:
         # 50 partitions each by default: 300 replicas to lead and fetch on a small machine for nothing
         "offsets.topic.num.partitions": "8",
         "transaction.state.log.num.partitions": "8",
-        "num.network.threads": "2",
-        "num.io.threads": "4",
     }
+
+
+# Thread pools for the 2-core machines the project's clusters run on (a deployment sizes its own).
+MACHINE_SETTINGS = {"num.network.threads": "2", "num.io.threads": "4"}
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class KraftCluster:
             "node.id": str(node.id),
             "log.dirs": str(self.data_dir / f"node-{node.id}"),
             **cluster_settings(self.size),
+            **MACHINE_SETTINGS,
             **listener_settings(node, voters),
         }
 
@@ -263,12 +266,28 @@ class KraftCluster:
     def pids(self) -> dict[int, int]:
         return {i: p.pid for i, p in self._procs.items() if p.poll() is None}
 
+    def process_ids(self) -> dict[str, int]:
+        """Each running node's process by name (`broker-N`), for CPU accounting."""
+        return {f"broker-{i}": pid for i, pid in self.pids.items()}
+
     def kill(self, node_id: int) -> None:
         """SIGKILL one node: what a crashed machine looks like to the others."""
         proc = self._procs.get(node_id)
         if proc and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+    def stop_node(self, node_id: int) -> None:
+        """SIGTERM one node (a controlled shutdown: its partitions' leadership moves first), SIGKILL after
+        `STOP_GRACE_S`."""
+        proc = self._procs.get(node_id)
+        if proc and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
     def pause(self, node_id: int) -> None:
         os.killpg(self._procs[node_id].pid, signal.SIGSTOP)
