@@ -48,9 +48,10 @@ kafka: $(KAFKA_STAMP)
 up: $(STAMP)
 	$(VENV)/bin/sgs up
 
-# Everything on the embedded Tansu, then the integration tests again on a 3-node Apache Kafka cluster (one for the
-# whole run, tests/conftest.py) when Java and Maven are here.
-test: $(STAMP) $(TOOLS_STAMP)
+# The README's test command: the lint (ruff, mypy, the import contracts), then everything on the embedded Tansu,
+# then the integration tests again on a 3-node Apache Kafka cluster (one for the whole run, tests/conftest.py) when
+# Java and Maven are here.
+test: lint $(TOOLS_STAMP)
 	$(PY) -m pytest
 	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
 	  $(MAKE) --no-print-directory kafka && echo "integration tests on Apache Kafka (SGS_ENGINE=kafka)" && \
@@ -61,6 +62,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy sgs services simulators
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(VENV)/bin/sgs bench --out var/bench

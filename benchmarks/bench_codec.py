@@ -14,8 +14,9 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from sgs.records import record_id
-from sgs.serialization import Codec, SchemaRegistry
+from sgs.domain.kinds import record_id
+from sgs.serialization.codec import Codec
+from sgs.serialization.registry import SchemaRegistry
 
 AUTHORITY = "113101010010100169"
 

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import httpx
 
-from sgs.broker import EmbeddedBroker, ensure_topics, free_port
 from sgs.config import load_config
+from sgs.kafka.admin import ensure_topics
+from sgs.kafka.launch import free_port
+from sgs.kafka.tansu import EmbeddedBroker
 from simulators.generator import FaultMix, Generator, Submission
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,15 +29,15 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "integration")]
+sys.path[:0] = [str(ROOT)]
 
-from worker_process import Submitter, WorkerProcess  # noqa: E402
-from worker_records import record  # noqa: E402
-
-from sgs import topics  # noqa: E402
-from sgs.broker import EmbeddedBroker, ensure_topics  # noqa: E402
 from sgs.config import load_config  # noqa: E402
-from sgs.topics import TopicSpec  # noqa: E402
+from sgs.kafka import topics  # noqa: E402
+from sgs.kafka.admin import ensure_topics  # noqa: E402
+from sgs.kafka.tansu import EmbeddedBroker  # noqa: E402
+from sgs.kafka.topics import TopicSpec  # noqa: E402
+from tests.support.worker_process import Submitter, WorkerProcess  # noqa: E402
+from tests.support.worker_records import record  # noqa: E402
 
 
 def produce(bootstrap: str, n: int) -> None:

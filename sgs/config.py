@@ -135,15 +135,20 @@ def _node(r: _Reader, table: Any, where: str, level: str) -> Node:
     return Node(code, r.get(table, "name", where, str), level, tuple(departments))
 
 
+def read_toml(path: Path, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """A TOML file as a table; a file that cannot be read or parsed is `error` naming the file."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise error(path, "(file)", f"not valid TOML: {exc}") from None
+
+
 def load_config(path: str | Path | None = None) -> Federation:
     """Read and check the federation config; `None` means the default file shipped at the repository root."""
     path = Path(path) if path else DEFAULT_CONFIG
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, "(file)", f"not valid TOML: {exc}") from None
+    raw = read_toml(path)
     r = _Reader(path)
 
     fed = r.get(raw, "federation", "", dict)

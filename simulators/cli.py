@@ -19,7 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sgs.settings import add_common_options, add_option
+from sgs.cli.options import add_common_options, add_option
 
 if TYPE_CHECKING:
     import threading

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sgs.records import SCHEMA_NAME, to_json
-from sgs.serialization import default_codec
-from sgs.topics import SUBMITTED
+from sgs.domain.kinds import SCHEMA_NAME
+from sgs.domain.records import to_json
+from sgs.domain.workdays import china_date
+from sgs.kafka.topics import SUBMITTED
+from sgs.serialization.codec import default_codec
 from simulators.decisions import DecisionLane, observed_outcome
-from simulators.generator import APPLIED, CHINA, DUPLICATE, REJECTED, Decision, Generator, Submission
+from simulators.generator import APPLIED, DUPLICATE, REJECTED, Decision, Generator, Submission
 
 # What the node answers for each expectation (services/node/intake.py): the rest are "taken".
 NODE_STATUS_FOR = {REJECTED: "rejected", DUPLICATE: "unchanged"}
@@ -140,7 +142,7 @@ def stream(
             return
         if now - checked >= 1.0:
             checked = now
-            today = datetime.now(CHINA).date()
+            today = china_date(datetime.now(UTC))
             if today != generator.today:
                 generator.today = today
         n += 1
@@ -201,7 +203,8 @@ def drive_kafka(
     validate and deduplicate again), Avro single-object, key = record id, acks=all."""
     from kafka.errors import KafkaError
 
-    from sgs.broker import durable_producer, ensure_topics
+    from sgs.kafka.admin import ensure_topics
+    from sgs.kafka.producer import durable_producer
 
     summary = Summary("kafka", seed=generator.seed)
     try:

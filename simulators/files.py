@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sgs.template import template_columns
+from sgs.domain.template import template_columns
 from simulators.generator import Submission
 from simulators.subjects import Population
 

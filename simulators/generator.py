@@ -22,14 +22,14 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sgs.config import Department, Federation, Node
-from sgs.lifecycle import REPAIR_AFTER_MONTHS
-from sgs.publication import NATIONAL, add_months, relay_tiers
-from sgs.records import record_id
-from sgs.template import DATE, DECIMAL, ENUM, ENUM_ARRAY, template_fields
-from sgs.workdays import Calendar
+from sgs.domain.kinds import record_id
+from sgs.domain.lifecycle import REPAIR_AFTER_MONTHS
+from sgs.domain.periods import add_months
+from sgs.domain.publication import NATIONAL, relay_tiers
+from sgs.domain.template import DATE, DECIMAL, ENUM, ENUM_ARRAY, template_fields
+from sgs.domain.workdays import CHINA, Calendar
 from simulators.catalogue import LicenceKind, Violation, department_kind
 from simulators.subjects import (
     GIVEN,
@@ -41,7 +41,6 @@ from simulators.subjects import (
     make_natural_person,
 )
 
-CHINA = ZoneInfo("Asia/Shanghai")
 # Deregistrations in the population fall before this date, so every decision the generator dates (recent ones)
 # meets a closed entity as closed (D13), and the snapshot does not change with the day it is generated.
 CLOSED_BEFORE = date(2025, 1, 1)
@@ -194,7 +193,7 @@ class Submission:
 
 
 def to_row(kind: str, record: dict[str, Any]) -> dict[str, str]:
-    """An Avro-shaped body -> template row (the inverse of `sgs.records.parse_row` for well-formed bodies)."""
+    """An Avro-shaped body -> template row (the inverse of `sgs.domain.records.parse_row` for well-formed bodies)."""
     row: dict[str, str] = {}
     for f in template_fields(kind):
         value = record[f.path[0]] if len(f.path) == 1 else record[f.path[0]][f.path[1]]
@@ -280,10 +279,10 @@ class Generator:
     def today(self, value: date) -> None:
         """Recompute, for the new day, which decision dates are how many working days back (D5)."""
         self._today = value
-        self._by_working_days: dict[int, list[date]] = {}
+        self.by_working_days: dict[int, list[date]] = {}
         count, day = 0, value
         while count <= self.limit + 20:
-            self._by_working_days.setdefault(count, []).append(day)
+            self.by_working_days.setdefault(count, []).append(day)
             if self.calendar.is_working_day(day):
                 count += 1
             day -= timedelta(days=1)
@@ -301,7 +300,7 @@ class Generator:
             days = self.rng.choices(
                 range(self.limit + 1), weights=[max(1, 10 - k) for k in range(self.limit + 1)]
             )[0]
-        return self.rng.choice(self._by_working_days[days]), days
+        return self.rng.choice(self.by_working_days[days]), days
 
     # --- the stream --------------------------------------------------------------------------------------------
 
@@ -739,7 +738,7 @@ class Generator:
 
 
 def expected_outcome(kind: str, record: dict[str, Any], operation: str, fault: str | None) -> str:
-    """Where a record should end up (D12, D4, and D11 as `sgs.publication.relay_tiers` applies it); reconciliation
+    """Where a record should end up (D12, D4, and D11 as `sgs.domain.publication.relay_tiers` applies it); reconciliation
     mismatches and lateness are flags, not outcomes: the record still travels, annotated."""
     if fault == "invalid":
         return REJECTED

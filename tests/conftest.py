@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from postgres_server import PostgresUnavailable, ThrowawayPostgres
 
-from sgs.broker import ensure_topics
 from sgs.config import Federation, load_config
+from sgs.kafka.admin import ensure_topics
 from sgs.kafka.engines import Engine, start_engine
+from tests.support.postgres_server import PostgresUnavailable, ThrowawayPostgres
 
 ENGINE = Engine(os.environ.get("SGS_ENGINE") or "tansu")
 

@@ -1,4 +1,4 @@
-"""`python -m services.node ...` is `sgs node ...`."""
+"""`python -m services.node …` is `sgs node …`: one path, one error behaviour (a bad config exits 2 with one line)."""
 
 import sys
 

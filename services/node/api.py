@@ -37,14 +37,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.node.intake import BEIJING, Intake, Outcome
+from services.node.intake import Intake, Outcome
 from services.node.metrics import NodeMetrics
 from services.node.store import RANK, NodeStore, ReceiptView
 from sgs.config import Department, Federation
-from sgs.lifecycle import DECISION_SCHEMA
-from sgs.records import TemplateError
-from sgs.serialization import default_codec
-from sgs.template import schema_fields, template_fields
+from sgs.domain.lifecycle import DECISION_SCHEMA
+from sgs.domain.template import schema_fields, template_fields
+from sgs.domain.template_files import TemplateError
+from sgs.domain.workdays import CHINA
+from sgs.serialization.codec import default_codec
 
 FILE_SUFFIX = {
     "text/csv": ".csv",
@@ -126,7 +127,7 @@ STATUS_LABELS = _status_labels()
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(BEIJING).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(CHINA).isoformat(timespec="milliseconds")
 
 
 def _record_schema(kind: str) -> dict[str, Any]:

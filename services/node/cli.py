@@ -7,11 +7,10 @@ A deployment runs one process per district (`--district 310115`); `sgs up` runs 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
-from pathlib import Path
 
-from sgs.config import Federation
-from sgs.settings import add_common_options, add_option
+from sgs.cli.options import add_common_options, add_option
+
+DISTRICT_GIVEN = "district_given_on_command_line"
 
 
 class _DistrictAction(argparse.Action):
@@ -20,10 +19,10 @@ class _DistrictAction(argparse.Action):
     def __call__(
         self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option_string=None
     ):  # type: ignore[no-untyped-def]
-        given = getattr(namespace, "_district_given", False)
+        given = getattr(namespace, DISTRICT_GIVEN, False)
         codes = list(getattr(namespace, self.dest)) if given else []
         setattr(namespace, self.dest, [*codes, values])
-        namespace._district_given = True
+        setattr(namespace, DISTRICT_GIVEN, True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,78 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-@dataclass(frozen=True)
-class NodeSettings:
-    """Everything `sgs node` runs with, checked on load."""
-
-    federation: Federation
-    nodes: tuple[str, ...]
-    kafka_bootstrap: str
-    data_dir: Path
-    outbox: Path
-    http_host: str
-    http_port: int
-    max_body_bytes: int
-    max_file_bytes: int
-    max_batch_records: int
-    send_batch: int
-    log_level: str
-
-
-class SettingsError(Exception):
-    """A flag or variable that cannot be used; the message names it."""
-
-
-def resolve_nodes(federation: Federation, values: list[str] | str | None) -> tuple[str, ...]:
-    """`--district` values (repeated and/or comma-separated; `all`) -> the division codes to serve, in order."""
-    if isinstance(values, str):  # from SGS_DISTRICT
-        values = [values]
-    codes = [c.strip() for v in values or [] for c in v.split(",") if c.strip()]
-    if not codes:
-        raise SettingsError("--district: give at least one division code, or `all` [env SGS_DISTRICT]")
-    if "all" in codes:
-        return tuple(n.code for n in federation.nodes)
-    known = {n.code for n in federation.nodes}
-    unknown = [c for c in codes if c not in known]
-    if unknown:
-        raise SettingsError(
-            f"--district: {', '.join(unknown)} not in {federation.path}; known: {', '.join(sorted(known))}"
-        )
-    return tuple(dict.fromkeys(codes))
-
-
-def load_settings(args: argparse.Namespace) -> NodeSettings:
-    from sgs.config import load_config
-
-    federation = load_config(args.config)
-    data_dir = Path(args.data_dir)
-    for flag in ("max_body_bytes", "max_file_bytes", "max_batch_records", "send_batch"):
-        if int(getattr(args, flag)) < 1:
-            raise SettingsError(f"--{flag.replace('_', '-')}: must be at least 1, got {getattr(args, flag)}")
-    return NodeSettings(
-        federation=federation,
-        nodes=resolve_nodes(federation, args.district),
-        kafka_bootstrap=args.kafka_bootstrap,
-        data_dir=data_dir,
-        outbox=Path(args.outbox) if args.outbox else data_dir / "outbox.db",
-        http_host=args.http_host,
-        http_port=int(args.http_port),
-        max_body_bytes=int(args.max_body_bytes),
-        max_file_bytes=int(args.max_file_bytes),
-        max_batch_records=int(args.max_batch_records),
-        send_batch=int(args.send_batch),
-        log_level=args.log_level,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    import sys
+    from services.node.service import serve
+    from services.node.settings import NodeSettings
 
-    try:
-        settings = load_settings(args)
-    except SettingsError as exc:
-        print(f"sgs node: {exc}", file=sys.stderr)
-        return 2
-    from services.node.main import serve
-
-    return serve(settings)
+    return serve(NodeSettings.from_args(args))

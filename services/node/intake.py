@@ -1,7 +1,7 @@
 """Taking records from departments: parse and check each record (D12), refuse another authority's records (D10),
 apply the resubmission rules (D4), measure D6, and commit what is taken to the outbox before anyone is told so.
 
-A department sends the template fields (Chinese column names or Avro field names, see `sgs.records`) plus, for
+A department sends the template fields (Chinese column names or Avro field names, see `sgs.domain.records`) plus, for
 JSON, optional envelope fields: `version` (default 1), `operation` (CREATE/UPDATE/REVOKE or 新增/更新/撤销; default
 CREATE for version 1, else UPDATE) and `published_at` (its portal publication time, ISO 8601; without an offset it
 is Beijing time). They may also come nested as `"envelope": {...}`. The node fills in the rest of `sgs.Envelope`.
@@ -19,12 +19,11 @@ Every record gets one of four outcomes:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,15 @@ from typing import Any
 from services.node.metrics import NodeMetrics
 from services.node.store import Candidate, NodeStore, now_ms
 from sgs.config import Department
-from sgs.lifecycle import DECISION_SCHEMA, parse_decision
-from sgs.records import SCHEMA_NAME, combine, parse_row, read_raw_rows, record_id, to_json
-from sgs.serialization import Codec, SerializationError
-from sgs.validation import ROW, Issue, quote, validate
-from sgs.workdays import Calendar
+from sgs.domain.issues import ROW, Issue, quote
+from sgs.domain.kinds import SCHEMA_NAME, content_hash, record_id
+from sgs.domain.lifecycle import DECISION_SCHEMA, parse_decision
+from sgs.domain.records import combine, parse_row, to_json
+from sgs.domain.template_files import read_raw_rows
+from sgs.domain.validation import validate
+from sgs.domain.workdays import CHINA, Calendar, china_date
+from sgs.serialization.codec import Codec, SerializationError
 
-BEIJING = timezone(timedelta(hours=8), "CST")
 OPERATIONS = {
     "CREATE": "CREATE",
     "UPDATE": "UPDATE",
@@ -146,7 +147,7 @@ def _parse_published_at(value: Any, now: datetime) -> tuple[datetime | None, Iss
             quote(value),
         )
     if at.tzinfo is None:
-        at = at.replace(tzinfo=BEIJING)
+        at = at.replace(tzinfo=CHINA)
     if at > now + timedelta(minutes=5):  # a little clock skew between the department and the node
         return None, Issue("published_at", "published_at.future", "公示时间晚于报送时间", quote(value))
     return at, None
@@ -157,12 +158,13 @@ def original_bytes(row: Any) -> bytes:
     return json.dumps(to_json(row), ensure_ascii=False, default=str).encode()
 
 
-def content_hash(kind: str, body: dict[str, Any], operation: str, published_at: datetime | None) -> str:
+def content_bytes(kind: str, body: dict[str, Any], operation: str, published_at: datetime | None) -> bytes:
     """What D4 compares between two submissions of one version: the department's content, not the envelope the
     node adds (receipt id, times). Canonical JSON, so key order and number formatting do not matter."""
     content = {"kind": kind, "body": body, "operation": operation, "published_at": published_at}
-    text = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return json.dumps(
+        content, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":")
+    ).encode()
 
 
 class Intake:
@@ -201,7 +203,7 @@ class Intake:
         """A template file, row by row, committed every FILE_CHUNK_ROWS rows: (row number, outcome).
 
         Files carry template columns only, so every row is version 1 (CREATE) without a publication time; an
-        update travels as JSON with its `version`. Raises `sgs.records.TemplateError` for an unreadable file."""
+        update travels as JSON with its `version`. Raises `sgs.domain.template_files.TemplateError` for an unreadable file."""
         rows = read_raw_rows(path, kind)
         while chunk := list(islice(rows, FILE_CHUNK_ROWS)):
             now = datetime.now(UTC)
@@ -247,12 +249,12 @@ class Intake:
         published_at, published_issue = _parse_published_at(env.get("published_at"), now)
         envelope_issues = [i for i in (version_issue, operation_issue, published_issue) if i is not None]
         if body is not None:
-            issues = combine(issues, validate(kind, body, today=now.astimezone(BEIJING).date()))
+            issues = combine(issues, validate(kind, body, today=china_date(now)))
             decided_on = body.get("decided_on")
             if (
                 published_at is not None
                 and isinstance(decided_on, date)
-                and published_at.astimezone(BEIJING).date() < decided_on
+                and china_date(published_at) < decided_on
             ):
                 envelope_issues.append(
                     Issue(
@@ -270,12 +272,12 @@ class Intake:
             reasons = [i.as_reason() for i in issues]
             return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=reasons), reasons=reasons)
         assert rid is not None  # validate() reported a missing authority or document number otherwise
-        submitted = now.astimezone(BEIJING)
+        submitted = now.astimezone(CHINA)
         days: int | None = None
         provisional = False
         if published_at is not None:
             days, provisional = self.calendar.working_days_between(
-                published_at.astimezone(BEIJING).date(), submitted.date()
+                china_date(published_at), submitted.date()
             )  # D6: reported upward within 2 working days of the portal publication
         envelope = {
             "record_id": rid,
@@ -305,7 +307,7 @@ class Intake:
             kind=kind,
             node=department.node,
             department=department.id,
-            content_hash=content_hash(kind, body, operation, published_at),
+            content_hash=content_hash(content_bytes(kind, body, operation, published_at)),
             payload=payload,
             submitted_at=int(now.timestamp() * 1000),
             portal_to_submit_working_days=days,
@@ -383,7 +385,7 @@ class Intake:
         `unknown` (no version of the record was taken here) or `not_accepted` (the municipal platform has not
         accepted it yet: a decision travels on its own topic and must not overtake its record there)."""
         now = datetime.now(UTC)
-        body, issues = parse_decision(data, now.astimezone(BEIJING).date())
+        body, issues = parse_decision(data, china_date(now))
         if body is None or issues:
             return Outcome("rejected", errors=[i.as_reason() for i in issues])
         rid = body["record_id"]

@@ -18,8 +18,8 @@ from kafka.errors import KafkaError
 
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, ReceiptUpdate, StoreError
-from sgs.serialization import SerializationError, default_codec
-from sgs.topics import RECEIPTS
+from sgs.kafka.topics import RECEIPTS
+from sgs.serialization.codec import SerializationError, default_codec
 
 log = structlog.get_logger("node.receipts")
 

@@ -18,7 +18,8 @@ from kafka.errors import KafkaError
 
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, Pending, now_ms
-from sgs.broker import durable_producer, ensure_topics
+from sgs.kafka.admin import ensure_topics
+from sgs.kafka.producer import durable_producer
 
 log = structlog.get_logger("node.sender")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sgs.topics import DECISIONS, REJECTED, SUBMITTED
+from sgs.kafka.topics import DECISIONS, REJECTED, SUBMITTED
 
 # Receipt statuses (sgs.Receipt.status) in the order a record normally moves through them. The current status of a
 # receipt is the highest-ranked one seen, so a receipt that arrives late (ACCEPTED consumed before the sender's own
@@ -205,6 +205,12 @@ class NodeStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def durability(self) -> tuple[str, int]:
+        """The journal mode and synchronous level the store runs with: ("wal", 2) is WAL with FULL fsync."""
+        with self._lock:
+            mode = self._db.execute("PRAGMA journal_mode").fetchone()[0]
+            return str(mode), int(self._db.execute("PRAGMA synchronous").fetchone()[0])
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

@@ -1,16 +1,7 @@
-"""`python -m services.sink`: the same as `sgs sink`."""
+"""`python -m services.sink …` is `sgs sink …`: one path, one error behaviour (a bad config exits 2 with one line)."""
 
-import argparse
 import sys
 
-from services.sink.cli import configure, run
-from sgs.config import ConfigError
+from sgs.cli import main
 
-parser = argparse.ArgumentParser(prog="python -m services.sink", description=__doc__)
-configure(parser)
-args = parser.parse_args()
-try:
-    sys.exit(run(args))
-except ConfigError as exc:
-    print(f"sink: config error: {exc}", file=sys.stderr)
-    sys.exit(2)
+sys.exit(main(["sink", *sys.argv[1:]]))

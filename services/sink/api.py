@@ -10,7 +10,6 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import structlog
@@ -24,9 +23,9 @@ from services.sink.metrics import SinkMetrics
 from services.sink.store import PUBLIC_PAGE_MAX, SinkStore
 from services.sink.store import Query as StoreQuery
 from services.sink.views import KIND_LABELS, labelled_fields, public_view, summary
+from sgs.domain.workdays import CHINA
 
 ROLLING_DAYS = 10  # D7: the rolling list shows 10 days of publications
-CHINA = ZoneInfo("Asia/Shanghai")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 log = structlog.get_logger("sink")
 
@@ -34,20 +33,6 @@ log = structlog.get_logger("sink")
 def china_today() -> date:
     """Publicity periods end on calendar days in China, whatever the server's zone (D14)."""
     return datetime.now(CHINA).date()
-
-
-def parse_operator_tokens(spec: str | None) -> dict[str, str]:
-    """`name=secret[,name=secret...]`, or one bare secret (operator "operator"). Returns secret -> operator."""
-    tokens: dict[str, str] = {}
-    for part in (spec or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        name, _, secret = part.partition("=") if "=" in part else ("operator", "", part)
-        if len(secret) < 8:
-            raise ValueError("an operator token needs at least 8 characters")
-        tokens[secret] = name
-    return tokens
 
 
 class RecordSummary(BaseModel):

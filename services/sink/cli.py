@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from sgs.cli.options import add_common_options, add_option
 from sgs.config import TIERS
-from sgs.settings import add_common_options, add_option
-
-DEFAULT_PORTS = {"provincial": 8201, "national": 8202}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sink", help="run a provincial or national sink: relay topic -> store -> query API and page"
     )
-    configure(p)
-    p.set_defaults(run=run)
-
-
-def configure(p: argparse.ArgumentParser) -> None:
     add_common_options(p)
     add_option(
         p,
@@ -40,11 +33,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     add_option(p, "--group-id", default=None, help="Kafka consumer group (default sgs-sink-<tier>)")
     add_option(p, "--relay-topic", default=None, help="topic to consume (default sgs.relay.<tier>)")
+    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.tier:
-        raise SystemExit("sgs sink: --tier (or SGS_TIER) is required: provincial or national")
     from services.sink.service import serve
+    from services.sink.settings import SinkSettings
 
-    return serve(args)
+    return serve(SinkSettings.from_args(args))

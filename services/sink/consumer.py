@@ -27,11 +27,11 @@ from kafka.errors import KafkaError
 
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Outcome, Row, SinkStore, kind_of
-from sgs.broker import durable_producer
 from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
 from sgs.kafka.engines import Engine
-from sgs.serialization import SerializationError, default_codec
-from sgs.topics import RECEIPTS
+from sgs.kafka.producer import durable_producer
+from sgs.kafka.topics import RECEIPTS
+from sgs.serialization.codec import SerializationError, default_codec
 
 RELAY_SCHEMAS = ("sgs.LicenseRecord", "sgs.PenaltyRecord", "sgs.Withdrawal")
 RELAYED_STATUS = {"provincial": "RELAYED_PROVINCIAL", "national": "RELAYED_NATIONAL"}

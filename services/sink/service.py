@@ -6,45 +6,37 @@ server drains, the producer flushes the receipts it holds, the store closes; exi
 
 from __future__ import annotations
 
-import argparse
 import signal
 import threading
 import time
 
 import uvicorn
 
-from services.sink.api import create_app, parse_operator_tokens
-from services.sink.cli import DEFAULT_PORTS
+from services.sink.api import create_app
 from services.sink.consumer import RelayConsumer
 from services.sink.metrics import SinkMetrics
+from services.sink.settings import SinkSettings
 from services.sink.store import SinkStore, StoreError
-from sgs.config import load_config, store_url
-from sgs.kafka.engines import engine_of
 from sgs.logs import configure_logging
-from sgs.topics import RELAY
 
 
-def serve(args: argparse.Namespace) -> int:
-    tier = args.tier
-    log = configure_logging(f"sink-{tier}", args.log_level)
-    federation = load_config(args.config)
-    sink = federation.sinks[tier]
-    url = args.store_url or store_url(sink.store_url, args.data_dir)
+def serve(settings: SinkSettings) -> int:
+    tier = settings.tier
+    log = configure_logging(f"sink-{tier}", settings.log_level)
     try:
-        tokens = parse_operator_tokens(args.operator_token)
-    except ValueError as exc:
-        log.error("sink.bad_operator_token", error=str(exc))
-        return 2
-    try:
-        store = SinkStore(url)
+        store = SinkStore(settings.store_url)
     except StoreError as exc:
         log.error("sink.store_failed", error=str(exc))
         return 1
     metrics = SinkMetrics(tier)
-    app = create_app(store, metrics, tier=tier, sink_name=sink.name, operator_tokens=tokens)
-    port = int(args.http_port or DEFAULT_PORTS[tier])
+    app = create_app(
+        store, metrics, tier=tier, sink_name=settings.name, operator_tokens=settings.operator_tokens
+    )
+    port = settings.http_port
     server = uvicorn.Server(
-        uvicorn.Config(app, host=args.http_host, port=port, log_config=None, lifespan="off", access_log=False)
+        uvicorn.Config(
+            app, host=settings.http_host, port=port, log_config=None, lifespan="off", access_log=False
+        )
     )
     http = threading.Thread(target=server.run, name="sink-http", daemon=True)
 
@@ -57,20 +49,20 @@ def serve(args: argparse.Namespace) -> int:
     while not server.started and http.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     if not server.started:
-        log.error("sink.http_failed", host=args.http_host, port=port)
+        log.error("sink.http_failed", host=settings.http_host, port=port)
         store.close()
         return 1
 
-    topic = args.relay_topic or RELAY[tier]
+    topic = settings.relay_topic
     try:
         consumer = RelayConsumer(
             store,
             metrics,
             tier=tier,
-            bootstrap=args.kafka_bootstrap,
-            engine=engine_of(args),
+            bootstrap=settings.kafka_bootstrap,
+            engine=settings.engine,
             topic=topic,
-            group_id=args.group_id or f"sgs-sink-{tier}",
+            group_id=settings.group_id,
         )
     except ConnectionError as exc:
         log.error("sink.kafka_unreachable", error=str(exc))
@@ -79,7 +71,11 @@ def serve(args: argparse.Namespace) -> int:
         store.close()
         return 1
     log.info(
-        "sink.started", tier=tier, topic=topic, http=f"http://{args.http_host}:{port}/", store=store.url_text
+        "sink.started",
+        tier=tier,
+        topic=topic,
+        http=f"http://{settings.http_host}:{port}/",
+        store=store.url_text,
     )
     try:
         consumer.run(stop)

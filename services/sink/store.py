@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from sgs.topics import KINDS
+from sgs.domain.kinds import KINDS
 
 PUBLIC_PAGE_MAX = 100
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sgs.publication import mask_identifiers
-from sgs.serialization import default_codec
+from sgs.domain.publication import mask_identifiers
+from sgs.serialization.codec import default_codec
 
 # D17: personal data of the legal representative is not part of the public answer; operators see it (logged).
 HIDDEN_FROM_PUBLIC = {("counterpart", "legal_rep_id_type"), ("counterpart", "legal_rep_id_no")}

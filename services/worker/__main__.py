@@ -1,5 +1,7 @@
+"""`python -m services.worker …` is `sgs worker …`: one path, one error behaviour (a bad config exits 2 with one line)."""
+
 import sys
 
-from services.worker.cli import main
+from sgs.cli import main
 
-sys.exit(main())
+sys.exit(main(["worker", *sys.argv[1:]]))

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from services.worker.pipeline import Pipeline, log
+from services.worker.context import Context, log
 
 metadata = MetaData()
 aggregates = Table(
@@ -43,7 +43,7 @@ def open_store(url: str) -> Engine:
     return engine
 
 
-def _upsert(engine: Engine, rows: list[dict[str, Any]]) -> None:
+def store_counts(engine: Engine, rows: list[dict[str, Any]]) -> None:
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(aggregates)
     stmt = stmt.on_conflict_do_update(
@@ -66,15 +66,15 @@ def _rows(daily: dict[str, dict[str, int]]) -> dict[tuple[Any, ...], int]:
     return rows
 
 
-def register(pipe: Pipeline, engine: Engine) -> None:
+def register(ctx: Context, engine: Engine) -> None:
     from services.worker import bulletin_counts
 
-    bulletin_counts.register(pipe)  # node rejections, publication and quality counts (D8, docs/report.md)
+    bulletin_counts.register(ctx)  # node rejections, publication and quality counts (D8, docs/report.md)
     written: dict[tuple[Any, ...], int] = {}
 
-    @pipe.app.timer(FLUSH_INTERVAL_S, name="aggregates_flush")
+    @ctx.app.timer(FLUSH_INTERVAL_S, name="aggregates_flush")
     async def flush_aggregates() -> None:
-        rows = _rows(dict(pipe.daily.items()))
+        rows = _rows(dict(ctx.daily.items()))
         changed = [
             dict(zip((*_KEY_COLUMNS, "count"), (*k, v), strict=True))
             for k, v in rows.items()
@@ -82,7 +82,7 @@ def register(pipe: Pipeline, engine: Engine) -> None:
         ]
         if not changed:
             return
-        await asyncio.to_thread(_upsert, engine, changed)
+        await asyncio.to_thread(store_counts, engine, changed)
         written.update({k: v for k, v in rows.items()})
         log.debug("aggregates.flushed", rows=len(changed))
 
@@ -108,6 +108,6 @@ def monthly_bulletin(url: str, month: str) -> list[dict[str, Any]]:
                     aggregates.c.district, aggregates.c.department, aggregates.c.kind, aggregates.c.measure
                 )
             )
-            return [dict(r._mapping) for r in rows]
+            return [dict(r) for r in rows.mappings()]
     finally:
         engine.dispose()

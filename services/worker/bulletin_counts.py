@@ -20,33 +20,33 @@ from typing import Any
 
 import faust
 
-from services.worker.pipeline import Pipeline, Step, guarded
-from sgs import topics
+from services.worker.context import Context, Step, guarded
+from sgs.kafka import topics
 
 
-def register(pipe: Pipeline) -> None:
+def register(ctx: Context) -> None:
     def raw_topic(*names: str) -> faust.TopicT:
-        return pipe.app.topic(
+        return ctx.app.topic(
             *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
         )
 
     rejected = raw_topic(topics.REJECTED)
 
-    @pipe.app.agent(rejected, name="bulletin_rejections")
+    @ctx.app.agent(rejected, name="bulletin_rejections")
     async def count_rejections(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await guarded(pipe, "bulletin", event, "unknown", _rejection)
+            await guarded(ctx, "bulletin", event, "unknown", _rejection)
 
     async def _rejection(event: faust.EventT, step: Step) -> None:
         try:
-            name, rejection = pipe.codec.decode(event.value)
+            name, rejection = ctx.codec.decode(event.value)
         except Exception:  # a foreign message on the topic: not ours to count, nor to reject again
             return
         if name != "sgs.Rejection" or not rejection.get("receipt_id") or rejection["stage"] == "decision":
             return  # a decision on a record (D15, D16) is not a record: the bulletin counts records
         record_id = rejection.get("record_id") or ""
         kind = record_id.split(":", 1)[0] if record_id.split(":", 1)[0] in topics.KINDS else "unknown"
-        labels = pipe.labels(kind, rejection)
+        labels = ctx.labels(kind, rejection)
         at: datetime = rejection["rejected_at"]
         # The (receipt, stage) is the identity here: one receipt is refused at most once per stage.
         identity: dict[str, Any] = {
@@ -55,8 +55,8 @@ def register(pipe: Pipeline) -> None:
             "submitted_at": at,
         }
         if rejection["stage"] == "node":
-            pipe.count(identity, labels, "rejected")
+            ctx.count(identity, labels, "rejected")
             for rule in sorted({r["rule"] for r in rejection["reasons"]}):
-                pipe.count(identity, labels, f"rejected.{rule}")
+                ctx.count(identity, labels, f"rejected.{rule}")
         else:
-            pipe.count(identity, labels, "rejected_municipal")
+            ctx.count(identity, labels, "rejected_municipal")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sgs.calendar_cli import add_calendar_overrides_option
-from sgs.settings import add_common_options, add_option
+from sgs.cli.options import add_calendar_overrides_option, add_common_options, add_option
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -47,13 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from services.worker.main import run_worker
+    from services.worker.service import serve
+    from services.worker.settings import WorkerSettings
 
-    return run_worker(args)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.worker", description=__doc__)
-    add_options(parser)
-    args = parser.parse_args(argv)
-    return run(args)
+    return serve(WorkerSettings.from_args(args))

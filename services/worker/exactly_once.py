@@ -55,7 +55,7 @@ class CommitGate:
 class GatedCommitConsumer(faust_aiokafka.Consumer):
     """faust's consumer, committing only at the gate, with the producer's buffer drained first."""
 
-    gate = CommitGate()  # one per process: set before the app starts (`services.worker.main`)
+    gate = CommitGate()  # one per process: set before the app starts (`services.worker.service`)
 
     async def commit(self, *args: Any, **kwargs: Any) -> bool:
         async with self.gate.closed():

@@ -6,8 +6,8 @@
 - `kafka`: Apache Kafka, KRaft (`sgs/kafka/kraft.py`, or any cluster named by `--kafka-bootstrap`). The worker
   processes exactly once (faust transactions) and none of Tansu's workarounds apply.
 
-Every process of the federation takes the setting (`sgs.settings.add_common_options`); `sgs up` and `sgs bench`
-pass theirs on to their children.
+Every process of the federation takes the setting (`sgs.cli.options.add_common_options`); `sgs up` and
+`sgs bench` pass theirs on to their children.
 """
 
 from __future__ import annotations
@@ -43,33 +43,6 @@ class Engine:
 DEFAULT = Engine("tansu")
 
 
-def add_engine_option(parser: argparse.ArgumentParser) -> None:
-    from sgs.settings import add_option
-
-    add_option(
-        parser,
-        "--engine",
-        default=DEFAULT.name,
-        choices=ENGINES,
-        help="Kafka engine: tansu (embedded, in memory, at-least-once with dedup) or kafka (Apache Kafka, "
-        "KRaft, exactly-once)",
-    )
-
-
-def add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    """What a command that starts its own engine takes besides `--engine`."""
-    from sgs.settings import add_option
-
-    add_option(
-        parser,
-        "--brokers",
-        type=int,
-        default=1,
-        choices=[1, 3],
-        help="nodes of the Apache Kafka cluster started (--engine kafka); Tansu is always one",
-    )
-
-
 def engine_of(args: argparse.Namespace) -> Engine:
     return Engine(getattr(args, "engine", None) or DEFAULT.name)
 
@@ -91,6 +64,6 @@ def start_engine(
         from sgs.kafka.kraft import KraftCluster
 
         return KraftCluster(data_dir / "kafka", brokers, log_dir=log_dir).start()
-    from sgs.broker import EmbeddedBroker
+    from sgs.kafka.tansu import EmbeddedBroker
 
     return EmbeddedBroker(port, log_path=log_dir / "broker.log").start()

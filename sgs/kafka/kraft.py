@@ -5,7 +5,7 @@ on the PATH). Storage is formatted on the first start of a data dir; later start
 ports (kept in `cluster.json`), so a restarted cluster holds every topic and committed offset it held before.
 
 Every broker setting is in three places: `cluster_settings(n)` (what every node of a cluster shares; the same as
-docker-compose.yml's `x-kafka-env`, checked by tests/unit/test_compose.py), `MACHINE_SETTINGS` (thread pools for
+docker-compose.yml's `x-kafka-env`, checked by tests/unit/deploy/test_compose.py), `MACHINE_SETTINGS` (thread pools for
 a 2-core machine) and `listener_settings()` (one place for the listeners: who talks on which, with which security
 protocol, where SASL and ACLs will go).
 """
@@ -29,7 +29,7 @@ import structlog
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from sgs.broker import BrokerError, free_port
+from sgs.kafka.launch import BrokerError, free_port
 
 log = structlog.get_logger("kraft")
 

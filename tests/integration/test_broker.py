@@ -8,8 +8,9 @@ import socket
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from sgs.broker import EmbeddedBroker, ensure_topics
-from sgs.topics import TOPICS, TopicSpec
+from sgs.kafka.admin import ensure_topics
+from sgs.kafka.tansu import EmbeddedBroker
+from sgs.kafka.topics import TOPICS, TopicSpec
 
 
 def test_every_topic_exists_with_the_configured_partitions(kafka, federation):

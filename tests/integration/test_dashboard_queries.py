@@ -17,9 +17,10 @@ import httpx
 import pytest
 import yaml
 
-from sgs.broker import free_port
+from sgs.kafka.launch import free_port
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 RULES = ROOT / "deploy" / "prometheus" / "rules"
 PROMETHEUS = shutil.which("prometheus")

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sgs.broker import free_port
+from sgs.kafka.launch import free_port
 from simulators.generator import FaultMix, Generator
 
 READY_LINE = "Ctrl-C stops everything"
@@ -138,6 +138,13 @@ def test_totals_line_counts_what_went_through(up):
     line = up.wait_for(counted, 60, "a totals line with a submission")
     for column in ("accepted", "rejected", "late", "relayed provincial", "relayed national"):
         assert column in line
+
+
+def test_a_normal_start_prints_no_error_line(up):
+    """Issue 12: while the broker starts, clients wait quietly (kafka-python logs each refused connection at
+    ERROR); an error line at start-up means something is wrong, so a normal start shows none."""
+    errors = [line for line in up.lines + up.errors if '"level": "error"' in line or " ERROR " in line]
+    assert errors == []
 
 
 def test_ctrl_c_stops_every_process_and_frees_every_port(up):

@@ -15,7 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.structs import OffsetAndMetadata
 
-from sgs.topics import ACCEPTED, SUBMITTED
+from sgs.kafka.topics import ACCEPTED, SUBMITTED
 
 pytestmark = pytest.mark.engine("kafka")
 

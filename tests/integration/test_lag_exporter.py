@@ -11,8 +11,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 
-from sgs.broker import free_port
-from sgs.lag import ConsumerLagCollector, serve_metrics
+from services.lag_exporter.collector import ConsumerLagCollector
+from services.lag_exporter.service import serve_metrics
+from sgs.kafka.launch import free_port
 
 
 def _make_group_behind(kafka: str, produced: int, committed: int) -> tuple[str, str]:
@@ -24,7 +25,9 @@ def _make_group_behind(kafka: str, produced: int, committed: int) -> tuple[str, 
     admin.close()
     producer = KafkaProducer(bootstrap_servers=kafka)
     for i in range(produced):
-        producer.send(topic, key=f"r{i}".encode(), value=b"x").get(timeout=10)  # one batch each: see sgs.lag
+        producer.send(topic, key=f"r{i}".encode(), value=b"x").get(
+            timeout=10
+        )  # one batch each: see services.lag_exporter.collector
     producer.close()
     consumer = KafkaConsumer(
         bootstrap_servers=kafka,

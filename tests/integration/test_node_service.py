@@ -14,14 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from node_process import NodeProcess, submitted_versions
-from node_records import clean, of_one_department
-from polling import wait_until
 
-from sgs.broker import EmbeddedBroker, ensure_topics, free_port
 from sgs.config import Federation
-from sgs.serialization import default_codec
-from sgs.topics import RECEIPTS, REJECTED, SUBMITTED
+from sgs.kafka.admin import ensure_topics
+from sgs.kafka.launch import free_port
+from sgs.kafka.tansu import EmbeddedBroker
+from sgs.kafka.topics import RECEIPTS, REJECTED, SUBMITTED
+from sgs.serialization.codec import default_codec
+from tests.support.node_process import NodeProcess, submitted_versions
+from tests.support.node_records import clean, of_one_department
+from tests.support.polling import wait_until
 
 DISTRICT = "310115"
 

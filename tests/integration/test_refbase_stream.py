@@ -14,10 +14,10 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from stdnum.cn import ric, uscc
 
-from sgs.serialization import default_codec
-from sgs.topics import REF_LEGAL_PERSONS, REF_PERSONS
+from sgs.kafka.topics import REF_LEGAL_PERSONS, REF_PERSONS
+from sgs.serialization.codec import default_codec
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SGS = str(REPO / ".venv" / "bin" / "sgs")
 
 
@@ -32,26 +32,20 @@ def unique_id_no() -> str:
 
 
 class Reader:
-    """A consumer-group member that reads a topic up to its current end and keeps our keys' records."""
+    """A reader of every partition of a topic (assigned, no group: a slow step cannot rebalance it back to the
+    start), up to the topic's current end, keeping our keys' records."""
 
     def __init__(self, kafka: str, topic: str, keys: set[str]) -> None:
         self.topic, self.keys = topic, keys
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=kafka,
-            group_id=f"sgs-test-refbase-{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            max_poll_interval_ms=3000,
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=1000,
-        )
-        self.consumer.subscribe([topic])
+        self.consumer = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+        self.partitions = [
+            TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or ())
+        ]
+        self.consumer.assign(self.partitions)
+        self.consumer.seek_to_beginning(*self.partitions)
 
     def read_to_end(self) -> list[tuple[str, dict[str, Any]]]:
-        partitions = {
-            TopicPartition(self.topic, p) for p in self.consumer.partitions_for_topic(self.topic) or ()
-        }
-        ends = self.consumer.end_offsets(list(partitions))
+        ends = self.consumer.end_offsets(self.partitions)
         got: list[tuple[str, dict[str, Any]]] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -60,8 +54,7 @@ class Reader:
                     key = m.key.decode()
                     if key in self.keys:
                         got.append((key, default_codec().decode(m.value)[1]))
-            assigned = self.consumer.assignment()
-            if assigned == partitions and all(self.consumer.position(tp) >= ends[tp] for tp in partitions):
+            if all(self.consumer.position(tp) >= ends[tp] for tp in self.partitions):
                 return got
         raise AssertionError(f"did not reach the end of {self.topic}")
 
@@ -139,8 +132,8 @@ def test_load_against_an_unreachable_broker_fails_with_exit_2_and_stores_nothing
     data_dir: Path, tmp_path: Path
 ) -> None:
     """The store and the stream stay in step: nothing is stored that was not published."""
-    from sgs.broker import free_port
-    from sgs.refbase import PERSONS, RefBase
+    from sgs.kafka.launch import free_port
+    from sgs.refbase.store import PERSONS, RefBase
 
     p = unique_id_no()
     csv = tmp_path / "persons.csv"

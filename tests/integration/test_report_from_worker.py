@@ -10,15 +10,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from polling import wait_until
-from worker_process import Submitter, WorkerProcess
-from worker_records import new_uscc, record
 
-from sgs import report
+from sgs.bulletin.render import read_csv
 from sgs.cli import main
 from sgs.config import Federation
-from sgs.serialization import default_codec
-from sgs.topics import REJECTED
+from sgs.kafka.topics import REJECTED
+from sgs.serialization.codec import default_codec
+from tests.support.polling import wait_until
+from tests.support.worker_process import Submitter, WorkerProcess
+from tests.support.worker_records import new_uscc, record
 
 MONTH = "2025-03"
 ON_TIME, LATE = 6, 2
@@ -83,7 +83,7 @@ def test_simulated_month_through_the_worker_makes_the_bulletin(
     def department_row() -> dict[str, str] | None:
         if main(["report", "--month", MONTH, "--aggregates-url", url, "--out", str(out)]) != 0:
             return None
-        rows = report.read_csv(out / f"bulletin-{MONTH}.csv")
+        rows = read_csv(out / f"bulletin-{MONTH}.csv")
         return next(r for r in rows if r["部门编码"] == dept.id)
 
     def complete() -> bool:

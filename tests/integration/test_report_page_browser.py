@@ -7,11 +7,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from headless_chromium import CHROMIUM, Browser
-from report_aggregates import MONTH, write_aggregates
 
-from sgs import report
+from sgs.bulletin.render import read_csv
 from sgs.cli import main
+from sgs.domain.bulletin import CITY
+from tests.support.headless_chromium import CHROMIUM, Browser
+from tests.support.report_aggregates import MONTH, write_aggregates
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs /usr/bin/chromium: apt-get update && apt-get install -y chromium"
@@ -33,7 +34,7 @@ def test_bulletin_page_in_chromium_shows_the_csv_numbers(tmp_path: Path) -> None
     url = write_aggregates(tmp_path / "aggregates.db")
     out = tmp_path / "bulletin"
     assert main(["report", "--month", MONTH, "--aggregates-url", url, "--out", str(out)]) == 0
-    rows = report.read_csv(out / f"bulletin-{MONTH}.csv")
+    rows = read_csv(out / f"bulletin-{MONTH}.csv")
 
     async def browse() -> tuple[dict[str, dict[str, str]], int, str]:
         async with Browser() as page:
@@ -48,7 +49,7 @@ def test_bulletin_page_in_chromium_shows_the_csv_numbers(tmp_path: Path) -> None
     assert len(cells) == len(rows)
     compared = 0
     for row in rows:
-        key = f"{row['区划代码']}/{row['部门编码']}" if row["部门编码"] else row["区划代码"] or report.CITY
+        key = f"{row['区划代码']}/{row['部门编码']}" if row["部门编码"] else row["区划代码"] or CITY
         shown = cells[key]
         for column, value in row.items():
             if column in shown:

@@ -10,13 +10,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from node_process import NodeProcess, submitted_versions
-
-from sgs.broker import free_port
 from sgs.config import Federation
+from sgs.kafka.launch import free_port
 from simulators.generator import REJECTED, FaultMix, Generator
+from tests.support.node_process import NodeProcess, submitted_versions
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 
 
 def simulate(*args: str, timeout_s: float = 120) -> tuple[int, dict, str]:

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from headless_chromium import CHROMIUM, Browser
-from polling import wait_until
-from sink_process import SinkProcess, produce, relay_topic
-from sink_records import license_record, penalty_record, unique_tag, withdrawal
 
 from services.sink.store import SinkStore
+from tests.support.headless_chromium import CHROMIUM, Browser
+from tests.support.polling import wait_until
+from tests.support.sink_process import SinkProcess, produce, relay_topic
+from tests.support.sink_records import license_record, penalty_record, unique_tag, withdrawal
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs /usr/bin/chromium: apt-get update && apt-get install -y chromium"

@@ -10,13 +10,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from polling import wait_until
-from sink_process import SinkProcess, produce, relay_topic
-from sink_records import license_record, penalty_record, person, unique_tag, withdrawal
 
 from services.sink.store import SinkStore
-from sgs.serialization import SerializationError, default_codec
-from sgs.topics import RECEIPTS
+from sgs.kafka.topics import RECEIPTS
+from sgs.serialization.codec import SerializationError, default_codec
+from tests.support.polling import wait_until
+from tests.support.sink_process import SinkProcess, produce, relay_topic
+from tests.support.sink_records import license_record, penalty_record, person, unique_tag, withdrawal
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import openpyxl
 
-from sgs.records import template_columns
+from sgs.domain.template import template_columns
+from tests.support.paths import REPO
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+EXAMPLES = REPO / "docs" / "examples"
 
 
 def sgs_validate(*args: str | Path) -> subprocess.CompletedProcess[str]:

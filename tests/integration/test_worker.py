@@ -8,11 +8,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from worker_process import Outputs, Submitter, WorkerProcess
-from worker_records import new_resident_id, new_uscc, record
 
-from sgs import topics
 from sgs.config import Federation
+from sgs.kafka import topics
+from tests.support.worker_process import Outputs, Submitter, WorkerProcess
+from tests.support.worker_records import new_resident_id, new_uscc, record
 
 HOLD_S = 6
 

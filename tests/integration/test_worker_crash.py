@@ -13,13 +13,14 @@ import pytest
 from aiokafka import TopicPartition
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KafkaPartition
-from polling import wait_until
-from worker_process import Outputs, Submitter, WorkerProcess
-from worker_records import record
 
-from services.worker.offsets import fetched_end_offsets
-from sgs import topics
-from sgs.broker import EmbeddedBroker, ensure_topics
+from sgs.kafka import topics
+from sgs.kafka.admin import ensure_topics
+from sgs.kafka.offsets import fetched_end_offsets
+from sgs.kafka.tansu import EmbeddedBroker
+from tests.support.polling import wait_until
+from tests.support.worker_process import Outputs, Submitter, WorkerProcess
+from tests.support.worker_records import record
 
 N = 300
 

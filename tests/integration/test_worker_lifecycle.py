@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from test_worker import known, outputs, submitter, withdrawals, worker  # noqa: F401  (fixtures)
-from worker_process import Outputs, Submitter
-from worker_records import new_uscc, record
 
 from services.sink.consumer import ReceiptBuilder
 from services.sink.store import SinkStore
-from sgs import topics
 from sgs.config import Federation
+from sgs.kafka import topics
+from tests.support.worker_process import Outputs, Submitter
+from tests.support.worker_records import new_uscc, record
 
 TIERS = ("provincial", "national")
 DECIDED = date(2026, 10, 9)  # a general penalty: published for 1 year, repairable from 2027-01-09 (D16)

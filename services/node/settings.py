@@ -1,0 +1,71 @@
+"""What `sgs node` runs with: one frozen settings object built from flags, `SGS_*` variables and the federation
+config, checked on load (a bad value is a `SettingsError` naming the flag)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from sgs.cli.options import SettingsError
+from sgs.config import Federation, load_config
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Everything `sgs node` runs with, checked on load."""
+
+    federation: Federation
+    nodes: tuple[str, ...]
+    kafka_bootstrap: str
+    data_dir: Path
+    outbox: Path
+    http_host: str
+    http_port: int
+    max_body_bytes: int
+    max_file_bytes: int
+    max_batch_records: int
+    send_batch: int
+    log_level: str
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> NodeSettings:
+        federation = load_config(args.config)
+        data_dir = Path(args.data_dir)
+        for flag in ("max_body_bytes", "max_file_bytes", "max_batch_records", "send_batch"):
+            if int(getattr(args, flag)) < 1:
+                raise SettingsError(
+                    f"--{flag.replace('_', '-')}: must be at least 1, got {getattr(args, flag)}"
+                )
+        return cls(
+            federation=federation,
+            nodes=resolve_nodes(federation, args.district),
+            kafka_bootstrap=args.kafka_bootstrap,
+            data_dir=data_dir,
+            outbox=Path(args.outbox) if args.outbox else data_dir / "outbox.db",
+            http_host=args.http_host,
+            http_port=int(args.http_port),
+            max_body_bytes=int(args.max_body_bytes),
+            max_file_bytes=int(args.max_file_bytes),
+            max_batch_records=int(args.max_batch_records),
+            send_batch=int(args.send_batch),
+            log_level=args.log_level,
+        )
+
+
+def resolve_nodes(federation: Federation, values: list[str] | str | None) -> tuple[str, ...]:
+    """`--district` values (repeated and/or comma-separated; `all`) -> the division codes to serve, in order."""
+    if isinstance(values, str):  # from SGS_DISTRICT
+        values = [values]
+    codes = [c.strip() for v in values or [] for c in v.split(",") if c.strip()]
+    if not codes:
+        raise SettingsError("--district: give at least one division code, or `all` [env SGS_DISTRICT]")
+    if "all" in codes:
+        return tuple(n.code for n in federation.nodes)
+    known = {n.code for n in federation.nodes}
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise SettingsError(
+            f"--district: {', '.join(unknown)} not in {federation.path}; known: {', '.join(sorted(known))}"
+        )
+    return tuple(dict.fromkeys(codes))

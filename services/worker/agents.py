@@ -1,0 +1,80 @@
+"""The worker's agents: how messages reach the stages, top to bottom.
+
+One agent takes each submitted record through every stage as plain function calls, in one partition:
+
+    sgs.submitted.{license,penalty} -> validate -> dedup -> reconcile -> timeliness -> route
+    <app>-held (subject not known yet, D13)  -> reconcile -> timeliness -> route
+    <app>-expiry (the publicity sweep, D14)  -> expire
+
+A stage that ends a record (a rejection, a duplicate, a hold) returns nothing and the record goes no further.
+Stages used to be agents of their own chained through topics; every hop cost a produce, a fetch and a commit
+for nothing a topic bought, so only the two hops that do buy something stay: `held` lets a record wait without
+blocking its partition, and `expiry` lets the sweep (a timer, which may not write tables) reach an agent.
+See docs/worker.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from services.worker.context import KIND_BY_TOPIC, Context, Step, guarded
+from services.worker.reference_mirror import ReferenceBases
+from services.worker.stages import dedup, reconcile, route, timeliness, validate
+
+
+def register(ctx: Context, refs: ReferenceBases) -> None:
+    @ctx.app.agent(ctx.submitted, name="process")
+    async def process_submissions(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await refs.loaded.wait()
+            kind = KIND_BY_TOPIC.get(event.message.topic, "unknown")
+            await guarded(ctx, "validate", event, kind, _submitted)
+
+    @ctx.app.agent(ctx.held, name="held")
+    async def retry_held(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await refs.loaded.wait()
+            await guarded(ctx, "held", event, "unknown", _held)
+
+    @ctx.app.agent(ctx.expiry, name="expire")
+    async def withdraw_expired(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await guarded(ctx, "expire", event, "unknown", _expire)
+
+    @ctx.app.timer(ctx.settings.sweep_interval_s, name="publicity_sweep")
+    async def sweep_publicity() -> None:
+        await route.sweep_publicity(ctx)
+
+    async def _submitted(event: faust.EventT, step: Step) -> None:
+        kind = KIND_BY_TOPIC.get(event.message.topic, "unknown")
+        record = await validate.admit(ctx, event, kind)
+        if record is None:
+            return
+        step.enter("dedup")
+        if not await dedup.admit(ctx, event, record):
+            return
+        await _from_reconcile(event, record, step, held_since=None)
+
+    async def _held(event: faust.EventT, step: Step) -> None:
+        held_since = await reconcile.wait_for_retry(event)
+        _, record = ctx.codec.decode(event.value)
+        await _from_reconcile(event, record, step, held_since)
+
+    async def _expire(event: faust.EventT, step: Step) -> None:
+        await route.expire(ctx, event)
+
+    async def _from_reconcile(
+        event: faust.EventT, record: dict[str, Any], step: Step, held_since: int | None
+    ) -> None:
+        step.enter("reconcile")
+        checked = await reconcile.check(ctx, refs, event.key, event.value, record, held_since)
+        if checked is None:
+            return
+        step.enter("timeliness")
+        accepted = await timeliness.annotate(ctx, record, checked)
+        if accepted is None:
+            return
+        step.enter("route")
+        await route.relay(ctx, accepted)

@@ -1,0 +1,54 @@
+"""What `sgs worker` runs with: one frozen settings object built from flags, `SGS_*` variables and the federation
+config, checked on load."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from sgs.config import Federation, load_config, store_url
+from sgs.domain.workdays import Calendar
+from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
+from sgs.kafka.engines import Engine, engine_of
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Everything the worker is configured with, from flags, `SGS_*` variables and the federation config."""
+
+    app_id: str
+    bootstrap: str
+    http_port: int
+    data_dir: Path
+    federation: Federation
+    calendar: Calendar
+    unknown_subject_hold_s: float
+    sweep_interval_s: float
+    aggregates_url: str
+    log_level: str
+    engine: Engine = DEFAULT_ENGINE
+
+    @property
+    def retry_interval_s(self) -> float:
+        """How often a held record is re-checked: often enough to notice a reference-base change soon after it
+        arrives, rarely enough that a burst of unknown subjects does not flood the held topic."""
+        return min(5.0, max(0.5, self.unknown_subject_hold_s / 6))
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> WorkerSettings:
+        federation = load_config(args.config)
+        data_dir = Path(args.data_dir)
+        return cls(
+            app_id=args.app_id,
+            bootstrap=args.kafka_bootstrap,
+            http_port=int(args.http_port),
+            data_dir=data_dir,
+            federation=federation,
+            calendar=Calendar.for_federation(federation, args.calendar_overrides),
+            unknown_subject_hold_s=float(args.unknown_subject_hold_s),
+            sweep_interval_s=float(args.sweep_interval_s),
+            aggregates_url=store_url(args.aggregates_url, data_dir),
+            log_level=args.log_level,
+            engine=engine_of(args),
+        )

@@ -1,0 +1,72 @@
+"""`sgs`: one console script, one subcommand per deployable process or tool.
+
+Read `options` first: every flag `--some-name` also reads `SGS_SOME_NAME`. Then `main` below. A deployable process
+owns its command module (`services/<service>/cli.py`, `simulators/cli.py`, `simulators/bench/cli.py`); the shared
+commands are the other modules here, one each (`broker`, `calendar`, `validate`, `refbase`, `report`, `chaos`,
+`up`). A command module only builds its parser and imports the heavy code (faust, FastAPI, ...) when run, so
+`sgs --help` stays fast. `python -m services.X` is `main(["X", ...])`: one path, one error behaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from sgs.cli.options import SettingsError
+from sgs.config import ConfigError
+
+# Order is the order `sgs --help` lists them in.
+COMMAND_MODULES = (
+    "sgs.cli.up",
+    "sgs.cli.broker",
+    "services.node.cli",
+    "services.sink.cli",
+    "services.worker.cli",
+    "simulators.cli",
+    "simulators.bench.cli",
+    "sgs.cli.chaos",
+    "sgs.cli.calendar",
+    "sgs.cli.validate",
+    "sgs.cli.refbase",
+    "services.lag_exporter.cli",
+    "sgs.cli.report",
+)
+
+
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(
+        prog="sgs",
+        description="双公示 federation: district nodes, municipal processors, provincial and national sinks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_parser(sub)
+    return parser, dict(sub.choices)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return _parsers()[0]
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Each subcommand's parser by name (for `--help` listings and the deployment's checks)."""
+    return _parsers()[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as exc:
+        print(f"sgs {args.command}: config error: {exc}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"sgs {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Topic names and their settings: `<domain>.<stage>.<kind>`, keyed for ordering (see ARCHITECTURE in the README)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sgs.domain.kinds import KINDS
+
+DAY_MS = 24 * 3600 * 1000
+
+SUBMITTED = {kind: f"sgs.submitted.{kind}" for kind in KINDS}  # key: record id; as the node received it
+ACCEPTED = {kind: f"sgs.accepted.{kind}" for kind in KINDS}  # key: record id; validated, reconciled, timed
+REJECTED = "sgs.rejected"  # key: record id (or none); original bytes + every reason
+ALERTS = "sgs.alerts"  # key: division code; late submissions, reconciliation mismatches
+RELAY = {"provincial": "sgs.relay.provincial", "national": "sgs.relay.national"}  # key: record id
+RECEIPTS = "sgs.receipts"  # key: source node; per-record outcome for the sender
+DECISIONS = "sgs.decisions"  # key: record id; objection outcomes and credit repairs on a record (D15, D16)
+REF_LEGAL_PERSONS = "sgs.ref.legal_persons"  # key: 统一社会信用代码
+REF_PERSONS = "sgs.ref.persons"  # key: 居民身份证号
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    compacted: bool = False
+    retention_days: int = 7
+
+    def configs(self) -> dict[str, str]:
+        if self.compacted:
+            return {"cleanup.policy": "compact"}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_days * DAY_MS)}
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    *(TopicSpec(name) for name in SUBMITTED.values()),
+    *(TopicSpec(name, compacted=True) for name in ACCEPTED.values()),
+    TopicSpec(REJECTED, retention_days=30),
+    TopicSpec(ALERTS, retention_days=30),
+    *(TopicSpec(name, compacted=True) for name in RELAY.values()),
+    TopicSpec(RECEIPTS),
+    TopicSpec(DECISIONS, retention_days=30),
+    TopicSpec(REF_LEGAL_PERSONS, compacted=True),
+    TopicSpec(REF_PERSONS, compacted=True),
+)

@@ -1,0 +1,3 @@
+"""Avro on the wire, in reading order: `schemas` loads `schemas/*.avsc`; `codec` encodes and decodes both framings
+(single-object, Confluent) and turns every library error into `SerializationError`; `registry` is the Confluent
+Schema Registry client the codec uses when `SGS_SCHEMA_REGISTRY_URL` is set."""

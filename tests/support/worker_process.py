@@ -1,0 +1,174 @@
+"""Run `python -m services.worker` as a real process and read what it writes, for the worker's tests."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from sgs.kafka import topics
+from sgs.serialization.codec import default_codec
+from tests.support.polling import wait_until
+from tests.support.service_process import ServiceProcess
+
+OUTPUT_TOPICS = (
+    *topics.ACCEPTED.values(),
+    *topics.RELAY.values(),
+    topics.REJECTED,
+    topics.ALERTS,
+    topics.RECEIPTS,
+)
+
+
+class WorkerProcess(ServiceProcess):
+    """One worker process with its own app id, data dir and port; `flags` become `--flag value` options."""
+
+    module = "services.worker"
+
+    def __init__(self, bootstrap: str, data_dir: Path, app_id: str | None = None, **flags: Any) -> None:
+        self.app_id = app_id or f"test-{uuid.uuid4().hex[:12]}"
+        super().__init__(f"worker-{self.app_id}", data_dir)
+        self.bootstrap = bootstrap
+        self.extra_flags = flags
+
+    def flags(self) -> list[str]:
+        flags = ["--app-id", self.app_id, "--kafka-bootstrap", self.bootstrap]
+        flags += ["--data-dir", str(self.data_dir), "--http-port", str(self.port)]
+        for name, value in self.extra_flags.items():
+            flags += [f"--{name.replace('_', '-')}", str(value)]
+        return flags
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        """Until the reference bases are loaded and partitions assigned (`ready` on /healthz)."""
+
+        def ready() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, self.log_tail()
+            try:
+                return bool(httpx.get(f"{self.url}/healthz", timeout=2).json()["ready"])
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_until(ready, timeout_s, "worker ready")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log_tail()}") from None
+
+
+class Submitter:
+    """Produces records as a district node would (key = record id), and reference-base changes."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        self.codec = default_codec()
+
+    def submit(self, kind: str, record: dict[str, Any]) -> None:
+        schema = "sgs.LicenseRecord" if kind == "license" else "sgs.PenaltyRecord"
+        self.raw(
+            topics.SUBMITTED[kind],
+            record["envelope"]["record_id"].encode(),
+            self.codec.encode(schema, record),
+        )
+
+    def decide(self, record: dict[str, Any], decision: str, decided_on: Any, **fields: Any) -> dict[str, Any]:
+        """A decision on `record` (D15, D16) as the district node sends it (key = record id); returns it."""
+        env = record["envelope"]
+        value = {
+            "record_id": env["record_id"],
+            "decision": decision,
+            "authority": "上海市公共信用信息服务中心",
+            "authority_uscc": "12310000425014476N",
+            "decided_on": decided_on,
+            "note": None,
+            "receipt_id": uuid.uuid4().hex,
+            "source_node": env["source_node"],
+            "department": env["department"],
+            "submitted_at": _now(),
+            **fields,
+        }
+        self.raw(
+            topics.DECISIONS, env["record_id"].encode(), self.codec.encode("sgs.LifecycleDecision", value)
+        )
+        return value
+
+    def raw(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self.producer.send(topic, key=key, value=value)
+        self.producer.flush()
+
+    def legal_person(self, uscc: str, name: str, status: str = "ACTIVE", since: Any = None) -> None:
+        entry = {"uscc": uscc, "name": name, "status": status, "status_since": since, "updated_at": _now()}
+        self.raw(topics.REF_LEGAL_PERSONS, uscc.encode(), self.codec.encode("sgs.LegalPerson", entry))
+
+    def person(self, id_no: str, name: str) -> None:
+        entry = {"id_no": id_no, "name": name, "updated_at": _now()}
+        self.raw(topics.REF_PERSONS, id_no.encode(), self.codec.encode("sgs.Person", entry))
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+class Output:
+    """One message the worker wrote: topic, key, schema name, decoded value (None when undecodable)."""
+
+    def __init__(self, topic: str, key: bytes | None, raw: bytes) -> None:
+        self.topic, self.key, self.raw = topic, key.decode("utf-8", "replace") if key else None, raw
+        try:
+            self.schema, self.value = default_codec().decode(raw)
+        except Exception:
+            self.schema, self.value = None, None
+
+    @property
+    def record_id(self) -> str | None:
+        if self.value is None:
+            return None
+        env = self.value.get("envelope")
+        return env["record_id"] if env else self.value.get("record_id")
+
+    @property
+    def version(self) -> int | None:
+        env = (self.value or {}).get("envelope")
+        return env["version"] if env else (self.value or {}).get("version")
+
+
+class Outputs:
+    """Everything committed on the output topics from the beginning (no consumer group), read on demand, as the
+    sinks read it."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        )
+        parts = [
+            TopicPartition(t, p) for t in OUTPUT_TOPICS for p in self.consumer.partitions_for_topic(t) or ()
+        ]
+        self.consumer.assign(parts)
+        self.consumer.seek_to_beginning(*parts)
+        self.messages: list[Output] = []
+
+    def poll(self) -> None:
+        for batch in self.consumer.poll(timeout_ms=300).values():
+            self.messages += [Output(m.topic, m.key, m.value) for m in batch]
+
+    def of(self, record_ids: set[str], topic: str | None = None) -> list[Output]:
+        return [m for m in self.messages if m.record_id in record_ids and (topic is None or m.topic == topic)]
+
+    def wait(self, predicate: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll()
+            if predicate():
+                return
+        raise AssertionError(f"timed out waiting for {what or predicate}")
+
+    def close(self) -> None:
+        self.consumer.close()

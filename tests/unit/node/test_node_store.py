@@ -1,0 +1,246 @@
+"""The node's SQLite store on a real file: outbox order and durability, the D4 resubmission rules, receipts."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+
+from services.node.store import Candidate, NodeStore, ReceiptUpdate
+
+
+def candidate(record_id: str, version: int = 1, content: str = "a", node: str = "310115") -> Candidate:
+    return Candidate(
+        receipt_id=uuid.uuid4().hex,
+        record_id=record_id,
+        version=version,
+        kind="penalty",
+        node=node,
+        department=f"{node}-scjg",
+        content_hash=content,
+        payload=f"{record_id}@{version}".encode(),
+        submitted_at=1_700_000_000_000 + version,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> NodeStore:
+    s = NodeStore(tmp_path / "outbox.db")
+    yield s
+    s.close()
+
+
+def admit(store: NodeStore, c: Candidate) -> str:
+    with store.transaction() as tx:
+        return tx.admit(c).outcome
+
+
+def test_store_runs_in_wal_mode_with_full_sync(store: NodeStore) -> None:
+    assert store.durability() == ("wal", 2)  # FULL
+
+
+def test_taken_record_is_durable_for_another_connection_as_soon_as_the_transaction_ends(
+    store: NodeStore, tmp_path: Path
+) -> None:
+    c = candidate("penalty:X:1")
+    assert admit(store, c) == "taken"
+    other = sqlite3.connect(tmp_path / "outbox.db")
+    assert other.execute("SELECT payload FROM outbox").fetchall() == [(c.payload,)]
+    other.close()
+
+
+def test_outbox_keeps_the_order_records_were_taken_in_across_reopen(tmp_path: Path) -> None:
+    store = NodeStore(tmp_path / "outbox.db")
+    ids = [f"penalty:X:{n}" for n in range(20)]
+    for rid in ids:
+        admit(store, candidate(rid))
+    store.close()
+    reopened = NodeStore(tmp_path / "outbox.db")
+    assert [p.record_id for p in reopened.pending(100)] == ids
+    reopened.close()
+
+
+def test_mark_sent_removes_only_acknowledged_records_and_moves_their_receipt_to_sent(
+    store: NodeStore,
+) -> None:
+    for n in range(3):
+        admit(store, candidate(f"penalty:X:{n}"))
+    first, second, third = store.pending(10)
+    store.mark_sent([(first, 1_700_000_001_000), (third, 1_700_000_001_000)])
+    assert [p.record_id for p in store.pending(10)] == [second.record_id]
+    assert store.receipt(first.receipt_id).status == "SENT"
+    assert store.receipt(second.receipt_id).status == "RECEIVED"
+    assert [e["status"] for e in store.receipt(first.receipt_id).history] == ["RECEIVED", "SENT"]
+
+
+def test_a_failed_transaction_takes_nothing(store: NodeStore) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.admit(candidate("penalty:X:1"))
+        raise RuntimeError("crash in the middle of a batch")
+    assert store.pending(10) == []
+    assert store.receipts("310115-scjg") == (0, [])
+
+
+def test_d4_higher_version_is_an_update_and_is_queued_after_the_first(store: NodeStore) -> None:
+    assert admit(store, candidate("penalty:X:1", 1, "a")) == "taken"
+    assert admit(store, candidate("penalty:X:1", 2, "b")) == "taken"
+    assert [p.payload for p in store.pending(10)] == [b"penalty:X:1@1", b"penalty:X:1@2"]
+
+
+def test_d4_same_version_same_content_returns_the_earlier_receipt_and_queues_nothing(
+    store: NodeStore,
+) -> None:
+    first = candidate("penalty:X:1", 1, "a")
+    admit(store, first)
+    with store.transaction() as tx:
+        again = tx.admit(candidate("penalty:X:1", 1, "a"))
+    assert (again.outcome, again.receipt_id) == ("unchanged", first.receipt_id)
+    assert len(store.pending(10)) == 1
+
+
+def test_d4_same_version_different_content_is_a_conflict(store: NodeStore) -> None:
+    admit(store, candidate("penalty:X:1", 3, "a"))
+    with store.transaction() as tx:
+        answer = tx.admit(candidate("penalty:X:1", 3, "b"))
+    assert (answer.outcome, answer.held_version) == ("conflict", 3)
+    assert len(store.pending(10)) == 1
+
+
+def test_d4_lower_version_than_the_one_taken_is_outdated(store: NodeStore) -> None:
+    admit(store, candidate("penalty:X:1", 5, "a"))
+    with store.transaction() as tx:
+        answer = tx.admit(candidate("penalty:X:1", 4, "z"))
+    assert (answer.outcome, answer.held_version) == ("outdated", 5)
+
+
+def test_d4_still_applies_after_the_record_has_left_the_outbox(store: NodeStore) -> None:
+    admit(store, candidate("penalty:X:1", 1, "a"))
+    store.mark_sent([(p, 1) for p in store.pending(10)])
+    assert admit(store, candidate("penalty:X:1", 1, "a")) == "unchanged"
+    assert admit(store, candidate("penalty:X:1", 1, "b")) == "conflict"
+
+
+def test_d4_two_versions_in_one_batch_see_each_other(store: NodeStore) -> None:
+    with store.transaction() as tx:
+        outcomes = [tx.admit(candidate("penalty:X:1", v, str(v))).outcome for v in (1, 2, 2, 1)]
+    assert outcomes == ["taken", "taken", "unchanged", "outdated"]
+
+
+def test_receipts_from_the_federation_move_status_forward_never_back_and_keep_history(
+    store: NodeStore,
+) -> None:
+    c = candidate("penalty:X:1")
+    admit(store, c)
+    t = c.submitted_at
+    batch = [  # one poll of sgs.receipts, applied in one transaction
+        ReceiptUpdate(c.receipt_id, "ACCEPTED", t + 2_000, "reconciled"),
+        ReceiptUpdate(c.receipt_id, "SENT", t + 1_500),  # late: consumed after ACCEPTED
+        ReceiptUpdate(c.receipt_id, "RELAYED_NATIONAL", t + 3_000),
+        ReceiptUpdate(c.receipt_id, "RELAYED_NATIONAL", t + 3_000),  # redelivered
+        ReceiptUpdate("f" * 32, "ACCEPTED", t),  # another process's record
+    ]
+    assert store.apply_receipts(batch) == [True, True, True, True, False]
+    view = store.receipt(c.receipt_id)
+    assert view.status == "RELAYED_NATIONAL"
+    assert [e["status"] for e in view.history] == ["RECEIVED", "SENT", "ACCEPTED", "RELAYED_NATIONAL"]
+    assert view.history[2]["detail"] == "reconciled"
+
+
+def test_rejection_receipt_carries_its_reasons(store: NodeStore) -> None:
+    reasons = [{"field": "处罚机关", "rule": "required", "message": "处罚机关为必填项", "value": None}]
+    c = candidate("penalty:X:1")
+    admit(store, c)
+    assert store.apply_receipts(
+        [ReceiptUpdate(c.receipt_id, "REJECTED", 2_000, "stage reconcile", reasons)]
+    ) == [True]
+    view = store.receipt(c.receipt_id)
+    assert (view.status, view.reasons) == ("REJECTED", reasons)
+
+
+def test_receipt_for_a_record_this_store_never_took_is_ignored(store: NodeStore) -> None:
+    assert store.apply_receipts([ReceiptUpdate("f" * 32, "ACCEPTED", 1, None, [])]) == [False]
+    assert store.receipt("f" * 32) is None
+
+
+def test_receipts_list_filters_by_department_and_status_newest_first(store: NodeStore) -> None:
+    taken = [candidate(f"penalty:X:{n}") for n in range(3)]
+    for c in taken:
+        admit(store, c)
+    admit(store, candidate("penalty:Y:1", node="310101"))
+    with store.transaction() as tx:
+        tx.reject(
+            "r" * 32,
+            kind="penalty",
+            node="310115",
+            department="310115-scjg",
+            at=1_800_000_000_000,
+            reasons=[],
+        )
+    total, views = store.receipts("310115-scjg")
+    assert total == 4
+    assert views[0].receipt_id == "r" * 32
+    total, views = store.receipts("310115-scjg", status="RECEIVED", limit=2, offset=0)
+    assert (total, len(views)) == (3, 2)
+
+
+def test_outbox_stats_per_node(store: NodeStore) -> None:
+    admit(store, candidate("penalty:X:1"))
+    admit(store, candidate("penalty:X:2"))
+    admit(store, candidate("penalty:Y:1", node="310101"))
+    stats = store.outbox_stats()
+    assert stats["310115"][0] == 2 and stats["310101"][0] == 1
+    assert stats["310115"][1] == 1_700_000_000_001
+
+
+def reject(store: NodeStore, receipt_id: str, record_id: str | None, rejection: bytes) -> None:
+    with store.transaction() as tx:
+        tx.reject(
+            receipt_id,
+            kind="penalty",
+            node="310115",
+            department="310115-scjg",
+            at=1_700_000_000_000,
+            reasons=[{"field": "处罚机关", "rule": "required", "message": "必填", "value": None}],
+            record_id=record_id,
+            rejection=rejection,
+        )
+
+
+def test_rejection_waits_in_the_outbox_in_order_for_sgs_rejected_keyed_by_record_or_receipt(
+    store: NodeStore,
+) -> None:
+    admit(store, candidate("penalty:X:1"))
+    reject(store, "r-known", "penalty:X:2", b"rejection-2")
+    reject(store, "r-unknown", None, b"rejection-3")
+    first, second, third = store.pending(10)
+    assert (first.topic, first.is_rejection) == ("sgs.submitted.penalty", False)
+    assert (second.topic, second.record_id, second.payload) == ("sgs.rejected", "penalty:X:2", b"rejection-2")
+    assert (third.topic, third.record_id, third.is_rejection) == ("sgs.rejected", "r-unknown", True)
+
+
+def test_sent_rejection_leaves_the_outbox_and_its_receipt_stays_rejected(store: NodeStore) -> None:
+    reject(store, "r-1", "penalty:X:9", b"rejection")
+    store.mark_sent([(p, 1_700_000_000_500) for p in store.pending(10)])
+    assert store.pending(10) == []
+    view = store.receipt("r-1")
+    assert view is not None and view.status == "REJECTED"
+    assert [e["status"] for e in view.history] == ["REJECTED"]
+
+
+def test_outbox_written_before_rejections_travelled_is_read_as_submitted_records(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, receipt_id TEXT NOT NULL, record_id TEXT "
+        "NOT NULL, kind TEXT NOT NULL, node TEXT NOT NULL, department TEXT NOT NULL, payload BLOB NOT NULL, "
+        "enqueued_at INTEGER NOT NULL)"
+    )
+    old.execute("INSERT INTO outbox VALUES (1, 'r', 'license:X:1', 'license', '310115', 'd', x'00', 5)")
+    old.commit()
+    old.close()
+    store = NodeStore(path)
+    (entry,) = store.pending(10)
+    assert (entry.topic, entry.is_rejection) == ("sgs.submitted.license", False)
+    store.close()
