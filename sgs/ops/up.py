@@ -24,6 +24,7 @@ def run_federation(args: argparse.Namespace) -> int:
     from sgs.kafka.admin import ensure_topics
     from sgs.kafka.engines import engine_of, start_engine
     from sgs.kafka.launch import BrokerError
+    from sgs.kafka.offsets import records_kept
     from sgs.logs import configure_logging
     from sgs.ops.supervisor import (
         SGS,
@@ -75,6 +76,7 @@ def run_federation(args: argparse.Namespace) -> int:
             return 1
         bootstrap = broker.bootstrap
     ensure_topics(bootstrap, federation.partitions)
+    kept = records_kept(bootstrap, federation.partitions) if broker and engine.name == "kafka" else 0
 
     env = child_env(bootstrap, data_dir, federation.path, args.log_level, engine)
     children = federation_children(ports)
@@ -108,6 +110,10 @@ def run_federation(args: argparse.Namespace) -> int:
             "kafka": f" (Apache Kafka, log in {data_dir / 'kafka'})",
         }
         print(f"  broker:            {bootstrap}{where[engine.name] if broker else ''}")
+        if kept:
+            print(
+                f"  kept from before:  {kept:,} submitted records in the cluster (its log survives a restart)"
+            )
         print(f"  district nodes:    http://127.0.0.1:{args.node_port}/docs   (API)   /metrics")
         print(f"  municipal worker:  http://127.0.0.1:{args.worker_port}/metrics")
         print(
