@@ -31,15 +31,22 @@ from typing import Any
 from services.node.metrics import NodeMetrics
 from services.node.store import Candidate, NodeStore, now_ms
 from sgs.config import Department
-from sgs.domain.issues import ROW, Issue, quote
+from sgs.domain.issues import ROW, Issue, bounded, quote
 from sgs.domain.kinds import SCHEMA_NAME, content_hash, record_id
 from sgs.domain.lifecycle import DECISION_SCHEMA, parse_decision
 from sgs.domain.records import combine, parse_envelope, parse_row, split_envelope, to_json
+from sgs.domain.rulebook import RuleBook
 from sgs.domain.template_files import read_raw_rows
 from sgs.domain.validation import validate
 from sgs.domain.workdays import CHINA, Calendar, china_date
+from sgs.kafka.topics import MAX_MESSAGE_BYTES
 from sgs.serialization.codec import Codec, SerializationError
 
+# What the node takes, bounded well below a message (MAX_MESSAGE_BYTES, the broker's and the producer's limit), so
+# that nothing it takes can be refused by the broker and block the outbox: a record's Avro bytes (rule
+# `record.too_large`), and the original a rejection carries upward (cut down beyond this, see `original_bytes`).
+MAX_RECORD_BYTES = MAX_MESSAGE_BYTES // 2
+MAX_ORIGINAL_BYTES = MAX_MESSAGE_BYTES // 4
 FILE_CHUNK_ROWS = 500  # rows per transaction while taking a file: bounded memory, few fsyncs
 
 
@@ -79,8 +86,14 @@ class _Prepared:
 
 
 def original_bytes(row: Any) -> bytes:
-    """A department's record (a JSON value, or a file row as {column: cell}) as UTF-8 JSON, for `sgs.Rejection`."""
-    return json.dumps(to_json(row), ensure_ascii=False, default=str).encode()
+    """A department's record (a JSON value, or a file row as {column: cell}) as UTF-8 JSON, for `sgs.Rejection`.
+    Beyond MAX_ORIGINAL_BYTES it becomes {"truncated_from_bytes": n, "head": the text's beginning}, so that a
+    rejection always fits in a message."""
+    data = json.dumps(to_json(row), ensure_ascii=False, default=str).encode()
+    if len(data) <= MAX_ORIGINAL_BYTES:
+        return data
+    head = data[: MAX_ORIGINAL_BYTES // 2].decode(errors="ignore")
+    return json.dumps({"truncated_from_bytes": len(data), "head": head}, ensure_ascii=False).encode()
 
 
 def content_bytes(kind: str, body: dict[str, Any], operation: str, published_at: datetime | None) -> bytes:
@@ -102,7 +115,11 @@ class Intake:
         calendar: Calendar,
         codec: Codec,
         on_taken: Callable[[], None] = lambda: None,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+        rules: RuleBook | None = None,
     ) -> None:
+        self.max_record_bytes = max_record_bytes
+        self.rules = rules
         self.store = store
         self.metrics = metrics
         self.calendar = calendar
@@ -173,7 +190,7 @@ class Intake:
             body["authority_uscc"] = department.uscc  # the canonical spelling: it is part of the identity
         version, operation, published_at, envelope_issues = parse_envelope(env, now)
         if body is not None:
-            issues = combine(issues, validate(kind, body, today=china_date(now)))
+            issues = combine(issues, validate(kind, body, today=china_date(now), rules=self.rules))
             decided_on = body.get("decided_on")
             if (
                 published_at is not None
@@ -193,7 +210,7 @@ class Intake:
         if body is not None and isinstance(body.get("decision_doc_no"), str) and authority:
             rid = record_id(kind, department.uscc, body["decision_doc_no"])
         if issues or body is None or version is None or operation is None:
-            reasons = [i.as_reason() for i in issues]
+            reasons = [i.as_reason() for i in bounded(issues)]
             return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=reasons), reasons=reasons)
         assert rid is not None  # validate() reported a missing authority or document number otherwise
         submitted = now.astimezone(CHINA)
@@ -223,6 +240,15 @@ class Intake:
             )
         except SerializationError as exc:  # validate() should have caught it; never let it escape the batch
             reason = Issue(ROW, "schema", "记录不符合数据标准的结构", quote(str(exc))).as_reason()
+            return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=[reason]), reasons=[reason])
+        if len(payload) > self.max_record_bytes:
+            limit = self.max_record_bytes
+            reason = Issue(
+                ROW,
+                "record.too_large",
+                f"记录编码后 {len(payload)} 字节，超过上限 {limit} 字节 / record over {limit} bytes",
+                str(len(payload)),
+            ).as_reason()
             return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=[reason]), reasons=[reason])
         candidate = Candidate(
             receipt_id=receipt_id,

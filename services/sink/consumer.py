@@ -29,7 +29,9 @@ from services.sink.metrics import SinkMetrics
 from services.sink.store import Outcome, Row, SinkStore, kind_of
 from sgs.domain.kinds import KIND_OF_SCHEMA
 from sgs.domain.rulebook import RuleBook, label
-from sgs.kafka.producer import durable_producer
+from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
+from sgs.kafka.engines import Engine
+from sgs.kafka.producer import durable_producer, unsendable
 from sgs.kafka.topics import RECEIPTS
 from sgs.serialization.codec import SerializationError, default_codec
 
@@ -140,11 +142,13 @@ class RelayConsumer:
         bootstrap: str,
         topic: str,
         group_id: str,
+        engine: Engine = DEFAULT_ENGINE,
         receipts_topic: str = RECEIPTS,
     ) -> None:
         self.store, self.metrics, self.tier, self.topic = store, metrics, tier, topic
         self.rules = rules  # which tiers hold a record (D11), by the rule set of its decision date
         self.bootstrap = bootstrap
+        self.engine = engine
         self.receipts_topic = receipts_topic
         self.receipt_for: Callable[[str, dict[str, Any]], tuple[str, bytes]] = ReceiptBuilder(tier)
         self.codec = default_codec()
@@ -155,6 +159,7 @@ class RelayConsumer:
                 client_id=f"sgs-sink-{tier}",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                isolation_level="read_committed",  # what the worker's transactions committed, never an abort
                 max_poll_interval_ms=3000,
                 session_timeout_ms=6000,
                 heartbeat_interval_ms=1000,
@@ -187,7 +192,10 @@ class RelayConsumer:
         """Offsets stored for another broker mean nothing on this one: the embedded broker keeps topics in memory
         and starts empty, with a new cluster id, after each restart (`make up` run again), and a store moved to
         another cluster starts over too. Then the relay is read again from the start and the store absorbs what it
-        holds. False when the broker could not be asked (the loop asks again)."""
+        holds. False when the broker could not be asked (the loop asks again). Only on an engine that forgets on
+        restart (`sgs.kafka.engines`): Apache Kafka keeps its log and its cluster id."""
+        if not self.engine.forgets_on_restart:
+            return True
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"sgs-sink-{self.tier}")
             try:
@@ -304,20 +312,43 @@ class RelayConsumer:
             log.info("sink.withdrawal_ignored", record_id=w["record_id"], version=w["version"])
 
     def send_receipts(self) -> None:
-        """Send what the outbox holds, then forget it once the broker has acknowledged it."""
+        """Send what the outbox holds, then forget it once the broker has acknowledged it. A receipt the broker can
+        never take is parked (`sink_receipt_parked`, with its error), not retried in front of the others."""
         while pending := self.store.pending_receipts():
+            futures = []
+            parked: list[tuple[int, BaseException]] = []
+            failed: Exception | None = None
+            for i, k, v in pending:
+                try:
+                    futures.append((i, self.producer.send(self.receipts_topic, key=k.encode(), value=v)))
+                except Exception as exc:  # noqa: BLE001 - sorted: the receipt's own fault is parked
+                    if not unsendable(exc):
+                        failed = exc
+                        break
+                    parked.append((i, exc))
             try:
-                futures = [
-                    self.producer.send(self.receipts_topic, key=k.encode(), value=v) for _, k, v in pending
-                ]
                 self.producer.flush(10)
-                for f in futures:
-                    f.get(timeout=0)
             except KafkaError as exc:
-                log.warning("sink.receipts_unsent", pending=len(pending), error=str(exc))
+                failed = failed or exc
+            sent = []
+            for i, f in futures:
+                if not f.is_done:
+                    failed = failed or TimeoutError("no acknowledgement within 10 s")
+                elif not f.failed():
+                    sent.append(i)
+                elif unsendable(f.exception):
+                    parked.append((i, f.exception))
+                else:
+                    failed = failed or f.exception
+            self.store.receipts_sent(sent)
+            self.metrics.receipts.labels(self.tier).inc(len(sent))
+            for i, error in parked:
+                self.store.park_receipt(i, f"{type(error).__name__}: {error}")
+                self.metrics.receipts_parked.labels(self.tier).inc()
+                log.error("sink.receipt_parked", receipt=i, error=str(error))
+            if failed is not None:
+                log.warning("sink.receipts_unsent", pending=len(pending) - len(sent), error=str(failed))
                 return
-            self.store.receipts_sent([i for i, _, _ in pending])
-            self.metrics.receipts.labels(self.tier).inc(len(pending))
 
     def refresh_held(self, force: bool = False) -> None:
         now = time.monotonic()

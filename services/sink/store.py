@@ -177,6 +177,16 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("key", sa.String(64), nullable=False),
         sa.Column("value", sa.LargeBinary, nullable=False),
     )
+    # Receipts the broker refused for good (issue 17): kept with their error for an operator, out of the way.
+    parked = sa.Table(
+        "sink_receipt_parked",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("error", sa.String(1000), nullable=False),
+        sa.Column("parked_at", sa.DateTime, nullable=False),
+    )
     access_log = sa.Table(
         "sink_access_log",
         metadata,
@@ -193,6 +203,7 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         "offsets": offsets,
         "broker": broker,
         "outbox": outbox,
+        "parked": parked,
         "access_log": access_log,
     }
 
@@ -255,6 +266,7 @@ class SinkStore:
             t["outbox"],
             t["access_log"],
         )
+        self.parked = t["parked"]
         self.upsert = self._upsert_statement()
         try:
             self.metadata.create_all(self.engine)
@@ -447,6 +459,25 @@ class SinkStore:
         if ids:
             with self.engine.begin() as conn:
                 conn.execute(self.outbox.delete().where(self.outbox.c.id.in_(ids)))
+
+    def park_receipt(self, receipt: int, error: str) -> None:
+        """A receipt the broker can never take: out of the outbox, kept with its error, so the others flow on."""
+        o, p = self.outbox, self.parked
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(o).where(o.c.id == receipt)).first()
+            if row is None:
+                return
+            conn.execute(
+                p.insert(),
+                {
+                    "id": row.id,
+                    "key": row.key,
+                    "value": row.value,
+                    "error": error[:1000],
+                    "parked_at": datetime.now(UTC).replace(tzinfo=None),
+                },
+            )
+            conn.execute(o.delete().where(o.c.id == receipt))
 
     # --- reads ---
 

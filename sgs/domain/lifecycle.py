@@ -15,6 +15,7 @@ from sgs.domain.issues import ROW, Issue, quote
 from sgs.domain.records import parse_cell
 from sgs.domain.rulebook import Period, Ruling
 from sgs.domain.template import schema_fields
+from sgs.domain.validation import DECISION_DATE_FLOOR
 
 DECISION_SCHEMA = "sgs.LifecycleDecision"
 # Decisions that take the record down everywhere, with the sgs.Withdrawal reason they carry (D15, D16).
@@ -46,7 +47,7 @@ def parse_decision(data: Any, today: date) -> tuple[dict[str, Any] | None, list[
     for key, raw in data.items():
         f = by_key.get(str(key).strip())
         if f is None:
-            issues.append(Issue(str(key), "column.unknown", "决定中没有此字段", quote(raw)))
+            issues.append(Issue(quote(str(key)) or "", "column.unknown", "决定中没有此字段", quote(raw)))
             continue
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue
@@ -65,6 +66,15 @@ def parse_decision(data: Any, today: date) -> tuple[dict[str, Any] | None, list[
     if body["decided_on"] is not None and body["decided_on"] > today:
         issues.append(
             Issue(by_name["decided_on"].column, "date.future", "决定日期晚于今天", str(body["decided_on"]))
+        )
+    if body["decided_on"] is not None and body["decided_on"] < DECISION_DATE_FLOOR:
+        issues.append(
+            Issue(
+                by_name["decided_on"].column,
+                "date.floor",
+                f"决定日期早于 {DECISION_DATE_FLOOR.isoformat()}",
+                str(body["decided_on"]),
+            )
         )
     return body, issues
 

@@ -37,7 +37,7 @@ from sgs.domain.template import (
     field_by_name,
     template_fields,
 )
-from sgs.domain.validation import validate
+from sgs.domain.validation import DECISION_DATE_FLOOR, text_issue, validate
 from sgs.domain.workdays import CHINA
 
 IGNORED_KEYS = frozenset({"envelope", "annotations"})
@@ -57,7 +57,7 @@ def _flatten(kind: str, row: Mapping[Any, Any], issues: list[Issue]) -> list[tup
         if f is not None:  # the common case: an exact column name
             out.append((f, value))
             continue
-        name = str(key).strip().lstrip("\ufeff")
+        name = quote(str(key).strip().lstrip("\ufeff")) or ""  # a hostile key is quoted like a value
         if name in IGNORED_KEYS:
             continue
         if name == "counterpart" and isinstance(value, Mapping):
@@ -65,7 +65,12 @@ def _flatten(kind: str, row: Mapping[Any, Any], issues: list[Issue]) -> list[tup
                 f = field_by_name(kind).get(str(inner_key))
                 if f is None or f.path[0] != "counterpart":
                     issues.append(
-                        Issue(str(inner_key), "column.unknown", "模板中没有此列", quote(inner_value))
+                        Issue(
+                            quote(str(inner_key)) or "",
+                            "column.unknown",
+                            "模板中没有此列",
+                            quote(inner_value),
+                        )
                     )
                 else:
                     out.append((f, inner_value))
@@ -183,7 +188,8 @@ def parse_cell(f: TemplateField, raw: Any) -> tuple[Any, Issue | None]:
     value = _text(raw) if not isinstance(raw, (dict, list)) else None
     if value is None:
         return None, Issue(f.column, "type", f"{f.column}应为文本", quote(raw))
-    return value, None
+    issue = text_issue(f.column, value)
+    return (None, issue) if issue else (value, None)
 
 
 @cache
@@ -250,7 +256,9 @@ OPERATIONS = {
 # version 1, 新增, with no publication time.
 ENVELOPE_KEYS = ("version", "operation", "published_at")
 ENVELOPE_COLUMNS = {"版本号": "version", "操作类型": "operation", "公示时间": "published_at"}
-MAX_VERSION = 2**62
+# Versions a department sets (D4): a record updated a million times is implausible, and a version near the Avro
+# long's limit would leave it no room to be updated (issue 17).
+MAX_VERSION = 1_000_000
 
 
 def split_envelope(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -294,8 +302,13 @@ def _parse_version(value: Any) -> tuple[int | None, Issue | None]:
         version = int(value.strip())
     else:
         return None, Issue("version", "version.format", "版本号应为正整数", quote(value))
-    if not 1 <= version < MAX_VERSION:
-        return None, Issue("version", "version.range", "版本号应为正整数（从 1 开始）", quote(value))
+    if not 1 <= version <= MAX_VERSION:
+        return None, Issue(
+            "version",
+            "version.range",
+            f"版本号应为 1 至 {MAX_VERSION} 的整数 / from 1 to {MAX_VERSION}",
+            quote(value),
+        )
     return version, None
 
 
@@ -333,6 +346,15 @@ def _parse_published_at(value: Any, now: datetime.datetime) -> tuple[datetime.da
         )
     if at.tzinfo is None:
         at = at.replace(tzinfo=CHINA)
-    if at > now + datetime.timedelta(minutes=5):  # a little clock skew between the department and the node
+    # before any decision; dates compared as written, so nothing overflows
+    if at.date() < DECISION_DATE_FLOOR:
+        return None, Issue(
+            "published_at",
+            "published_at.floor",
+            f"公示时间早于 {DECISION_DATE_FLOOR.isoformat()} / before {DECISION_DATE_FLOOR}",
+            quote(value),
+        )
+    # a little clock skew between the department and the node; the dates first, so 9999-12-31 cannot overflow
+    if at.date() > now.date() + datetime.timedelta(days=1) or at > now + datetime.timedelta(minutes=5):
         return None, Issue("published_at", "published_at.future", "公示时间晚于报送时间", quote(value))
     return at, None

@@ -84,9 +84,9 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
             running.proc.wait()
 
 
-def _clean_penalty(federation, seed: int = 424242):
+def _clean_penalty(federation, district="310115", seed=424242):
     """A legal person's general-procedure penalty that every rule lets through to the national sink."""
-    gen = Generator(federation, seed=seed, faults=FaultMix.none(), districts=["310115"], penalty_share=1.0)
+    gen = Generator(federation, seed=seed, faults=FaultMix.none(), districts=[district], penalty_share=1.0)
     for item in gen.take(200):
         if (
             item.kind == "penalty"
@@ -172,6 +172,33 @@ def test_a_template_file_with_the_envelope_columns_revokes_a_record_end_to_end(u
     assert receipt["version"] == 2
     details = [step.get("detail") or "" for step in receipt["history"] if step["status"] == "WITHDRAWN"]
     assert len(details) == 2 and all("决定已撤销" in d for d in details)
+
+
+def test_an_oversized_record_is_refused_at_intake_and_blocks_no_other_district(up, federation):
+    """Issue 17: a 1.2 MB 违法事实 was taken (under the 16 MiB body limit), refused by the producer and retried for
+    ever, stopping every district's records. Now it is refused at intake with its rule, and the next record, from
+    another district, reaches the national sink."""
+    node = f"http://127.0.0.1:{up.ports['node']}"
+    big = _clean_penalty(federation, "310101", seed=171717)
+    body = big.http_body()
+    body["违法事实"] = "违" * 400_000  # 1.2 MB of UTF-8
+    auth = {"Authorization": f"Bearer {big.department.token}"}
+    answer = httpx.post(f"{node}/v1/records/penalty", json=body, headers=auth, timeout=30)
+    assert answer.status_code == 422, answer.text
+    (reason,) = answer.json()["errors"]
+    assert reason["rule"] == "text.too_long" and "5000" in reason["message"]
+
+    item = _clean_penalty(federation, "310115", seed=171718)
+    assert item.department.node != big.department.node
+    auth = {"Authorization": f"Bearer {item.department.token}"}
+    answer = httpx.post(f"{node}/v1/records/penalty", json=item.http_body(), headers=auth, timeout=10)
+    assert answer.status_code == 202, answer.text
+    national = f"http://127.0.0.1:{up.ports['national']}/v1/records/{item.record_id}"
+    up.wait_for(
+        lambda: httpx.get(national, timeout=5).status_code == 200, 90, "the next record in the national sink"
+    )
+    health = httpx.get(f"{node}/healthz", timeout=5).json()
+    assert health["parked"] == 0, health
 
 
 def test_totals_line_counts_what_went_through(up):

@@ -207,3 +207,12 @@ def test_operator_tokens_need_a_real_secret() -> None:
     assert parse_operator_tokens("abcdefgh") == {"abcdefgh": "operator"}
     with pytest.raises(SettingsError, match="--operator-token"):
         parse_operator_tokens("张=short")
+
+
+@pytest.mark.parametrize("path", ["/v1/records", "/search", "/"])
+def test_a_20_digit_page_is_a_422_with_its_reason_not_a_500(client: TestClient, path: str) -> None:
+    """Issue 17: SQLite overflowed on the offset of page 10^19 (OverflowError, a 500)."""
+    r = client.get(path, params={"page": "1" + "0" * 19})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", "page"]
+    assert client.get(path, params={"page": 1_000_000}).status_code == 200
