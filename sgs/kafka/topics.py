@@ -8,9 +8,10 @@ from sgs.domain.kinds import KINDS
 
 DAY_MS = 24 * 3600 * 1000
 # The largest message any producer of the federation sends and every topic takes: the one place both limits are set
-# (producer `max_request_size` in `sgs.kafka.producer.durable_producer`, topic `max.message.bytes` below; a broker engine
-# that has a broker-wide limit, `message.max.bytes`, reads it from here too). The node bounds what it takes well
-# below it (docs/node.md, "Limits"), so a message that still exceeds it is parked, never retried for ever.
+# (producer `max_request_size` in `sgs.kafka.producer.durable_producer` and the worker's faust app; topic
+# `max.message.bytes` below; a broker engine with a broker-wide limit, `message.max.bytes`, reads it from here too).
+# The node bounds what it takes well below it (docs/node.md, "Limits"), so a message that still exceeds it is
+# parked, never retried for ever.
 MAX_MESSAGE_BYTES = 1024 * 1024
 
 SUBMITTED = {kind: f"sgs.submitted.{kind}" for kind in KINDS}  # key: record id; as the node received it
