@@ -37,6 +37,7 @@ def serve(settings: NodeSettings) -> int:
         Calendar.for_federation(federation),
         default_codec(),
         on_taken=sender.wake,
+        rules=federation.rules,
     )
     tmp_dir = settings.data_dir / "node-uploads"
     tmp_dir.mkdir(parents=True, exist_ok=True)

@@ -25,9 +25,11 @@ from typing import Any
 from sgs.kafka.topics import DECISIONS, REJECTED, SUBMITTED
 
 # Receipt statuses (sgs.Receipt.status) in the order a record normally moves through them. The current status of a
-# receipt is the highest-ranked one seen, so a receipt that arrives late (ACCEPTED consumed before the sender's own
-# SENT) never moves a record backwards. PARKED, RESENT and DROPPED are the node's own (an operator's work on a message
-# the broker refused for good, `sgs node parked`); they never travel on `sgs.receipts`.
+# receipt is the furthest one seen, so a receipt that arrives late (ACCEPTED consumed before the sender's own SENT,
+# the province's RELAYED_PROVINCIAL after the nation's RELAYED_NATIONAL) never moves a record backwards; the
+# history keeps every event. 信用中国 is the top of the tree (D10), so the nation is further than the province.
+# PARKED, RESENT and DROPPED are the node's own (an operator's work on a message the broker refused for good,
+# `sgs node parked`); they never travel on `sgs.receipts`.
 RANK = {
     "RECEIVED": 0,
     "PARKED": 1,
@@ -36,9 +38,9 @@ RANK = {
     "ACCEPTED": 2,
     "REJECTED": 2,
     "RELAYED_PROVINCIAL": 3,
-    "RELAYED_NATIONAL": 3,
-    "WITHDRAWN": 4,
-    "DROPPED": 4,
+    "RELAYED_NATIONAL": 4,
+    "WITHDRAWN": 5,
+    "DROPPED": 5,
 }
 
 _SCHEMA = """

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from services.sink.metrics import SinkMetrics
 from services.sink.store import PUBLIC_PAGE_MAX, SinkStore
 from services.sink.store import Query as StoreQuery
-from services.sink.views import KIND_LABELS, labelled_fields, public_view, summary
+from services.sink.views import KIND_LABELS, labelled_fields, public_view, summary, tier_label
 from sgs.domain.workdays import CHINA
 
 ROLLING_DAYS = 10  # D7: the rolling list shows 10 days of publications
@@ -49,6 +49,8 @@ class RecordSummary(BaseModel):
     publicity_end: date | None
     published_at: datetime
     under_objection: bool
+    rule_set: str | None = None  # the rule set that decided publication (rules.toml); null if stored before
+    tier: str | None = None  # MINOR / GENERAL / SERIOUS as that rule set gave it; null for a licence
 
 
 class SearchPage(BaseModel):
@@ -97,7 +99,13 @@ def create_app(
     hist = metrics.query.labels(tier)
 
     def page_context(**extra: Any) -> dict[str, Any]:
-        return {"sink_name": sink_name, "tier": tier, "kind_labels": KIND_LABELS, **extra}
+        return {
+            "sink_name": sink_name,
+            "tier": tier,
+            "kind_labels": KIND_LABELS,
+            "tier_label": tier_label,
+            **extra,
+        }
 
     def store_query(
         name: str | None, uscc: str | None, doc_no: str | None, authority: str | None, kind: str | None,
@@ -198,7 +206,7 @@ def create_app(
             raise HTTPException(404, "无此记录")
         return {
             **summary(row),
-            "for_publication": row.for_publication and not row.simple_procedure,
+            "for_publication": row.for_publication,
             "withdrawn": row.withdrawn,
             "withdrawal_reason": row.withdrawal_reason,
             "record": json.loads(row.record),

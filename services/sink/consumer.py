@@ -27,6 +27,10 @@ from kafka.errors import KafkaError
 
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Outcome, Row, SinkStore, kind_of
+from sgs.domain.kinds import KIND_OF_SCHEMA
+from sgs.domain.rulebook import RuleBook, label
+from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
+from sgs.kafka.engines import Engine
 from sgs.kafka.producer import durable_producer, unsendable
 from sgs.kafka.topics import RECEIPTS
 from sgs.serialization.codec import SerializationError, default_codec
@@ -39,14 +43,14 @@ TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 log = structlog.get_logger("sink")
 
 
-def refusal_rule(tier: str, name: str, record: dict[str, Any]) -> str | None:
-    """D11: 信用中国 neither collects nor publishes simple-procedure penalties or penalties on natural persons.
-    The relay worker already filters them; the national sink refuses them again, defensively."""
-    if tier != "national" or name != "sgs.PenaltyRecord":
+def refusal_rule(tier: str, rules: RuleBook, name: str, record: dict[str, Any]) -> str | None:
+    """D11 as the rule book has it for the record's decision date: a tier its ruling does not send the record to
+    does not hold it (信用中国 takes neither 简易程序/轻微 penalties nor natural persons' under either rule set). The
+    relay worker routes by the same ruling; the sink checks again, defensively, against a relay sent by mistake."""
+    kind = KIND_OF_SCHEMA.get(name)
+    if kind is None:  # a withdrawal
         return None
-    if record["counterpart"]["category"] == "NATURAL_PERSON" or record.get("procedure") == "SIMPLE":
-        return "D11"
-    return None
+    return None if tier in rules.ruling(kind, record).relay else "D11"
 
 
 class ReceiptBuilder:
@@ -86,11 +90,21 @@ class ReceiptBuilder:
             "detail": (
                 f"{TIER_LABELS[self.tier]}已撤下：{self.reason_labels.get(reason, reason)}"
                 if event == "withdrawn"
-                else f"{TIER_LABELS[self.tier]}已入库"
+                else f"{TIER_LABELS[self.tier]}已入库{_rules_note(record)}"
             ),
             "reasons": [],
         }
         return node, self.codec.encode("sgs.Receipt", receipt)
+
+
+def _rules_note(record: dict[str, Any]) -> str:
+    """Which rule set and tier decided the stored record's publication and publicity (rules.toml, D11, D14)."""
+    ann = record.get("annotations") or {}
+    if not ann.get("rule_set"):
+        return ""
+    tier = f"，失信程度 {label('tier', ann['tier'])}" if ann.get("tier") else ""
+    shown = "公示" if ann.get("for_publication", True) else "不公示"
+    return f"（规则集 {ann['rule_set']}{tier}，{shown}，至 {ann.get('publicity_end') or '长期'}）"
 
 
 class _SeekToStored(ConsumerRebalanceListener):
@@ -124,13 +138,17 @@ class RelayConsumer:
         metrics: SinkMetrics,
         *,
         tier: str,
+        rules: RuleBook,
         bootstrap: str,
         topic: str,
         group_id: str,
+        engine: Engine = DEFAULT_ENGINE,
         receipts_topic: str = RECEIPTS,
     ) -> None:
         self.store, self.metrics, self.tier, self.topic = store, metrics, tier, topic
+        self.rules = rules  # which tiers hold a record (D11), by the rule set of its decision date
         self.bootstrap = bootstrap
+        self.engine = engine
         self.receipts_topic = receipts_topic
         self.receipt_for: Callable[[str, dict[str, Any]], tuple[str, bytes]] = ReceiptBuilder(tier)
         self.codec = default_codec()
@@ -141,6 +159,7 @@ class RelayConsumer:
                 client_id=f"sgs-sink-{tier}",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                isolation_level="read_committed",  # what the worker's transactions committed, never an abort
                 max_poll_interval_ms=3000,
                 session_timeout_ms=6000,
                 heartbeat_interval_ms=1000,
@@ -173,7 +192,10 @@ class RelayConsumer:
         """Offsets stored for another broker mean nothing on this one: the embedded broker keeps topics in memory
         and starts empty, with a new cluster id, after each restart (`make up` run again), and a store moved to
         another cluster starts over too. Then the relay is read again from the start and the store absorbs what it
-        holds. False when the broker could not be asked (the loop asks again)."""
+        holds. False when the broker could not be asked (the loop asks again). Only on an engine that forgets on
+        restart (`sgs.kafka.engines`): Apache Kafka keeps its log and its cluster id."""
+        if not self.engine.forgets_on_restart:
+            return True
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"sgs-sink-{self.tier}")
             try:
@@ -221,9 +243,9 @@ class RelayConsumer:
             decoded = self._decode(message)
             if decoded is None:
                 continue
-            rule = refusal_rule(self.tier, *decoded)
+            rule = refusal_rule(self.tier, self.rules, *decoded)
             if rule:
-                self.metrics.refused.labels(self.tier, "penalty", rule).inc()
+                self.metrics.refused.labels(self.tier, KIND_OF_SCHEMA[decoded[0]], rule).inc()
                 log.warning("sink.refused", record_id=decoded[1]["envelope"]["record_id"], rule=rule)
                 continue
             good.append(decoded)

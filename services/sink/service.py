@@ -59,7 +59,9 @@ def serve(settings: SinkSettings) -> int:
             store,
             metrics,
             tier=tier,
+            rules=settings.federation.rules,
             bootstrap=settings.kafka_bootstrap,
+            engine=settings.engine,
             topic=topic,
             group_id=settings.group_id,
         )

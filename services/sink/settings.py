@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sgs.cli.options import SettingsError
 from sgs.config import TIERS, Federation, load_config, store_url
+from sgs.kafka.engines import Engine, engine_of
 from sgs.kafka.topics import RELAY
 
 DEFAULT_PORTS = {"provincial": 8201, "national": 8202}
@@ -43,6 +44,7 @@ class SinkSettings:
     group_id: str
     relay_topic: str
     log_level: str
+    engine: Engine
 
     @property
     def name(self) -> str:
@@ -67,4 +69,5 @@ class SinkSettings:
             group_id=args.group_id or f"sgs-sink-{tier}",
             relay_topic=args.relay_topic or RELAY[tier],
             log_level=args.log_level,
+            engine=engine_of(args),
         )

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sgs.config import Federation, load_config, store_url
 from sgs.domain.workdays import Calendar
+from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
+from sgs.kafka.engines import Engine, engine_of
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class WorkerSettings:
     sweep_interval_s: float
     aggregates_url: str
     log_level: str
+    engine: Engine = DEFAULT_ENGINE
 
     @property
     def retry_interval_s(self) -> float:
@@ -47,4 +50,5 @@ class WorkerSettings:
             sweep_interval_s=float(args.sweep_interval_s),
             aggregates_url=store_url(args.aggregates_url, data_dir),
             log_level=args.log_level,
+            engine=engine_of(args),
         )

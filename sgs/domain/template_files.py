@@ -12,13 +12,14 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sgs.domain.issues import ROW, Issue, quote
 from sgs.domain.kinds import KINDS, SCHEMA_NAME
-from sgs.domain.records import parse_row
+from sgs.domain.records import ENVELOPE_COLUMNS, ENVELOPE_KEYS, parse_envelope, parse_row, split_envelope
 from sgs.domain.template import field_by_key, template_fields
 
 # Bounds on a template file, so that one upload never costs the others (one node process serves many districts):
@@ -46,12 +47,14 @@ def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | Non
     The row number is the one an editor shows: the header is row 1 of a CSV/XLSX file, so the first record is
     row 2; in JSON lines it is the line number. Raises TemplateError for an unreadable file, an unknown format,
     a wrong encoding or a wrong header (possibly after some rows, for an encoding error deep in a file)."""
+    now = datetime.now(UTC)
     for number, row, issues in read_raw_rows(path, kind):
         if row is None:
             yield number, None, issues
             continue
-        body, parse_issues = parse_row(kind, row)
-        yield number, body, issues + parse_issues
+        rest, env = split_envelope(row)
+        body, parse_issues = parse_row(kind, rest)
+        yield number, body, issues + parse_issues + parse_envelope(env, now)[3]
 
 
 def read_raw_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | None, list[Issue]]]:
@@ -90,11 +93,14 @@ def _detect_format(path: Path) -> str:
 
 def _check_header(path: Path, kind: str, header: list[str]) -> None:
     names = [h.strip().lstrip("\ufeff") for h in header]
+    envelope = [ENVELOPE_COLUMNS.get(n, n) for n in names if ENVELOPE_COLUMNS.get(n, n) in ENVELOPE_KEYS]
+    names = [n for n in names if ENVELOPE_COLUMNS.get(n, n) not in ENVELOPE_KEYS]  # optional columns
     known = [n for n in names if field_by_key(kind).get(n) is not None]
     unknown = [n for n in names if field_by_key(kind).get(n) is None]
     resolved = [field_by_key(kind).get(n) for n in known]
     missing = [f.column for f in template_fields(kind) if f not in resolved]
     duplicated = sorted({f.column for f in resolved if f is not None and resolved.count(f) > 1})
+    duplicated += sorted({k for k in envelope if envelope.count(k) > 1})
     problems = []
     if unknown:
         problems.append(f"未知列 unknown columns: {', '.join(unknown[:10])}")

@@ -33,7 +33,7 @@ import datetime
 import re
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sgs.domain.identifiers import org_code_issues, ric_issues, uscc_issues
 from sgs.domain.issues import ROW, Issue, quote
@@ -48,6 +48,9 @@ from sgs.domain.template import (
     field_by_name,
     template_fields,
 )
+
+if TYPE_CHECKING:
+    from sgs.domain.rulebook import RuleBook
 
 # 证件类型 code list of the national template; the first two carry GB 11643 numbers (港澳台居民居住证 too).
 ID_TYPES = (
@@ -123,6 +126,7 @@ class _Check:
     """The values of one record by Avro field name, and the issues found so far."""
 
     def __init__(self, kind: str, body: dict[str, Any]) -> None:
+        self.body = body
         self.fields = field_by_name(kind)
         self.values: dict[str, Any] = {}
         self.issues: list[Issue] = []
@@ -166,8 +170,11 @@ class _Check:
             self.bad.add(name)
 
 
-def validate(kind: str, body: dict[str, Any], *, today: datetime.date | None = None) -> list[Issue]:
-    """Every issue of an Avro-shaped licence or penalty record (envelope and annotations are ignored)."""
+def validate(
+    kind: str, body: dict[str, Any], *, today: datetime.date | None = None, rules: RuleBook | None = None
+) -> list[Issue]:
+    """Every issue of an Avro-shaped licence or penalty record (envelope and annotations are ignored). `rules`, the
+    federation's rule book, bounds a stated 公示截止期 by the set in force (else by the longest any seed gives)."""
     if not isinstance(body, dict):
         return [Issue(ROW, "type", "记录应为对象（字段名到值）", quote(type(body).__name__))]
     today = today or datetime.date.today()
@@ -179,7 +186,7 @@ def validate(kind: str, body: dict[str, Any], *, today: datetime.date | None = N
     for name in ("authority_uscc", "source_unit_uscc"):
         if check.has(name):
             check.extend(name, uscc_issues(check.column(name), check.values[name]))
-    _date_rules(kind, check, today)
+    _date_rules(kind, check, today, rules)
     if kind == "penalty":
         _penalty_rules(check)
     return check.issues
@@ -258,7 +265,7 @@ def _counterpart_rules(check: _Check, today: datetime.date) -> None:
             check.extend(no_name, ric_issues(check.column(no_name), v[no_name], today))
 
 
-def _date_rules(kind: str, check: _Check, today: datetime.date) -> None:
+def _date_rules(kind: str, check: _Check, today: datetime.date, rules: RuleBook | None) -> None:
     """Dates in order (decision <= validity start <= validity end), no decision in the future or before the floor,
     and no publicity longer than the rules allow (D14)."""
     v = check.values
@@ -289,7 +296,11 @@ def _date_rules(kind: str, check: _Check, today: datetime.date) -> None:
                 f"{check.column(later)}早于{check.column(earlier)}（{v[earlier].isoformat()}）",
                 v[later].isoformat(),
             )
-    longest = longest_publicity_end(kind, v) if check.has("decided_on") else None
+    # the rule book rules on the record's facts, so only on facts that passed their checks
+    ruled = all(check.has(name) for name in ("severity", "procedure", "category"))
+    longest = (
+        longest_publicity_end(kind, check.body, rules if ruled else None) if check.has("decided_on") else None
+    )
     if longest is not None and check.has("publicity_end") and v["publicity_end"] > longest:
         check.add(
             "publicity_end",

@@ -21,6 +21,9 @@ from typing import IO
 
 import structlog
 
+from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
+from sgs.kafka.engines import Engine
+
 STOP_GRACE_S = 15.0
 
 
@@ -74,10 +77,13 @@ def wait_http(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> boo
 SGS = [sys.executable, "-m", "sgs"]
 
 
-def child_env(bootstrap: str, data_dir: Path, config: Path, log_level: str) -> dict[str, str]:
+def child_env(
+    bootstrap: str, data_dir: Path, config: Path, log_level: str, engine: Engine = DEFAULT_ENGINE
+) -> dict[str, str]:
     """The environment every child reads its settings from (`SGS_*`, sgs.cli.options)."""
     return dict(
         os.environ,
+        SGS_ENGINE=engine.name,
         SGS_KAFKA_BOOTSTRAP=bootstrap,
         SGS_DATA_DIR=str(data_dir),
         SGS_CONFIG=str(config),
