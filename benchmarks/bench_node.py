@@ -35,6 +35,8 @@ def start_node(bootstrap: str, data_dir: Path) -> tuple[subprocess.Popen[bytes],
     port = free_port()
     argv = [sys.executable, "-m", "services.node", "--district", DISTRICT, "--http-port", str(port)]
     argv += ["--kafka-bootstrap", bootstrap, "--data-dir", str(data_dir), "--log-level", "warning"]
+    # the node's ceiling, not a department's fair share
+    argv += ["--department-rate", "1000000", "--department-burst", "1000000"]
     log = open(data_dir / "node.log", "ab")  # noqa: SIM115 - owned by the child
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sgs.domain.rulebook import TIERS, RuleBook, RuleBookError, floor_from_config
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "federation.toml"
-TIERS = ("provincial", "national")
 _DIVISION = re.compile(r"^\d{6}$")
 _USCC = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
 
@@ -70,6 +71,7 @@ class Federation:
     sinks: dict[str, Sink]
     timeliness: Timeliness
     refbase_url: str
+    rules: RuleBook  # the dated rule sets with this federation's floors (D11, D14, D16; rules.toml)
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -198,7 +200,22 @@ def load_config(path: str | Path | None = None) -> Federation:
         sinks=sinks,
         timeliness=timeliness,
         refbase_url=r.get(stores, "refbase_url", "stores", str, "sqlite:///{data_dir}/refbase.db"),
+        rules=_rules(r, r.get(raw, "rules", "", dict, {})),
     )
+
+
+def _rules(r: _Reader, table: dict[str, Any]) -> RuleBook:
+    """`rules.book` (a path relative to the config; default the shipped rules.toml) with `[[rules.floors]]`."""
+    book = r.get(table, "book", "rules", str, "")
+    try:
+        loaded = RuleBook.load(r.path.parent / book if book else None)
+        floors = [
+            floor_from_config(r.path, f, f"rules.floors[{i}]")
+            for i, f in enumerate(r.get(table, "floors", "rules", list, []))
+        ]
+    except RuleBookError as exc:
+        raise ConfigError(Path(exc.path), exc.key, exc.detail) from None
+    return loaded.with_floors(floors)
 
 
 def store_url(template: str, data_dir: str | Path) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
@@ -25,9 +25,9 @@ from typing import Any
 
 from sgs.config import Department, Federation, Node
 from sgs.domain.kinds import record_id
-from sgs.domain.lifecycle import REPAIR_AFTER_MONTHS
-from sgs.domain.periods import add_months
-from sgs.domain.publication import NATIONAL, relay_tiers
+from sgs.domain.lifecycle import repair_refusal
+from sgs.domain.publication import NATIONAL
+from sgs.domain.rulebook import RuleBook
 from sgs.domain.template import DATE, DECIMAL, ENUM, ENUM_ARRAY, template_fields
 from sgs.domain.workdays import CHINA, Calendar
 from simulators.catalogue import LicenceKind, Violation, department_kind
@@ -156,6 +156,7 @@ class Submission:
     )
     working_days: int = 0  # working days from the decision to the generator's `today` (D5)
     decisions: tuple[Decision, ...] = ()  # to post, in order, once the municipal platform accepted the record
+    relay: dict[str, bool] = field(default_factory=dict)  # the rule book's tiers for this version (D11)
 
     @property
     def record_id(self) -> str:
@@ -167,7 +168,7 @@ class Submission:
         rejected or withdrawn. A duplicate names the tiers its first copy reached."""
         if self.expect in (REJECTED, WITHDRAWN):
             return {}
-        return relay_tiers(self.kind, self.record)
+        return self.relay
 
     @property
     def node(self) -> str:
@@ -247,6 +248,7 @@ class Generator:
         penalty_share: float = 0.6,
     ) -> None:
         self.federation = federation
+        self.rules: RuleBook = federation.rules
         self.faults = faults or FaultMix()
         self.seed = seed
         self.rng = random.Random(seed)
@@ -288,9 +290,12 @@ class Generator:
             day -= timedelta(days=1)
 
     def _decision_date(self, late: bool, fault: str | None = None) -> tuple[date, int]:
-        if fault == "repaired":  # D16: at least 3 months of publicity; under a year, so not yet expired (D14)
-            latest = add_months(self.today, -REPAIR_AFTER_MONTHS - 1)
-            day = latest - timedelta(days=self.rng.randrange(120))
+        if (
+            fault == "repaired"
+        ):  # D16: past the 一般 tier's minimum publicity by a month; not yet expired (D14)
+            minimum = self.rules.decide("penalty", self.today, severity="GENERAL", procedure="GENERAL")
+            wait = (minimum.publicity_min_end or self.today) - self.today
+            day = self.today - wait - timedelta(days=31 + self.rng.randrange(120))
             while not self.calendar.is_working_day(day):
                 day -= timedelta(days=1)
             return day, self.calendar.working_days_between(day, self.today)[0]
@@ -379,7 +384,8 @@ class Generator:
         if fault == "late" or working_days > self.limit:
             flags.add("late")
         rid = record_id(kind, dept.uscc, doc_no)
-        decisions = self._decisions(fault, rid, dept, decided_on, severity) if fault in DECISIONS else ()
+        relay = self._relay(kind, record, dept) if fault != "invalid" else {}
+        decisions = self._decisions(fault, rid, dept, kind, record) if fault in DECISIONS else ()
         return Submission(
             kind=kind,
             department=dept,
@@ -390,7 +396,8 @@ class Generator:
             published_at=None
             if fault == "invalid" and record["decided_on"] > self.today
             else self._published_at(decided_on),
-            expect=expected_outcome(kind, record, "CREATE", fault),
+            expect=expected_outcome("CREATE", fault, relay),
+            relay=relay,
             flags=frozenset(flags),
             fault=fault,
             expected_issue=expected_issue,
@@ -413,11 +420,15 @@ class Generator:
             subject, _ = self._subject(node, entry, fault)
         return subject, None
 
+    def _relay(self, kind: str, record: dict[str, Any], dept: Department) -> dict[str, bool]:
+        return self.rules.ruling(kind, record, dept.id).relay
+
     def _decisions(
-        self, fault: str, rid: str, dept: Department, decided_on: date, severity: str | None
+        self, fault: str, rid: str, dept: Department, kind: str, record: dict[str, Any]
     ) -> tuple[Decision, ...]:
         """The decisions of a decision fault, dated on or after the record's decision and not after today.
-        The deciding body is the department (it handles objections and repairs of its own records)."""
+        The deciding body is the department (it handles objections and repairs of its own records). Whether a
+        repair is admissible, and why not, is the rule book's to say (D16, `sgs.domain.lifecycle.repair_refusal`)."""
 
         def on(kind: str, day: date, expect: str = APPLIED) -> Decision:
             return Decision(rid, kind, dept.name, dept.uscc, day, expect)
@@ -425,14 +436,17 @@ class Generator:
         def between(start: date) -> date:
             return start + timedelta(days=self.rng.randint(0, max(0, (self.today - start).days)))
 
+        decided_on = record["decided_on"]
         if fault in ("objection_taken_down", "objection_kept"):  # D15
             raised = between(decided_on)
             outcome = "OBJECTION_TAKEN_DOWN" if fault == "objection_taken_down" else "OBJECTION_KEPT"
             return on("OBJECTION_RAISED", raised), on(outcome, between(raised))
-        if fault == "repaired":  # D16: at least 3 months after the penalty's decision date
-            return (on("REPAIR_APPROVED", between(add_months(decided_on, REPAIR_AFTER_MONTHS))),)
-        rule = "repair.serious" if severity == "SERIOUS" else "repair.too_early"
-        return (on("REPAIR_APPROVED", between(decided_on), rule),)
+        ruling = self.rules.ruling(kind, record, dept.id)
+        if fault == "repaired" and ruling.repair_earliest is not None:
+            return (on("REPAIR_APPROVED", between(ruling.repair_earliest)),)
+        day = between(decided_on)
+        refusal = repair_refusal(ruling, day)
+        return (on("REPAIR_APPROVED", day, refusal.rule if refusal is not None else APPLIED),)
 
     def _next_sequence(self, dept: Department, kind: str) -> int:
         """Document numbers run on per department and kind from a seed-chosen start, so two runs with different
@@ -602,8 +616,7 @@ class Generator:
             confiscated = self._amount(*entry.confiscation_yuan)
         serious = not simple and self.rng.random() < entry.serious
         if severity is not None:
-            serious = severity == "SERIOUS"
-            simple = simple and not serious
+            serious, simple = severity == "SERIOUS", False
         content = []
         if "WARNING" in types:
             content.append("警告")
@@ -615,8 +628,12 @@ class Generator:
             content.append("责令停产整治")
         place = self.rng.choice(("经营场所", "门店", "网络店铺", "仓库"))
         item = self.rng.choice(entry.items)
+        # 令第36号: a department may call a 简易程序 penalty 轻微 itself (the rule book makes it 轻微 anyway)
+        minor = simple and severity is None and self.rng.random() < 0.5
         publicity_end = None
-        if severity is not None or self.rng.random() < 0.7:  # D14: 1 year, 3 years for 严重失信
+        if not minor and (
+            severity is not None or self.rng.random() < 0.7
+        ):  # D14: 1 year, 3 years for 严重失信
             publicity_end = date(decided_on.year + (3 if serious else 1), decided_on.month, 1) - timedelta(
                 days=1
             )
@@ -641,7 +658,7 @@ class Generator:
             "source_unit_uscc": dept.uscc,
             "remarks": None,
             "procedure": "SIMPLE" if simple else "GENERAL",
-            "severity": "SERIOUS" if serious else "GENERAL",
+            "severity": "SERIOUS" if serious else "MINOR" if minor else "GENERAL",
         }
 
     def _break(self, kind: str, record: dict[str, Any]) -> tuple[str, str]:
@@ -720,12 +737,14 @@ class Generator:
             if kind == "license":
                 record["status"] = "REVOKED"
             record["remarks"] = "行政许可决定已撤销" if kind == "license" else "处罚决定已被复议撤销"
+        relay = self._relay(kind, record, earlier.department)
         item = replace(
             earlier,
             record=record,
             version=earlier.version + 1,
             operation=operation,
-            expect=expected_outcome(kind, record, operation, None),
+            expect=expected_outcome(operation, None, relay),
+            relay=relay,
             flags=frozenset(flags),
             fault=fault,
         )
@@ -737,8 +756,8 @@ class Generator:
         return item
 
 
-def expected_outcome(kind: str, record: dict[str, Any], operation: str, fault: str | None) -> str:
-    """Where a record should end up (D12, D4, and D11 as `sgs.domain.publication.relay_tiers` applies it); reconciliation
+def expected_outcome(operation: str, fault: str | None, relay: dict[str, bool]) -> str:
+    """Where a record should end up (D12, D4, and D11 as the rule book's `relay` says); reconciliation
     mismatches and lateness are flags, not outcomes: the record still travels, annotated."""
     if fault == "invalid":
         return REJECTED
@@ -746,7 +765,7 @@ def expected_outcome(kind: str, record: dict[str, Any], operation: str, fault: s
         return DUPLICATE
     if operation == "REVOKE":
         return WITHDRAWN
-    return RELAYED if NATIONAL in relay_tiers(kind, record) else PROVINCIAL_ONLY
+    return RELAYED if NATIONAL in relay else PROVINCIAL_ONLY
 
 
 def _wrong_check(code: str, alphabet: str) -> str:

@@ -18,9 +18,11 @@ a record this node never took, 409 a record the municipal platform has not accep
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +31,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
+import structlog
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -37,8 +41,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.node.fairness import DepartmentLimits, FairShare
 from services.node.intake import Intake, Outcome
 from services.node.metrics import NodeMetrics
+from services.node.sender import SenderState
 from services.node.store import RANK, NodeStore, ReceiptView
 from sgs.config import Department, Federation
 from sgs.domain.lifecycle import DECISION_SCHEMA
@@ -47,6 +53,7 @@ from sgs.domain.template_files import TemplateError
 from sgs.domain.workdays import CHINA
 from sgs.serialization.codec import default_codec
 
+log = structlog.get_logger("node.api")
 FILE_SUFFIX = {
     "text/csv": ".csv",
     "application/csv": ".csv",
@@ -55,6 +62,7 @@ FILE_SUFFIX = {
     "application/jsonl": ".jsonl",
 }
 UPLOAD_SUFFIXES = (".csv", ".xlsx", ".jsonl", ".ndjson")
+MAX_OFFSET = 10**9  # paging bound: a 35-digit offset overflowed SQLite's integer (a 500, issue 17); now a 422
 
 
 class Kind(StrEnum):
@@ -115,6 +123,16 @@ def _too_large(limit: int) -> JSONResponse:
 
 def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
+
+
+# Every endpoint a department calls answers these too (documented once, merged into each endpoint's own).
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no or unknown department token"},
+    403: {"description": "the department's node is not served here, or another authority's record"},
+    429: {
+        "description": "over the department's request rate or concurrent uploads: wait Retry-After seconds"
+    },
+}
 
 
 def _status_labels() -> dict[str, str]:
@@ -210,6 +228,36 @@ def receipt_json(view: ReceiptView, report_working_days: int) -> dict[str, Any]:
     }
 
 
+def health(
+    nodes: tuple[str, ...],
+    sender: SenderState,
+    outbox: dict[str, tuple[int, int | None]],
+    parked: dict[str, int],
+) -> dict[str, Any]:
+    """/healthz: `status` ok or degraded, with `problems` naming the cause an operator should look at: the broker
+    cannot be reached or refuses to acknowledge (records wait safely in the outbox), or messages are parked."""
+    problems = []
+    if not sender.connected and sender.last_error is not None:
+        since = _iso(sender.last_error_at or 0)
+        problems.append(f"broker: records wait in the outbox; last error at {since}: {sender.last_error}")
+    parked_total = sum(parked.values())
+    if parked_total:
+        problems.append(
+            f"parked: {parked_total} message(s) the broker can never take; see `sgs node parked list`"
+        )
+    oldest = min((at for _, at in outbox.values() if at is not None), default=None)
+    return {
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
+        "nodes": list(nodes),
+        "broker_connected": sender.connected,
+        "last_sent_at": None if sender.last_sent_at is None else _iso(sender.last_sent_at),
+        "outbox_depth": sum(count for count, _ in outbox.values()),
+        "outbox_oldest_at": None if oldest is None else _iso(oldest),
+        "parked": parked_total,
+    }
+
+
 def _summary_status(counts: dict[str, int]) -> int:
     """202 all taken (or unchanged), 422 none, 403 every one another authority's, 207 a mix."""
     ok = counts["taken"] + counts["unchanged"]
@@ -225,8 +273,9 @@ def _single_status(outcome: Outcome) -> int:
     return {"taken": 202, "unchanged": 200, "rejected": 422, "forbidden": 403}[outcome.status]
 
 
-def current_department(request: Request) -> Department:
-    """Bearer token -> department (401); the department's node must be served by this process (403)."""
+async def current_department(request: Request) -> Department:
+    """Bearer token -> department (401); the department's node must be served by this process (403); within its
+    request rate (429 with Retry-After, services/node/fairness.py)."""
     state = request.app.state
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     dept = state.federation.department_by_token(token.strip()) if scheme.lower() == "bearer" else None
@@ -238,7 +287,20 @@ def current_department(request: Request) -> Department:
     if dept.node not in state.served:
         state.metrics.forbidden.labels(dept.node, dept.id).inc()
         raise HTTPException(403, f"本节点不受理 {dept.node} 的报送 / node {dept.node} is not served here")
+    wait = state.department_limits.admit(dept.id)
+    if wait is not None:
+        raise _throttled(state.metrics, dept, "rate", wait)
     return dept
+
+
+def _throttled(metrics: NodeMetrics, dept: Department, reason: str, wait: int) -> HTTPException:
+    metrics.throttled.labels(dept.node, dept.id, reason).inc()
+    what = (
+        "请求过于频繁 / too many requests"
+        if reason == "rate"
+        else "同时上传的文件过多 / too many uploads at once"
+    )
+    return HTTPException(429, f"{what}: retry after {wait} s", {"Retry-After": str(wait)})
 
 
 Dept = Annotated[Department, Depends(current_department)]
@@ -250,10 +312,11 @@ def create_app(
     store: NodeStore,
     intake: Intake,
     metrics: NodeMetrics,
-    broker_connected: Callable[[], bool],
+    sender_state: Callable[[], SenderState],
     *,
     limits: Limits,
     tmp_dir: Path,
+    share: FairShare | None = None,
 ) -> FastAPI:
     report_days = federation.timeliness.report_working_days
     app = FastAPI(
@@ -265,6 +328,14 @@ def create_app(
     app.state.federation = federation
     app.state.served = frozenset(nodes)
     app.state.metrics = metrics
+    app.state.department_limits = department_limits = DepartmentLimits(share or FairShare())
+    # /healthz and /metrics have threads of their own, so they answer while every intake thread is busy
+    probe_threads: list[anyio.CapacityLimiter] = []
+
+    async def probe(fn: Callable[[], Any]) -> Any:
+        if not probe_threads:
+            probe_threads.append(anyio.CapacityLimiter(2))
+        return await anyio.to_thread.run_sync(fn, limiter=probe_threads[0])
 
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
@@ -278,8 +349,8 @@ def create_app(
         if media_type(request) != "application/json":
             return _error(415, "content_type", "请以 application/json 提交 / send application/json")
         raw = await request.body()
-        try:
-            return json.loads(raw, parse_float=Decimal)
+        try:  # in a worker thread: a large batch must not hold up the event loop (and /healthz)
+            return await run_in_threadpool(json.loads, raw, parse_float=Decimal)
         except (ValueError, RecursionError) as exc:
             where = {"line": exc.lineno, "column": exc.colno} if isinstance(exc, json.JSONDecodeError) else {}
             return _error(400, "bad_json", f"请求体不是有效的 JSON / body is not valid JSON: {exc}", **where)
@@ -289,6 +360,7 @@ def create_app(
         summary="Submit one record (JSON object) or a batch (JSON array)",
         openapi_extra=_records_openapi(),
         responses={
+            **AUTH_RESPONSES,
             200: {"description": "unchanged: the same version was taken before"},
             207: {"description": "a batch, partly taken"},
             400: {"description": "unreadable JSON"},
@@ -331,8 +403,8 @@ def create_app(
         summary="A decision on one of the department's records: objection raised or its outcome (D15), credit repair (D16)",
         openapi_extra=_decision_openapi(),
         responses={
+            **AUTH_RESPONSES,
             400: {"description": "unreadable JSON, or a decision with issues (every reason)"},
-            403: {"description": "another authority's record"},
             404: {"description": "no version of the record was taken by this node"},
             409: {"description": "the municipal platform has not accepted the record yet"},
             415: {"description": "not application/json"},
@@ -363,13 +435,24 @@ def create_app(
         summary="Upload a template file (CSV UTF-8, XLSX or JSON lines), raw or as multipart field `file`",
         openapi_extra=_files_openapi(),
         responses={
+            **AUTH_RESPONSES,
             207: {"description": "partly taken"},
+            400: {"description": "a malformed multipart body"},
             413: {"description": "file too large"},
             415: {"description": "unknown file type"},
+            422: {"description": "a file that cannot be read as a template (`file_error`), or no row taken"},
         },
         status_code=202,
     )
     async def submit_file(kind: Kind, request: Request, dept: Dept) -> Response:
+        if not department_limits.start_upload(dept.id):
+            raise _throttled(metrics, dept, "uploads", 5)
+        try:
+            return await take_file(kind, request, dept)
+        finally:
+            department_limits.end_upload(dept.id)
+
+    async def take_file(kind: Kind, request: Request, dept: Department) -> Response:
         ctype = media_type(request)
         if ctype == "multipart/form-data":
             path = await _spool_multipart(request, tmp_dir)
@@ -386,7 +469,10 @@ def create_app(
             )
         results = tempfile.NamedTemporaryFile("w+", dir=tmp_dir, suffix=".jsonl", delete=False)  # noqa: SIM115
         try:
-            counts, file_error = await run_in_threadpool(_take_file, intake, dept, kind.value, path, results)
+            counts, file_error = await _until_disconnected(
+                request,
+                lambda gone: _take_file(intake, dept, kind.value, path, results, gone),
+            )
         finally:
             path.unlink(missing_ok=True)
         results.flush()
@@ -401,20 +487,28 @@ def create_app(
             background=BackgroundTask(_close_and_remove, results),
         )
 
-    @app.get("/v1/receipts/{receipt_id}", summary="One receipt: the record's status and its history")
+    @app.get(
+        "/v1/receipts/{receipt_id}",
+        summary="One receipt: the record's status and its history",
+        responses={**AUTH_RESPONSES, 404: {"description": "no such receipt of this department"}},
+    )
     async def get_receipt(receipt_id: str, dept: Dept) -> JSONResponse:
         view = await run_in_threadpool(store.receipt, receipt_id)
         if view is None or view.department != dept.id:
             return _error(404, "not_found", "没有此回执 / no such receipt")
         return JSONResponse(receipt_json(view, report_days))
 
-    @app.get("/v1/receipts", summary="The department's receipts, newest first")
+    @app.get(
+        "/v1/receipts",
+        summary="The department's receipts, newest first",
+        responses={**AUTH_RESPONSES, 422: {"description": "a query parameter out of range"}},
+    )
     async def list_receipts(
         dept: Dept,
         department: str | None = None,
         status: Annotated[str | None, Query(description=f"one of {', '.join(RANK)}")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> JSONResponse:
         if department not in (None, dept.id):
             return _error(403, "forbidden", "只能查询本部门的回执 / a department reads only its own receipts")
@@ -432,19 +526,23 @@ def create_app(
             }
         )
 
-    @app.get("/healthz", summary="Liveness: the node takes records even while the broker is away")
+    @app.get(
+        "/healthz",
+        summary="Liveness (always 200 while the process serves: it takes records even while the broker is away), "
+        "and what is wrong on the way upward",
+    )
     async def healthz() -> dict[str, Any]:
-        stats = await run_in_threadpool(store.outbox_stats)
-        return {
-            "status": "ok",
-            "nodes": list(nodes),
-            "broker_connected": broker_connected(),
-            "outbox_depth": sum(count for count, _ in stats.values()),
-        }
+        stats, parked = await probe(lambda: (store.outbox_stats(), store.parked_counts()))
+        return health(nodes, sender_state(), stats, parked)
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "the Prometheus text format"}},
+    )
     async def prometheus() -> Response:
-        body = await run_in_threadpool(generate_latest, metrics.registry)
+        body = await probe(lambda: generate_latest(metrics.registry))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
@@ -482,13 +580,34 @@ async def _spool_multipart(request: Request, tmp_dir: Path) -> Path | None:
         return await _spool(chunks(), tmp_dir, suffix)
 
 
+async def _until_disconnected(request: Request, work: Callable[[threading.Event], Any]) -> Any:
+    """Run `work(gone)` in a worker thread; `gone` is set when the client disconnects, so a long file stops being
+    parsed for nobody (the rows taken before stay taken: their receipts are in GET /v1/receipts)."""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await asyncio.sleep(0.5)
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await run_in_threadpool(work, gone)
+    finally:
+        watcher.cancel()
+
+
 def _take_file(
-    intake: Intake, dept: Department, kind: str, path: Path, results: Any
+    intake: Intake, dept: Department, kind: str, path: Path, results: Any, gone: threading.Event
 ) -> tuple[dict[str, int], str | None]:
-    """Run a file through the intake, writing one JSON line per row to `results` (bounded memory)."""
+    """Run a file through the intake, writing one JSON line per row to `results` (bounded memory); stop when the
+    client is `gone`."""
     counts = {s: 0 for s in ("taken", "unchanged", "rejected", "forbidden")}
     try:
         for row, outcome in intake.submit_file(dept, kind, path):
+            if gone.is_set():
+                log.warning("node.upload_abandoned", department=dept.id, row=row, **counts)
+                break
             counts[outcome.status] += 1
             results.write(json.dumps({"row": row, **outcome.as_json()}, ensure_ascii=False))
             results.write("\n")

@@ -23,7 +23,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -31,25 +31,22 @@ from typing import Any
 from services.node.metrics import NodeMetrics
 from services.node.store import Candidate, NodeStore, now_ms
 from sgs.config import Department
-from sgs.domain.issues import ROW, Issue, quote
+from sgs.domain.issues import ROW, Issue, bounded, quote
 from sgs.domain.kinds import SCHEMA_NAME, content_hash, record_id
 from sgs.domain.lifecycle import DECISION_SCHEMA, parse_decision
-from sgs.domain.records import combine, parse_row, to_json
+from sgs.domain.records import combine, parse_envelope, parse_row, split_envelope, to_json
+from sgs.domain.rulebook import RuleBook
 from sgs.domain.template_files import read_raw_rows
 from sgs.domain.validation import validate
 from sgs.domain.workdays import CHINA, Calendar, china_date
+from sgs.kafka.topics import MAX_MESSAGE_BYTES
 from sgs.serialization.codec import Codec, SerializationError
 
-OPERATIONS = {
-    "CREATE": "CREATE",
-    "UPDATE": "UPDATE",
-    "REVOKE": "REVOKE",
-    "新增": "CREATE",
-    "更新": "UPDATE",
-    "撤销": "REVOKE",
-}
-ENVELOPE_KEYS = ("version", "operation", "published_at")
-MAX_VERSION = 2**62
+# What the node takes, bounded well below a message (MAX_MESSAGE_BYTES, the broker's and the producer's limit), so
+# that nothing it takes can be refused by the broker and block the outbox: a record's Avro bytes (rule
+# `record.too_large`), and the original a rejection carries upward (cut down beyond this, see `original_bytes`).
+MAX_RECORD_BYTES = MAX_MESSAGE_BYTES // 2
+MAX_ORIGINAL_BYTES = MAX_MESSAGE_BYTES // 4
 FILE_CHUNK_ROWS = 500  # rows per transaction while taking a file: bounded memory, few fsyncs
 
 
@@ -88,74 +85,15 @@ class _Prepared:
     original: bytes = b""  # what the department sent for this record, for a rejection sent upward
 
 
-def _envelope_fields(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split the optional envelope fields off a JSON record (top level or nested `envelope`)."""
-    fields: dict[str, Any] = {}
-    nested = row.get("envelope")
-    if isinstance(nested, Mapping):
-        fields.update({k: nested[k] for k in ENVELOPE_KEYS if k in nested})
-    fields.update({k: row[k] for k in ENVELOPE_KEYS if k in row})
-    rest = {k: v for k, v in row.items() if k not in ENVELOPE_KEYS}
-    return rest, fields
-
-
-def _parse_version(value: Any) -> tuple[int | None, Issue | None]:
-    if value is None:
-        return 1, None
-    if isinstance(value, int) and not isinstance(value, bool):
-        version = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        version = int(value.strip())
-    else:
-        return None, Issue("version", "version.format", "版本号应为正整数", quote(value))
-    if not 1 <= version < MAX_VERSION:
-        return None, Issue("version", "version.range", "版本号应为正整数（从 1 开始）", quote(value))
-    return version, None
-
-
-def _parse_operation(value: Any, version: int) -> tuple[str | None, Issue | None]:
-    if value is None:
-        return ("CREATE" if version == 1 else "UPDATE"), None
-    operation = OPERATIONS.get(value.strip().upper() if isinstance(value, str) else "")
-    if operation is None:
-        return None, Issue(
-            "operation",
-            "operation.enum",
-            "操作类型应为：CREATE（新增）、UPDATE（更新）、REVOKE（撤销）",
-            quote(value),
-        )
-    return operation, None
-
-
-def _parse_published_at(value: Any, now: datetime) -> tuple[datetime | None, Issue | None]:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None, None
-    if not isinstance(value, str):
-        return None, Issue(
-            "published_at",
-            "published_at.format",
-            "公示时间应为 ISO 8601 时间，如 2026-05-06T09:30:00+08:00",
-            quote(value),
-        )
-    try:
-        at = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None, Issue(
-            "published_at",
-            "published_at.format",
-            "公示时间应为 ISO 8601 时间，如 2026-05-06T09:30:00+08:00",
-            quote(value),
-        )
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=CHINA)
-    if at > now + timedelta(minutes=5):  # a little clock skew between the department and the node
-        return None, Issue("published_at", "published_at.future", "公示时间晚于报送时间", quote(value))
-    return at, None
-
-
 def original_bytes(row: Any) -> bytes:
-    """A department's record (a JSON value, or a file row as {column: cell}) as UTF-8 JSON, for `sgs.Rejection`."""
-    return json.dumps(to_json(row), ensure_ascii=False, default=str).encode()
+    """A department's record (a JSON value, or a file row as {column: cell}) as UTF-8 JSON, for `sgs.Rejection`.
+    Beyond MAX_ORIGINAL_BYTES it becomes {"truncated_from_bytes": n, "head": the text's beginning}, so that a
+    rejection always fits in a message."""
+    data = json.dumps(to_json(row), ensure_ascii=False, default=str).encode()
+    if len(data) <= MAX_ORIGINAL_BYTES:
+        return data
+    head = data[: MAX_ORIGINAL_BYTES // 2].decode(errors="ignore")
+    return json.dumps({"truncated_from_bytes": len(data), "head": head}, ensure_ascii=False).encode()
 
 
 def content_bytes(kind: str, body: dict[str, Any], operation: str, published_at: datetime | None) -> bytes:
@@ -177,7 +115,11 @@ class Intake:
         calendar: Calendar,
         codec: Codec,
         on_taken: Callable[[], None] = lambda: None,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+        rules: RuleBook | None = None,
     ) -> None:
+        self.max_record_bytes = max_record_bytes
+        self.rules = rules
         self.store = store
         self.metrics = metrics
         self.calendar = calendar
@@ -190,7 +132,7 @@ class Intake:
         prepared = []
         for row in rows:
             if isinstance(row, Mapping):
-                rest, env = _envelope_fields(row)
+                rest, env = split_envelope(row)
                 body, issues = parse_row(kind, rest)
             else:
                 env, (body, issues) = {}, parse_row(kind, row)
@@ -202,8 +144,9 @@ class Intake:
     def submit_file(self, department: Department, kind: str, path: Path) -> Iterator[tuple[int, Outcome]]:
         """A template file, row by row, committed every FILE_CHUNK_ROWS rows: (row number, outcome).
 
-        Files carry template columns only, so every row is version 1 (CREATE) without a publication time; an
-        update travels as JSON with its `version`. Raises `sgs.domain.template_files.TemplateError` for an unreadable file."""
+        A row may carry the optional envelope columns 版本号, 操作类型 and 公示时间
+        (`sgs.domain.records.ENVELOPE_COLUMNS`); without them it is version 1, 新增, with no publication time.
+        Raises `sgs.domain.template_files.TemplateError` for an unreadable file."""
         rows = read_raw_rows(path, kind)
         while chunk := list(islice(rows, FILE_CHUNK_ROWS)):
             now = datetime.now(UTC)
@@ -224,8 +167,9 @@ class Intake:
             p = self._prepare(department, kind, None, issues, {}, now)
             p.original = original_bytes(issues[0].value if issues else None)
             return p
-        body, parse_issues = parse_row(kind, row)
-        p = self._prepare(department, kind, body, issues + parse_issues, {}, now)
+        rest, env = split_envelope(row)
+        body, parse_issues = parse_row(kind, rest)
+        p = self._prepare(department, kind, body, issues + parse_issues, env, now)
         p.original = original_bytes(row)
         return p
 
@@ -244,12 +188,9 @@ class Intake:
             return _Prepared(Outcome("forbidden", errors=[_forbidden(authority).as_reason()]))
         if body is not None and isinstance(authority, str):
             body["authority_uscc"] = department.uscc  # the canonical spelling: it is part of the identity
-        version, version_issue = _parse_version(env.get("version"))
-        operation, operation_issue = _parse_operation(env.get("operation"), version or 1)
-        published_at, published_issue = _parse_published_at(env.get("published_at"), now)
-        envelope_issues = [i for i in (version_issue, operation_issue, published_issue) if i is not None]
+        version, operation, published_at, envelope_issues = parse_envelope(env, now)
         if body is not None:
-            issues = combine(issues, validate(kind, body, today=china_date(now)))
+            issues = combine(issues, validate(kind, body, today=china_date(now), rules=self.rules))
             decided_on = body.get("decided_on")
             if (
                 published_at is not None
@@ -269,7 +210,7 @@ class Intake:
         if body is not None and isinstance(body.get("decision_doc_no"), str) and authority:
             rid = record_id(kind, department.uscc, body["decision_doc_no"])
         if issues or body is None or version is None or operation is None:
-            reasons = [i.as_reason() for i in issues]
+            reasons = [i.as_reason() for i in bounded(issues)]
             return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=reasons), reasons=reasons)
         assert rid is not None  # validate() reported a missing authority or document number otherwise
         submitted = now.astimezone(CHINA)
@@ -299,6 +240,15 @@ class Intake:
             )
         except SerializationError as exc:  # validate() should have caught it; never let it escape the batch
             reason = Issue(ROW, "schema", "记录不符合数据标准的结构", quote(str(exc))).as_reason()
+            return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=[reason]), reasons=[reason])
+        if len(payload) > self.max_record_bytes:
+            limit = self.max_record_bytes
+            reason = Issue(
+                ROW,
+                "record.too_large",
+                f"记录编码后 {len(payload)} 字节，超过上限 {limit} 字节 / record over {limit} bytes",
+                str(len(payload)),
+            ).as_reason()
             return _Prepared(Outcome("rejected", receipt_id, rid, version, errors=[reason]), reasons=[reason])
         candidate = Candidate(
             receipt_id=receipt_id,

@@ -16,7 +16,8 @@ from services.node.store import NodeStore
 
 
 class OutboxCollector(Collector):
-    """Outbox depth and the age of its oldest record, read from the store at scrape time, per node served."""
+    """Outbox depth, the age of its oldest record and the parked messages, read from the store at scrape time, per
+    node served."""
 
     def __init__(self, store: NodeStore, nodes: tuple[str, ...]) -> None:
         self.store = store
@@ -24,6 +25,7 @@ class OutboxCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         stats = self.store.outbox_stats()
+        parked_counts = self.store.parked_counts()
         now = time.time()
         depth = GaugeMetricFamily(
             "sgs_node_outbox_depth",
@@ -35,12 +37,19 @@ class OutboxCollector(Collector):
             "Age of the oldest record not yet acknowledged by the broker (0 when the outbox is empty).",
             labels=["district"],
         )
+        parked = GaugeMetricFamily(
+            "sgs_node_parked",
+            "Messages the broker refused for good, parked until an operator resends or drops them.",
+            labels=["district"],
+        )
         for node in self.nodes:
             count, oldest = stats.get(node, (0, None))
             depth.add_metric([node], count)
             age.add_metric([node], max(0.0, now - oldest / 1000) if oldest is not None else 0.0)
+            parked.add_metric([node], parked_counts.get(node, 0))
         yield depth
         yield age
+        yield parked
 
 
 class NodeMetrics:
@@ -71,10 +80,22 @@ class NodeMetrics:
             ["district", "kind"],
             registry=r,
         )
+        self.parked = Counter(
+            "sgs_node_messages_parked",
+            "Outbox messages the broker can never take (too large, invalid), moved aside, by error.",
+            ["district", "topic", "reason"],
+            registry=r,
+        )
         self.forbidden = Counter(
             "sgs_node_forbidden",
             "Attempts refused with 403: another authority's records, or a node this process does not serve.",
             ["district", "department"],
+            registry=r,
+        )
+        self.throttled = Counter(
+            "sgs_node_throttled",
+            "Requests answered 429: over the department's request rate or concurrent uploads, by reason.",
+            ["district", "department", "reason"],
             registry=r,
         )
         self.unauthorized = Counter(

@@ -6,11 +6,17 @@ While the broker is down the node keeps taking records (they wait on disk) and t
 backoff; when the broker returns it drains the outbox oldest first. After any broker error the producer is thrown
 away and a new one made: the embedded broker forgets producer ids when it restarts, so an old idempotent producer
 would be refused forever.
+
+Errors are sorted (docs/node.md, "Parked messages"): a broker that is away or slow is retried, the same batch again;
+a message the broker can never take (over MAX_MESSAGE_BYTES, invalid) is parked: moved aside with its error, its
+receipt marked PARKED, counted and alerted on, so it never stops the messages behind it. An operator lists, resends
+or drops it (`sgs node parked`).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import structlog
 from kafka import KafkaProducer
@@ -19,9 +25,19 @@ from kafka.errors import KafkaError
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, Pending, now_ms
 from sgs.kafka.admin import ensure_topics
-from sgs.kafka.producer import durable_producer
+from sgs.kafka.producer import durable_producer, unsendable
 
 log = structlog.get_logger("node.sender")
+
+
+@dataclass(frozen=True)
+class SenderState:
+    """What /healthz says about the way upward: connected, and the last error and when it happened (ms)."""
+
+    connected: bool
+    last_error: str | None
+    last_error_at: int | None
+    last_sent_at: int | None
 
 
 class OutboxSender(threading.Thread):
@@ -49,9 +65,18 @@ class OutboxSender(threading.Thread):
         self.backoff_max_s = backoff_max_s
         self.ack_timeout_s = ack_timeout_s
         self.connected = False
+        self._last_error: tuple[str, int] | None = None
+        self._last_sent_at: int | None = None
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._producer: KafkaProducer | None = None
+
+    def state(self) -> SenderState:
+        error, at = self._last_error or (None, None)
+        return SenderState(self.connected, error, at, self._last_sent_at)
+
+    def _failed(self, error: str) -> None:
+        self._last_error = (error, now_ms())
 
     def wake(self) -> None:
         """A record was taken: send it now rather than at the next poll."""
@@ -78,44 +103,69 @@ class OutboxSender(threading.Thread):
         self._close_producer()
 
     def _publish(self, entries: list[Pending]) -> bool:
-        """Send `entries` and mark the acknowledged ones sent. True when all were acknowledged."""
+        """Send `entries`, mark the acknowledged ones sent and park the unsendable. True when none is left to retry."""
         producer = self._producer or self._connect()
         if producer is None:
             return False
         futures = []
-        try:
-            for entry in entries:
+        failed: Exception | None = None
+        parked = 0
+        for entry in entries:
+            try:
                 futures.append(
-                    (
-                        entry,
-                        producer.send(entry.topic, key=entry.record_id.encode(), value=entry.payload),
-                    )
+                    (entry, producer.send(entry.topic, key=entry.record_id.encode(), value=entry.payload))
                 )
+            except Exception as exc:  # noqa: BLE001 - sorted here: the message's fault is parked, the rest retried
+                if not unsendable(exc):
+                    failed = exc
+                    break
+                self._park(entry, exc)
+                parked += 1
+        try:
             producer.flush(timeout=self.ack_timeout_s)
         except KafkaError as exc:
             log.warning("sender.send_failed", error=str(exc), waiting=len(entries))
         acked: list[tuple[Pending, int]] = []
-        failed: Exception | None = None
         for entry, future in futures:
             if not future.is_done:
                 failed = failed or TimeoutError(f"no acknowledgement within {self.ack_timeout_s}s")
-                continue
-            if future.failed():
+            elif not future.failed():
+                acked.append((entry, now_ms()))
+            elif unsendable(future.exception):
+                self._park(entry, future.exception)
+                parked += 1
+            else:
                 failed = failed or future.exception
-                continue
-            acked.append((entry, now_ms()))
         self.store.mark_sent(acked)
         for entry, at in acked:
+            self._last_sent_at = at
             if not entry.is_record:
                 continue
             self.metrics.sent.labels(entry.node, entry.kind).inc()
             self.metrics.send_latency.labels(entry.node).observe(max(0.0, (at - entry.enqueued_at) / 1000))
-        if failed is not None or len(futures) < len(entries):
+        if failed is not None or len(acked) + parked < len(entries):
             self.metrics.broker_errors.labels("send").inc()
+            self._failed(f"send: {failed}")
             log.warning("sender.not_acknowledged", error=str(failed), acked=len(acked), waiting=len(entries))
             self._close_producer()
             return False
+        if parked and len(futures) > len(acked):  # the broker refused one: start the next batch afresh
+            self._close_producer()
         return True
+
+    def _park(self, entry: Pending, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        self.store.park(entry, error, now_ms())
+        self.metrics.parked.labels(entry.node, entry.topic, type(exc).__name__).inc()
+        log.error(
+            "sender.parked",
+            seq=entry.seq,
+            receipt_id=entry.receipt_id,
+            record_id=entry.record_id[:200],
+            topic=entry.topic,
+            bytes=len(entry.payload),
+            error=error,
+        )
 
     def _connect(self) -> KafkaProducer | None:
         try:
@@ -133,6 +183,7 @@ class OutboxSender(threading.Thread):
             ensure_topics(self.bootstrap, self.partitions)
         except (KafkaError, OSError) as exc:
             self.metrics.broker_errors.labels("connect").inc()
+            self._failed(f"connect: cannot reach the broker at {self.bootstrap}: {exc}")
             log.warning("sender.broker_unreachable", bootstrap=self.bootstrap, error=str(exc))
             self._close_producer()
             return None

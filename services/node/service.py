@@ -37,6 +37,7 @@ def serve(settings: NodeSettings) -> int:
         Calendar.for_federation(federation),
         default_codec(),
         on_taken=sender.wake,
+        rules=federation.rules,
     )
     tmp_dir = settings.data_dir / "node-uploads"
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -46,9 +47,10 @@ def serve(settings: NodeSettings) -> int:
         store,
         intake,
         metrics,
-        lambda: sender.connected,
+        sender.state,
         limits=Limits(settings.max_body_bytes, settings.max_file_bytes, settings.max_batch_records),
         tmp_dir=tmp_dir,
+        share=settings.fair_share,
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -7,6 +7,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.node.fairness import FairShare
 from sgs.cli.options import SettingsError
 from sgs.config import Federation, load_config
 
@@ -26,14 +27,16 @@ class NodeSettings:
     max_file_bytes: int
     max_batch_records: int
     send_batch: int
+    fair_share: FairShare
     log_level: str
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> NodeSettings:
         federation = load_config(args.config)
         data_dir = Path(args.data_dir)
-        for flag in ("max_body_bytes", "max_file_bytes", "max_batch_records", "send_batch"):
-            if int(getattr(args, flag)) < 1:
+        flags = ("max_body_bytes", "max_file_bytes", "max_batch_records", "send_batch")
+        for flag in (*flags, "department_rate", "department_burst", "department_uploads"):
+            if float(getattr(args, flag)) < 1:
                 raise SettingsError(
                     f"--{flag.replace('_', '-')}: must be at least 1, got {getattr(args, flag)}"
                 )
@@ -49,6 +52,9 @@ class NodeSettings:
             max_file_bytes=int(args.max_file_bytes),
             max_batch_records=int(args.max_batch_records),
             send_batch=int(args.send_batch),
+            fair_share=FairShare(
+                float(args.department_rate), int(args.department_burst), int(args.department_uploads)
+            ),
             log_level=args.log_level,
         )
 

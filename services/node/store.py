@@ -1,6 +1,6 @@
 """The district node's durable state: the outbox of messages not yet acknowledged by the broker (taken records for
-`sgs.submitted.<kind>`, rejections for `sgs.rejected`), the latest version taken of every record (D4), and every
-receipt with its history.
+`sgs.submitted.<kind>`, rejections for `sgs.rejected`), the messages parked because the broker can never take them,
+the latest version taken of every record (D4), and every receipt with its history.
 
 One SQLite file in WAL mode with `synchronous=FULL`: a record is acknowledged to its department (202) only after the
 transaction that puts it in the outbox has committed, so a SIGKILL or a power cut after the answer loses nothing.
@@ -25,16 +25,22 @@ from typing import Any
 from sgs.kafka.topics import DECISIONS, REJECTED, SUBMITTED
 
 # Receipt statuses (sgs.Receipt.status) in the order a record normally moves through them. The current status of a
-# receipt is the highest-ranked one seen, so a receipt that arrives late (ACCEPTED consumed before the sender's own
-# SENT) never moves a record backwards.
+# receipt is the furthest one seen, so a receipt that arrives late (ACCEPTED consumed before the sender's own SENT,
+# the province's RELAYED_PROVINCIAL after the nation's RELAYED_NATIONAL) never moves a record backwards; the
+# history keeps every event. 信用中国 is the top of the tree (D10), so the nation is further than the province.
+# PARKED, RESENT and DROPPED are the node's own (an operator's work on a message the broker refused for good,
+# `sgs node parked`); they never travel on `sgs.receipts`.
 RANK = {
     "RECEIVED": 0,
+    "PARKED": 1,
+    "RESENT": 1,
     "SENT": 1,
     "ACCEPTED": 2,
     "REJECTED": 2,
     "RELAYED_PROVINCIAL": 3,
-    "RELAYED_NATIONAL": 3,
-    "WITHDRAWN": 4,
+    "RELAYED_NATIONAL": 4,
+    "WITHDRAWN": 5,
+    "DROPPED": 5,
 }
 
 _SCHEMA = """
@@ -79,6 +85,19 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload BLOB NOT NULL,
     enqueued_at INTEGER NOT NULL,
     topic TEXT
+);
+CREATE TABLE IF NOT EXISTS parked (
+    seq INTEGER PRIMARY KEY,
+    receipt_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    node TEXT NOT NULL,
+    department TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    error TEXT NOT NULL,
+    parked_at INTEGER NOT NULL
 );
 """
 # An outbox row's `record_id` is its message key: the record id, or for a rejection of a record whose identity
@@ -142,6 +161,22 @@ class Pending:
         return self.topic in SUBMITTED.values()
 
 
+@dataclass(frozen=True)
+class Parked:
+    """An outbox message the broker refused for good (too large, invalid), moved aside so the rest flows on."""
+
+    seq: int  # its outbox sequence number, which `sgs node parked resend|drop` take
+    receipt_id: str
+    record_id: str
+    node: str
+    department: str
+    topic: str
+    size: int  # bytes
+    enqueued_at: int
+    error: str
+    parked_at: int
+
+
 @dataclass
 class ReceiptView:
     """A receipt as the department reads it: current status plus the full history."""
@@ -198,12 +233,18 @@ class NodeStore:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
             if "topic" not in columns:  # a store written before rejections travelled upward
                 self._db.execute("ALTER TABLE outbox ADD COLUMN topic TEXT")
+            # A second connection for the counts /healthz and /metrics read: in WAL mode it reads the last commit
+            # without waiting for the writers' lock, so the probes answer while departments flood the node.
+            self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._reader.execute("PRAGMA query_only=ON")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the node store {path}: {exc}") from exc
         self._lock = threading.RLock()
+        self._reader_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._reader_lock:
+            self._reader.close()
             self._db.close()
 
     def durability(self) -> tuple[str, int]:
@@ -260,10 +301,65 @@ class NodeStore:
                 if not entry.is_rejection:
                     tx.add_event(entry.receipt_id, "SENT", at)
 
-    def outbox_stats(self) -> dict[str, tuple[int, int | None]]:
-        """Per node: (records waiting, enqueue time ms of the oldest) — the outbox depth and age metrics."""
+    def park(self, entry: Pending, error: str, at: int) -> None:
+        """Move a message the broker can never take out of the outbox, with its error; its receipt says PARKED."""
+        with self.transaction() as tx:
+            tx.db.execute(
+                "INSERT INTO parked (seq, receipt_id, record_id, kind, node, department, payload, enqueued_at, "
+                "topic, error, parked_at) SELECT seq, receipt_id, record_id, kind, node, department, payload, "
+                "enqueued_at, ?, ?, ? FROM outbox WHERE seq = ?",
+                (entry.topic, error, at, entry.seq),
+            )
+            tx.db.execute("DELETE FROM outbox WHERE seq = ?", (entry.seq,))
+            tx.add_event(entry.receipt_id, "PARKED", at, error)
+
+    def parked(self) -> list[Parked]:
+        """Every parked message, oldest first."""
         with self._lock:
             rows = self._db.execute(
+                "SELECT seq, receipt_id, record_id, node, department, topic, length(payload), enqueued_at, error, "
+                "parked_at FROM parked ORDER BY seq"
+            ).fetchall()
+        return [Parked(*row) for row in rows]
+
+    def parked_counts(self) -> dict[str, int]:
+        """Per node: messages parked (the `sgs_node_parked` gauge and /healthz)."""
+        with self._reader_lock:
+            rows = self._reader.execute("SELECT node, count(*) FROM parked GROUP BY node").fetchall()
+        return dict(rows)
+
+    def resend(self, seqs: list[int], at: int) -> list[int]:
+        """Put parked messages back at the end of the outbox (after the cause was fixed, e.g. a larger broker
+        limit); returns the sequence numbers found. Their receipts say RESENT until the broker acknowledges."""
+        return self._unpark(seqs, at, "RESENT")
+
+    def drop(self, seqs: list[int], at: int) -> list[int]:
+        """Forget parked messages for good (the department resubmits a corrected record); receipts say DROPPED."""
+        return self._unpark(seqs, at, "DROPPED")
+
+    def _unpark(self, seqs: list[int], at: int, event: str) -> list[int]:
+        done = []
+        with self.transaction() as tx:
+            for seq in seqs:
+                row = tx.db.execute(
+                    "SELECT receipt_id, record_id, kind, node, department, payload, topic FROM parked "
+                    "WHERE seq = ?",
+                    (seq,),
+                ).fetchone()
+                if row is None:
+                    continue
+                receipt_id, key, kind, node, department, payload, topic = row
+                tx.db.execute("DELETE FROM parked WHERE seq = ?", (seq,))
+                if event == "RESENT":
+                    tx.enqueue(receipt_id, key, kind, node, department, payload, at, topic)
+                tx.add_event(receipt_id, event, at)
+                done.append(seq)
+        return done
+
+    def outbox_stats(self) -> dict[str, tuple[int, int | None]]:
+        """Per node: (records waiting, enqueue time ms of the oldest) — the outbox depth and age metrics."""
+        with self._reader_lock:
+            rows = self._reader.execute(
                 "SELECT node, count(*), min(enqueued_at) FROM outbox GROUP BY node"
             ).fetchall()
         return {node: (count, oldest) for node, count, oldest in rows}
@@ -405,7 +501,7 @@ class Transaction:
             "content_hash = excluded.content_hash, receipt_id = excluded.receipt_id",
             (c.record_id, c.version, c.content_hash, c.receipt_id),
         )
-        self._enqueue(
+        self.enqueue(
             c.receipt_id,
             c.record_id,
             c.kind,
@@ -445,9 +541,7 @@ class Transaction:
             reasons=reasons,
         )
         if rejection is not None:
-            self._enqueue(
-                receipt_id, record_id or receipt_id, kind, node, department, rejection, at, REJECTED
-            )
+            self.enqueue(receipt_id, record_id or receipt_id, kind, node, department, rejection, at, REJECTED)
 
     def take_decision(
         self,
@@ -472,7 +566,7 @@ class Transaction:
             status="RECEIVED",
             at=at,
         )
-        self._enqueue(receipt_id, record_id, kind, node, department, payload, at, DECISIONS)
+        self.enqueue(receipt_id, record_id, kind, node, department, payload, at, DECISIONS)
 
     def _receipt(
         self,
@@ -508,7 +602,7 @@ class Transaction:
         )
         self.add_event(receipt_id, status, at, None, reasons)
 
-    def _enqueue(
+    def enqueue(
         self,
         receipt_id: str,
         key: str,

@@ -22,10 +22,11 @@ from pydantic import BaseModel
 from services.sink.metrics import SinkMetrics
 from services.sink.store import PUBLIC_PAGE_MAX, SinkStore
 from services.sink.store import Query as StoreQuery
-from services.sink.views import KIND_LABELS, labelled_fields, public_view, summary
+from services.sink.views import KIND_LABELS, labelled_fields, public_view, summary, tier_label
 from sgs.domain.workdays import CHINA
 
 ROLLING_DAYS = 10  # D7: the rolling list shows 10 days of publications
+MAX_PAGE = 10**6  # paging bound: a 20-digit page overflowed SQLite's integer (a 500, issue 17); now a 422
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 log = structlog.get_logger("sink")
 
@@ -48,6 +49,8 @@ class RecordSummary(BaseModel):
     publicity_end: date | None
     published_at: datetime
     under_objection: bool
+    rule_set: str | None = None  # the rule set that decided publication (rules.toml); null if stored before
+    tier: str | None = None  # MINOR / GENERAL / SERIOUS as that rule set gave it; null for a licence
 
 
 class SearchPage(BaseModel):
@@ -96,7 +99,13 @@ def create_app(
     hist = metrics.query.labels(tier)
 
     def page_context(**extra: Any) -> dict[str, Any]:
-        return {"sink_name": sink_name, "tier": tier, "kind_labels": KIND_LABELS, **extra}
+        return {
+            "sink_name": sink_name,
+            "tier": tier,
+            "kind_labels": KIND_LABELS,
+            "tier_label": tier_label,
+            **extra,
+        }
 
     def store_query(
         name: str | None, uscc: str | None, doc_no: str | None, authority: str | None, kind: str | None,
@@ -135,7 +144,7 @@ def create_app(
         ] = None,
         decided_from: Annotated[date | None, Query(alias="from", description="决定日期起")] = None,
         decided_to: Annotated[date | None, Query(alias="to", description="决定日期止")] = None,
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
         size: Annotated[int, Query(ge=1, le=PUBLIC_PAGE_MAX)] = 20,
     ) -> dict[str, Any]:
         with hist.time():
@@ -143,7 +152,12 @@ def create_app(
             total, rows = store.search(q, today())
             return {"total": total, "page": page, "size": size, "items": [summary(r) for r in rows]}
 
-    @app.get("/v1/records/{record_id:path}", response_model=PublicRecord, summary="一条公示记录")
+    @app.get(
+        "/v1/records/{record_id:path}",
+        response_model=PublicRecord,
+        summary="一条公示记录",
+        responses={404: {"description": "不存在、已撤下或已过公示期 / not published"}},
+    )
     def get_record(record_id: str) -> dict[str, Any]:
         with hist.time():
             row = store.public_record(record_id, today())
@@ -163,7 +177,13 @@ def create_app(
             }
 
     @app.get(
-        "/v1/operator/records/{record_id:path}", response_model=OperatorRecord, summary="操作员查阅完整记录"
+        "/v1/operator/records/{record_id:path}",
+        response_model=OperatorRecord,
+        summary="操作员查阅完整记录",
+        responses={
+            401: {"description": "no or unknown operator token"},
+            404: {"description": "no such record, or not the provincial tier"},
+        },
     )
     def operator_record(
         record_id: str, request: Request, authorization: Annotated[str | None, Header()] = None
@@ -186,7 +206,7 @@ def create_app(
             raise HTTPException(404, "无此记录")
         return {
             **summary(row),
-            "for_publication": row.for_publication and not row.simple_procedure,
+            "for_publication": row.for_publication,
             "withdrawn": row.withdrawn,
             "withdrawal_reason": row.withdrawal_reason,
             "record": json.loads(row.record),
@@ -195,7 +215,7 @@ def create_app(
     # --- the public disclosure page (公示页面) ---
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def rolling_list(request: Request, page: int = 1) -> HTMLResponse:
+    def rolling_list(request: Request, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> HTMLResponse:
         with hist.time():
             since = datetime.combine(today() - timedelta(days=ROLLING_DAYS), time())
             total, rows = store.search(StoreQuery(published_since=since, page=page, size=50), today())
@@ -213,7 +233,7 @@ def create_app(
         doc_no: str = "",
         authority: str = "",
         kind: str = "",
-        page: int = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     ) -> HTMLResponse:
         with hist.time():
             q = store_query(

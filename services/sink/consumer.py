@@ -27,9 +27,11 @@ from kafka.errors import KafkaError
 
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Outcome, Row, SinkStore, kind_of
+from sgs.domain.kinds import KIND_OF_SCHEMA
+from sgs.domain.rulebook import RuleBook, label
 from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
 from sgs.kafka.engines import Engine
-from sgs.kafka.producer import durable_producer
+from sgs.kafka.producer import durable_producer, unsendable
 from sgs.kafka.topics import RECEIPTS
 from sgs.serialization.codec import SerializationError, default_codec
 
@@ -41,14 +43,14 @@ TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 log = structlog.get_logger("sink")
 
 
-def refusal_rule(tier: str, name: str, record: dict[str, Any]) -> str | None:
-    """D11: 信用中国 neither collects nor publishes simple-procedure penalties or penalties on natural persons.
-    The relay worker already filters them; the national sink refuses them again, defensively."""
-    if tier != "national" or name != "sgs.PenaltyRecord":
+def refusal_rule(tier: str, rules: RuleBook, name: str, record: dict[str, Any]) -> str | None:
+    """D11 as the rule book has it for the record's decision date: a tier its ruling does not send the record to
+    does not hold it (信用中国 takes neither 简易程序/轻微 penalties nor natural persons' under either rule set). The
+    relay worker routes by the same ruling; the sink checks again, defensively, against a relay sent by mistake."""
+    kind = KIND_OF_SCHEMA.get(name)
+    if kind is None:  # a withdrawal
         return None
-    if record["counterpart"]["category"] == "NATURAL_PERSON" or record.get("procedure") == "SIMPLE":
-        return "D11"
-    return None
+    return None if tier in rules.ruling(kind, record).relay else "D11"
 
 
 class ReceiptBuilder:
@@ -88,11 +90,21 @@ class ReceiptBuilder:
             "detail": (
                 f"{TIER_LABELS[self.tier]}已撤下：{self.reason_labels.get(reason, reason)}"
                 if event == "withdrawn"
-                else f"{TIER_LABELS[self.tier]}已入库"
+                else f"{TIER_LABELS[self.tier]}已入库{_rules_note(record)}"
             ),
             "reasons": [],
         }
         return node, self.codec.encode("sgs.Receipt", receipt)
+
+
+def _rules_note(record: dict[str, Any]) -> str:
+    """Which rule set and tier decided the stored record's publication and publicity (rules.toml, D11, D14)."""
+    ann = record.get("annotations") or {}
+    if not ann.get("rule_set"):
+        return ""
+    tier = f"，失信程度 {label('tier', ann['tier'])}" if ann.get("tier") else ""
+    shown = "公示" if ann.get("for_publication", True) else "不公示"
+    return f"（规则集 {ann['rule_set']}{tier}，{shown}，至 {ann.get('publicity_end') or '长期'}）"
 
 
 class _SeekToStored(ConsumerRebalanceListener):
@@ -126,6 +138,7 @@ class RelayConsumer:
         metrics: SinkMetrics,
         *,
         tier: str,
+        rules: RuleBook,
         bootstrap: str,
         topic: str,
         group_id: str,
@@ -133,6 +146,7 @@ class RelayConsumer:
         receipts_topic: str = RECEIPTS,
     ) -> None:
         self.store, self.metrics, self.tier, self.topic = store, metrics, tier, topic
+        self.rules = rules  # which tiers hold a record (D11), by the rule set of its decision date
         self.bootstrap = bootstrap
         self.engine = engine
         self.receipts_topic = receipts_topic
@@ -229,9 +243,9 @@ class RelayConsumer:
             decoded = self._decode(message)
             if decoded is None:
                 continue
-            rule = refusal_rule(self.tier, *decoded)
+            rule = refusal_rule(self.tier, self.rules, *decoded)
             if rule:
-                self.metrics.refused.labels(self.tier, "penalty", rule).inc()
+                self.metrics.refused.labels(self.tier, KIND_OF_SCHEMA[decoded[0]], rule).inc()
                 log.warning("sink.refused", record_id=decoded[1]["envelope"]["record_id"], rule=rule)
                 continue
             good.append(decoded)
@@ -298,20 +312,43 @@ class RelayConsumer:
             log.info("sink.withdrawal_ignored", record_id=w["record_id"], version=w["version"])
 
     def send_receipts(self) -> None:
-        """Send what the outbox holds, then forget it once the broker has acknowledged it."""
+        """Send what the outbox holds, then forget it once the broker has acknowledged it. A receipt the broker can
+        never take is parked (`sink_receipt_parked`, with its error), not retried in front of the others."""
         while pending := self.store.pending_receipts():
+            futures = []
+            parked: list[tuple[int, BaseException]] = []
+            failed: Exception | None = None
+            for i, k, v in pending:
+                try:
+                    futures.append((i, self.producer.send(self.receipts_topic, key=k.encode(), value=v)))
+                except Exception as exc:  # noqa: BLE001 - sorted: the receipt's own fault is parked
+                    if not unsendable(exc):
+                        failed = exc
+                        break
+                    parked.append((i, exc))
             try:
-                futures = [
-                    self.producer.send(self.receipts_topic, key=k.encode(), value=v) for _, k, v in pending
-                ]
                 self.producer.flush(10)
-                for f in futures:
-                    f.get(timeout=0)
             except KafkaError as exc:
-                log.warning("sink.receipts_unsent", pending=len(pending), error=str(exc))
+                failed = failed or exc
+            sent = []
+            for i, f in futures:
+                if not f.is_done:
+                    failed = failed or TimeoutError("no acknowledgement within 10 s")
+                elif not f.failed():
+                    sent.append(i)
+                elif unsendable(f.exception):
+                    parked.append((i, f.exception))
+                else:
+                    failed = failed or f.exception
+            self.store.receipts_sent(sent)
+            self.metrics.receipts.labels(self.tier).inc(len(sent))
+            for i, error in parked:
+                self.store.park_receipt(i, f"{type(error).__name__}: {error}")
+                self.metrics.receipts_parked.labels(self.tier).inc()
+                log.error("sink.receipt_parked", receipt=i, error=str(error))
+            if failed is not None:
+                log.warning("sink.receipts_unsent", pending=len(pending) - len(sent), error=str(failed))
                 return
-            self.store.receipts_sent([i for i, _, _ in pending])
-            self.metrics.receipts.labels(self.tier).inc(len(pending))
 
     def refresh_held(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -44,6 +44,12 @@ class SinkMetrics:
             registry=r,
         )  # fmt: skip
         self.receipts = Counter("sgs_sink_receipts_total", "Receipts sent.", ["tier"], registry=r)
+        self.receipts_parked = Counter(
+            "sgs_sink_receipts_parked_total",
+            "Receipts the broker refused for good (too large, invalid), moved aside so the others flow on.",
+            ["tier"],
+            registry=r,
+        )
         self.query = Histogram(
             "sgs_sink_query_duration_seconds", "Time to answer a query (API or page).", ["tier"], registry=r
         )

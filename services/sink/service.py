@@ -59,6 +59,7 @@ def serve(settings: SinkSettings) -> int:
             store,
             metrics,
             tier=tier,
+            rules=settings.federation.rules,
             bootstrap=settings.kafka_bootstrap,
             engine=settings.engine,
             topic=topic,

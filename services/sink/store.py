@@ -82,6 +82,8 @@ class Row:
     under_objection: bool
     revoked: bool
     record: str
+    rule_set: str | None = None  # the rule set and tier that decided publication (rules.toml, D11, D14)
+    tier: str | None = None
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Row:
@@ -108,12 +110,15 @@ class Row:
             publicity_end=ann.get("publicity_end") if ann else record.get("publicity_end"),
             # D7: published centrally when the municipal platform accepted it; stable across replays and tiers.
             published_at=accepted_at.astimezone(UTC).replace(tzinfo=None),
-            # D11: simple-procedure penalties are never published, whatever the annotation says.
-            for_publication=bool(ann.get("for_publication", True)) and not simple,
+            # D11: the rule book decided at the municipal platform (annotations, per tier); a record relayed
+            # without annotations falls back to the seeds' rule: 简易程序 is not published.
+            for_publication=bool(ann["for_publication"]) if ann else not simple,
             simple_procedure=simple,
             under_objection=bool(ann.get("under_objection", False)),
             revoked=env["operation"] == "REVOKE",
             record=record_json(record),
+            rule_set=ann.get("rule_set"),
+            tier=ann.get("tier"),
         )
 
 
@@ -148,6 +153,8 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("withdrawn_at", sa.DateTime),
         sa.Column("received_at", sa.DateTime, nullable=False),
         sa.Column("record", sa.Text, nullable=False),
+        sa.Column("rule_set", sa.String(64)),
+        sa.Column("tier", sa.String(16)),
     )
     offsets = sa.Table(
         "sink_offsets",
@@ -170,6 +177,16 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("key", sa.String(64), nullable=False),
         sa.Column("value", sa.LargeBinary, nullable=False),
     )
+    # Receipts the broker refused for good (issue 17): kept with their error for an operator, out of the way.
+    parked = sa.Table(
+        "sink_receipt_parked",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("error", sa.String(1000), nullable=False),
+        sa.Column("parked_at", sa.DateTime, nullable=False),
+    )
     access_log = sa.Table(
         "sink_access_log",
         metadata,
@@ -186,6 +203,7 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         "offsets": offsets,
         "broker": broker,
         "outbox": outbox,
+        "parked": parked,
         "access_log": access_log,
     }
 
@@ -248,11 +266,26 @@ class SinkStore:
             t["outbox"],
             t["access_log"],
         )
+        self.parked = t["parked"]
         self.upsert = self._upsert_statement()
         try:
             self.metadata.create_all(self.engine)
+            self._add_new_columns()
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot create the sink tables: {exc}") from exc
+
+    def _add_new_columns(self) -> None:
+        """A store created before a nullable column was added gets it (rule_set, tier: issue 15); rows stored
+        before have NULL there, which the page shows as not known."""
+        have = {
+            c["name"] for c in sa.inspect(self.engine).get_columns(self.records.name, self.records.schema)
+        }
+        with self.engine.begin() as conn:
+            for column in self.records.c:
+                if column.name not in have and column.nullable:
+                    table = self.engine.dialect.identifier_preparer.format_table(self.records)
+                    kind = column.type.compile(self.engine.dialect)
+                    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -314,6 +347,8 @@ class SinkStore:
             "withdrawn_at": now if row.revoked else None,
             "received_at": now,
             "record": row.record,
+            "rule_set": row.rule_set,
+            "tier": row.tier,
         }
 
     def _withdraw(self, conn: Connection, w: dict[str, Any], now: datetime) -> bool:
@@ -425,6 +460,25 @@ class SinkStore:
             with self.engine.begin() as conn:
                 conn.execute(self.outbox.delete().where(self.outbox.c.id.in_(ids)))
 
+    def park_receipt(self, receipt: int, error: str) -> None:
+        """A receipt the broker can never take: out of the outbox, kept with its error, so the others flow on."""
+        o, p = self.outbox, self.parked
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(o).where(o.c.id == receipt)).first()
+            if row is None:
+                return
+            conn.execute(
+                p.insert(),
+                {
+                    "id": row.id,
+                    "key": row.key,
+                    "value": row.value,
+                    "error": error[:1000],
+                    "parked_at": datetime.now(UTC).replace(tzinfo=None),
+                },
+            )
+            conn.execute(o.delete().where(o.c.id == receipt))
+
     # --- reads ---
 
     def held_by_kind(self) -> dict[str, int]:
@@ -442,7 +496,6 @@ class SinkStore:
         return sa.and_(
             r.c.withdrawn.is_(False),
             r.c.for_publication.is_(True),
-            r.c.simple_procedure.is_(False),
             sa.or_(r.c.publicity_end.is_(None), r.c.publicity_end >= today),
         )
 

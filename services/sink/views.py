@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sgs.domain.publication import mask_identifiers
+from sgs.domain.rulebook import label
 from sgs.serialization.codec import default_codec
 
 # D17: personal data of the legal representative is not part of the public answer; operators see it (logged).
@@ -18,6 +19,11 @@ HIDDEN_FROM_PUBLIC = {("counterpart", "legal_rep_id_type"), ("counterpart", "leg
 INTERNAL = ("envelope", "annotations")
 SCHEMA_OF_KIND = {"license": "sgs.LicenseRecord", "penalty": "sgs.PenaltyRecord"}
 KIND_LABELS = {"license": "行政许可", "penalty": "行政处罚"}
+
+
+def tier_label(tier: str | None) -> str:
+    """轻微 / 一般 / 严重 for the page; empty for a licence or a record stored before tiers were kept."""
+    return label("tier", tier) or ""
 
 
 def public_view(stored: str) -> dict[str, Any]:
@@ -47,6 +53,9 @@ def summary(row: sa.Row[Any]) -> dict[str, Any]:
         "publicity_end": row.publicity_end,
         "published_at": row.published_at,
         "under_objection": row.under_objection,
+        # Which rules decided publication and publicity: the rule set and the dishonesty tier (rules.toml, D14).
+        "rule_set": row.rule_set,
+        "tier": row.tier,
     }
 
 

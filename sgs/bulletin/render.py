@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from sgs.domain.bulletin import FIGURES, NOT_APPLICABLE, RULE_PREFIX, Bulletin
+from sgs.domain.bulletin import NOT_APPLICABLE, Bulletin
 
 
 def write_csv(bulletin: Bulletin, path: Path) -> None:
@@ -64,7 +64,7 @@ def render_html(bulletin: Bulletin) -> str:
         loader=jinja2.PackageLoader("sgs.bulletin", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
     )
-    figures = [f.name for f in FIGURES] + [f"{RULE_PREFIX}{r}" for r in bulletin.rules]
+    figures = bulletin.names
     charts = [(name, markupsafe.Markup(_bar_chart(bulletin, name))) for name in CHARTS]
     return env.get_template("bulletin.html").render(
         b=bulletin, figures=figures, rows=[(u, bulletin.row(u)) for u in bulletin.units()], charts=charts

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "simulators.bench.cli",
     "sgs.cli.chaos",
     "sgs.cli.calendar",
+    "sgs.cli.rules",
     "sgs.cli.validate",
     "sgs.cli.refbase",
     "services.lag_exporter.cli",

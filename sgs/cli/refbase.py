@@ -6,10 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sgs.cli.options import add_common_options, add_option
 
 BATCH = 1000
+
+
+if TYPE_CHECKING:
+    from sgs.config import Federation
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -46,11 +51,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pub.set_defaults(run=run_publish)
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from sgs.config import load_config, store_url
+def _open(args: argparse.Namespace, federation: Federation):  # type: ignore[no-untyped-def]
+    from sgs.config import store_url
     from sgs.refbase.store import RefBase
 
-    url = args.refbase_url or store_url(load_config(args.config).refbase_url, args.data_dir)
+    url = args.refbase_url or store_url(federation.refbase_url, args.data_dir)
     return RefBase(url)
 
 
@@ -72,12 +77,17 @@ def run_load(args: argparse.Namespace) -> int:
     from sgs.refbase.publisher import ChangePublisher
     from sgs.refbase.store import BASES, LoadCounts, RefbaseError
 
+    federation = load_config(args.config)  # checked before anything connects: a bad config is one line
     log = configure_logging("refbase", args.log_level)
     spec = BASES[args.base]
     total = LoadCounts()
     try:
-        with ChangePublisher(args.kafka_bootstrap) as publish, _open(args) as base, _bar(args, "row") as bar:
-            ensure_topics(args.kafka_bootstrap, load_config(args.config).partitions)
+        with (
+            ChangePublisher(args.kafka_bootstrap) as publish,
+            _open(args, federation) as base,
+            _bar(args, "row") as bar,
+        ):
+            ensure_topics(args.kafka_bootstrap, federation.partitions)
             batch: list[dict] = []
 
             def flush() -> None:
@@ -132,11 +142,12 @@ def run_publish(args: argparse.Namespace) -> int:
     from sgs.refbase.publisher import ChangePublisher
     from sgs.refbase.store import BASES, RefbaseError
 
+    federation = load_config(args.config)  # checked before anything connects: a bad config is one line
     log = configure_logging("refbase", args.log_level)
     specs = list(BASES.values()) if args.base == "all" else [BASES[args.base]]
     try:
-        with ChangePublisher(args.kafka_bootstrap) as publish, _open(args) as base:
-            ensure_topics(args.kafka_bootstrap, load_config(args.config).partitions)
+        with ChangePublisher(args.kafka_bootstrap) as publish, _open(args, federation) as base:
+            ensure_topics(args.kafka_bootstrap, federation.partitions)
             for spec in specs:
                 sent = 0
                 with _bar(args, "row") as bar:

@@ -8,7 +8,9 @@ Read in this order, as a record meets them:
 - `identifiers` (统一社会信用代码, 居民身份证号, 组织机构代码, GB/T 2260) and `validation`: the quality check (D3, D12);
 - `workdays`: the official working-day calendar and China's date (D5, D6);
 - `reconciliation`: the check against the legal-person and population bases (D13);
-- `periods` and `publication`: what each tier receives and publishes, for how long, masked how (D11, D14, D17);
+- `rulebook`: the dated rule sets of `rules.toml` (the seeds' rules; 国家发展改革委令第36号 from 2026-04-01)
+  that decide what each tier publishes, for how long, and from when a record can be repaired (D11, D14, D16);
+  `periods` counts those periods and `publication` masks what is published (D17);
 - `lifecycle`: objections and credit repair on a published record (D15, D16);
 - `bulletin`: the monthly figures per district and department (D8).
 """

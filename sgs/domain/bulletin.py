@@ -16,6 +16,8 @@ Measures read (per district, department, kind, month of submission):
   mismatched           records whose subject did not match the legal-person / population base (D13)
   published            accepted records the municipal platform publishes (for publication: not D11's exceptions)
   clean                accepted records with no warning: reconciliation MATCHED, not late by D5 nor D6
+  tier.<set>.<tier>    accepted penalties by the rule set and dishonesty tier that decided their publication
+                       (rules.toml: seeds / ndrc-order-36; MINOR 轻微, GENERAL 一般, SERIOUS 严重)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sgs.config import Federation
+from sgs.domain.rulebook import label
 
 NOT_APPLICABLE = "—"  # a share whose denominator is zero, in the CSV and the page alike
 CITY = "全市"
@@ -94,6 +97,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("数据范围覆盖率", lambda _, cov: _share(cov[0], cov[1])),
 )
 RULE_PREFIX = "退回率·"  # one column per rule seen in either month
+TIER_PREFIX = "处罚数·"  # one column per (rule set, tier) seen in either month: a count, not a share
 
 
 @dataclass
@@ -123,15 +127,24 @@ class Bulletin:
     previous: str
     federation_name: str
     rules: list[str]
+    tiers: list[str]  # "<rule set>.<tier>" measures seen, e.g. "ndrc-order-36.MINOR"
     city: Unit
     districts: list[Unit]
     departments: list[Unit]
 
     @property
+    def names(self) -> list[str]:
+        """Every figure's column name, in order: the figures, rejection shares by rule, penalties by tier."""
+        return (
+            [f.name for f in FIGURES]
+            + [f"{RULE_PREFIX}{r}" for r in self.rules]
+            + [f"{TIER_PREFIX}{_tier_name(t)}" for t in self.tiers]
+        )
+
+    @property
     def columns(self) -> list[str]:
-        names = [f.name for f in FIGURES] + [f"{RULE_PREFIX}{r}" for r in self.rules]
         return ["层级", "区划代码", "区县", "部门编码", "部门", "排名"] + [
-            col for name in names for col in (name, f"{name}（上月）")
+            col for name in self.names for col in (name, f"{name}（上月）")
         ]
 
     def units(self) -> list[Unit]:
@@ -141,6 +154,9 @@ class Bulletin:
         counts = unit.counts.get(month, Counter())
         if name.startswith(RULE_PREFIX):
             return _share(counts[f"rejected.{name[len(RULE_PREFIX) :]}"], received(counts))
+        if name.startswith(TIER_PREFIX):
+            measure = next(t for t in self.tiers if f"{TIER_PREFIX}{_tier_name(t)}" == name)
+            return str(counts[f"tier.{measure}"])
         figure = next(f for f in FIGURES if f.name == name)
         return figure.compute(counts, unit.coverage.get(month, (0, 0)))
 
@@ -153,10 +169,16 @@ class Bulletin:
             "部门": unit.department_name,
             "排名": "" if unit.rank is None else str(unit.rank),
         }
-        for name in [f.name for f in FIGURES] + [f"{RULE_PREFIX}{r}" for r in self.rules]:
+        for name in self.names:
             out[name] = self.value(unit, name, self.month)
             out[f"{name}（上月）"] = self.value(unit, name, self.previous)
         return out
+
+
+def _tier_name(measure: str) -> str:
+    """ "ndrc-order-36.MINOR" -> "ndrc-order-36·轻微"."""
+    rule_set, _, tier = measure.rpartition(".")
+    return f"{rule_set}·{label('tier', tier)}"
 
 
 def _rank_key(unit: Unit, month: str) -> tuple[float, float, int]:
@@ -216,20 +238,24 @@ def build(federation: Federation, counts: dict[str, Counts], month: str) -> Bull
         for key, unit in departments.items():
             unit.coverage[m] = (int(key in reporting), 0 if unit.department_name == "（配置外）" else 1)
         city.coverage[m] = (len(reporting), sum(catalogue.values()))
-    rules = sorted(
-        {
-            measure[len("rejected.") :]
-            for by_month in (counts.get(month, {}), counts.get(previous, {}))
-            for c in by_month.values()
-            for measure in c
-            if measure.startswith("rejected.")
-        }
-    )
+
+    def seen(prefix: str) -> list[str]:
+        return sorted(
+            {
+                measure[len(prefix) :]
+                for by_month in (counts.get(month, {}), counts.get(previous, {}))
+                for c in by_month.values()
+                for measure in c
+                if measure.startswith(prefix)
+            }
+        )
+
     return Bulletin(
         month=month,
         previous=previous,
         federation_name=federation.name,
-        rules=rules,
+        rules=seen("rejected."),
+        tiers=seen("tier."),
         city=city,
         districts=_rank(list(districts.values()), month),
         departments=_rank(list(departments.values()), month),

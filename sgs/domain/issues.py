@@ -10,6 +10,7 @@ ROW = "(row)"  # the field of an issue about the record as a whole
 MAX_VALUE_CHARS = (
     200  # an offending value is quoted up to this length, so a hostile cell cannot bloat a reason
 )
+MAX_REASONS = 50  # and a record lists at most this many, so its rejection always fits in a message
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,15 @@ def quote(value: Any) -> str | None:
         return None
     text = value if isinstance(value, str) else str(value)
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
+
+
+def bounded(issues: list[Issue]) -> list[Issue]:
+    """At most MAX_REASONS issues: the first ones, then one saying how many more there are (D12 wants every reason,
+    but a record of a million unknown columns must not make a rejection larger than a message)."""
+    if len(issues) <= MAX_REASONS:
+        return issues
+    more = len(issues) - (MAX_REASONS - 1)
+    return [
+        *issues[: MAX_REASONS - 1],
+        Issue(ROW, "reasons.truncated", f"另有 {more} 个问题未列出", str(more)),
+    ]

@@ -12,9 +12,10 @@ from typing import Any
 
 from sgs.domain.identifiers import uscc_issues
 from sgs.domain.issues import ROW, Issue, quote
-from sgs.domain.periods import add_months, add_years
 from sgs.domain.records import parse_cell
+from sgs.domain.rulebook import Period, Ruling
 from sgs.domain.template import schema_fields
+from sgs.domain.validation import DECISION_DATE_FLOOR
 
 DECISION_SCHEMA = "sgs.LifecycleDecision"
 # Decisions that take the record down everywhere, with the sgs.Withdrawal reason they carry (D15, D16).
@@ -22,11 +23,8 @@ WITHDRAWAL_REASON = {"OBJECTION_TAKEN_DOWN": "OBJECTION_UPHELD", "REPAIR_APPROVE
 # Decisions that open or close an objection (D15): the record stays published, marked `under_objection` or not.
 # A corrected record arrives as a new version through the normal path; the decision only clears the mark.
 OBJECTION_OPEN = {"OBJECTION_RAISED": True, "OBJECTION_KEPT": False, "OBJECTION_CORRECTED": False}
-REPAIR_AFTER_MONTHS = 3  # D16: at least 3 months of publicity before a repair
-REPAIRABLE_PUBLICITY_YEARS = 1  # D16: only a penalty published for 1 year (一般, not 严重失信, D14)
-REPAIR_BAR_YEARS = 1  # D16: a penalty within a year after a repair of the same subject is not repairable
 # D16: the repairs remembered per subject, the latest by date. A repair matters only to penalties decided in the
-# year after it, and a penalty can be repaired only while it is published (a year, D14), so the latest few are
+# year after it, and a penalty can be repaired only while it is published (a year or three, D14), so the latest few are
 # the ones a repair decided now can meet; a subject with more repairs than this is not expected.
 REPAIRS_KEPT = 8
 # The counterpart's codes that name a subject (D3), in the order one is taken: a natural person by 证件号码; anyone
@@ -49,7 +47,7 @@ def parse_decision(data: Any, today: date) -> tuple[dict[str, Any] | None, list[
     for key, raw in data.items():
         f = by_key.get(str(key).strip())
         if f is None:
-            issues.append(Issue(str(key), "column.unknown", "决定中没有此字段", quote(raw)))
+            issues.append(Issue(quote(str(key)) or "", "column.unknown", "决定中没有此字段", quote(raw)))
             continue
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue
@@ -69,34 +67,32 @@ def parse_decision(data: Any, today: date) -> tuple[dict[str, Any] | None, list[
         issues.append(
             Issue(by_name["decided_on"].column, "date.future", "决定日期晚于今天", str(body["decided_on"]))
         )
+    if body["decided_on"] is not None and body["decided_on"] < DECISION_DATE_FLOOR:
+        issues.append(
+            Issue(
+                by_name["decided_on"].column,
+                "date.floor",
+                f"决定日期早于 {DECISION_DATE_FLOOR.isoformat()}",
+                str(body["decided_on"]),
+            )
+        )
     return body, issues
 
 
-def repair_refusal(
-    kind: str, severity: str | None, decided_on: date, publicity_end: date | None, repair_on: date
-) -> Issue | None:
-    """Why a credit repair approved on `repair_on` cannot take the record down, or None when it can (D16,
-    003 (十六)): only a penalty, only one published for 1 year (一般; 严重失信 is not repairable, and a period the
-    deciding body set longer than a year is not a 1-year penalty, D14), and only after at least 3 months of
-    publicity, counted like the publicity period from the penalty's decision date."""
-    if kind != "penalty":
-        return Issue("记录标识", "repair.not_penalty", "信用修复只适用于行政处罚信息", kind)
-    if severity == "SERIOUS":
-        return Issue("记录标识", "repair.serious", "严重失信行政处罚信息不予信用修复", severity)
-    one_year = add_years(decided_on, REPAIRABLE_PUBLICITY_YEARS)
-    if publicity_end is None or publicity_end > one_year:
-        return Issue(
-            "记录标识",
-            "repair.not_one_year",
-            f"公示期超过一年（至 {publicity_end or '长期'}）的行政处罚信息不予信用修复",
-            str(publicity_end),
-        )
-    earliest = add_months(decided_on, REPAIR_AFTER_MONTHS)
-    if repair_on < earliest:
+def repair_refusal(ruling: Ruling, repair_on: date) -> Issue | None:
+    """Why a credit repair approved on `repair_on` cannot take the record down, or None when it can (D16): the
+    rule book's ruling on the record says whether it is repairable at all (a licence is not; 严重失信 is not under
+    the seeds, 003 (十六)) and from when (the seeds: 3 months of publicity; 令第36号: the tier's 最短公示期)."""
+    if ruling.repair_refusal is not None:
+        rule, message = ruling.repair_refusal
+        return Issue("记录标识", rule, message, ruling.tier)
+    assert ruling.repair_earliest is not None
+    if repair_on < ruling.repair_earliest:
         return Issue(
             "决定日期",
             "repair.too_early",
-            f"公示未满三个月：处罚决定日期 {decided_on}，最早可于 {earliest} 修复",
+            f"未满最短公示期（{ruling.rule_set}）：处罚决定日期 {ruling.decided_on}，最早可于 "
+            f"{ruling.repair_earliest} 修复",
             str(repair_on),
         )
     return None
@@ -115,18 +111,21 @@ def subject_key(counterpart: Mapping[str, Any]) -> str | None:
     return None
 
 
-def repeat_refusal(decided_on: date, repaired_on: Iterable[date]) -> Issue | None:
-    """Why a penalty decided on `decided_on` is not repairable because its subject had a repair within the year
-    before (D16, 003 (十六) "在信用修复后一年内再次受到行政处罚的，不予信用修复"), or None. The year after a repair on R is
-    counted as the civil code counts periods (民法典 第二百零一条): it starts the day after R and ends on the
-    corresponding day a year later, inclusive; so a penalty decided on R itself, or before, is not barred by it."""
+def repeat_refusal(decided_on: date, repaired_on: Iterable[date], bar: Period | None) -> Issue | None:
+    """Why a penalty decided on `decided_on` is not repairable because its subject had a repair within `bar`
+    before (the seeds' rule set: a year, D16, 003 (十六) "在信用修复后一年内再次受到行政处罚的，不予信用修复"), or
+    None; no bar when the rule set has none. The year after a repair on R is counted as the civil code counts
+    periods (民法典 第二百零一条): it starts the day after R and ends on the corresponding day a year later,
+    inclusive; so a penalty decided on R itself, or before, is not barred by it."""
+    if bar is None:
+        return None
     for repaired in sorted(repaired_on, reverse=True):
-        end = add_years(repaired, REPAIR_BAR_YEARS)
+        end = bar.after(repaired)
         if repaired < decided_on <= end:
             return Issue(
                 "记录标识",
                 "repair.within_year_of_repair",
-                f"行政相对人于 {repaired} 信用修复后一年内（至 {end}）再次受到行政处罚（处罚决定日期 {decided_on}），"
+                f"行政相对人于 {repaired} 信用修复后 {bar} 内（至 {end}）再次受到行政处罚（处罚决定日期 {decided_on}），"
                 "不予信用修复",
                 str(decided_on),
             )
@@ -134,7 +133,7 @@ def repeat_refusal(decided_on: date, repaired_on: Iterable[date]) -> Issue | Non
 
 
 def record_repair(
-    history: Mapping[str, str], record_id: str, decided_on: date, repair_on: date
+    history: Mapping[str, str], record_id: str, decided_on: date, repair_on: date, bar: Period | None
 ) -> tuple[dict[str, str], Issue | None]:
     """A subject's repair history (record id -> repair date, ISO) after a repair of the penalty `record_id`
     (decided on `decided_on`) approved on `repair_on`: the repair added, or the history unchanged and why the
@@ -143,7 +142,7 @@ def record_repair(
     is not taken down twice). Only the latest `REPAIRS_KEPT` repairs are kept."""
     if record_id in history:
         return dict(history), None
-    refusal = repeat_refusal(decided_on, (date.fromisoformat(day) for day in history.values()))
+    refusal = repeat_refusal(decided_on, (date.fromisoformat(day) for day in history.values()), bar)
     if refusal is not None:
         return dict(history), refusal
     latest = sorted({**history, record_id: repair_on.isoformat()}.items(), key=lambda item: item[1])

@@ -1,73 +1,40 @@
-"""What each tier may receive and publish, for how long, and with which personal data masked (D11, D14, D17).
+"""What a tier may publish of a record: personal data masked (D17).
 
-Pure functions over the decoded `sgs.LicenseRecord` / `sgs.PenaltyRecord` dicts (`kind` is "license" or
-"penalty"); the route stage of the workers applies them when relaying to the provincial and national sinks.
+Which tiers receive and publish a record, and for how long (D11, D14), is the rule book's to say
+(`sgs.domain.rulebook`, `rules.toml`). Pure functions over the decoded `sgs.LicenseRecord` /
+`sgs.PenaltyRecord` dicts; the route stage of the workers applies them when relaying to the sinks.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stdnum.cn import ric
 
 from sgs.domain.periods import add_years
 
+if TYPE_CHECKING:
+    from sgs.domain.rulebook import RuleBook
+
 PROVINCIAL, NATIONAL = "provincial", "national"
 
-# D14 / 003 (十四): publicity on the credit portals, counted from the decision date.
-PENALTY_PUBLICITY_YEARS = {"GENERAL": 1, "SERIOUS": 3}  # 003 (十四)
-UNSTATED_VALIDITY_YEARS = 7  # 001 四(四)1
+# The longest publicity any seed gives a penalty: 5 years (000 三清单 3, Shanghai's legal-person default); 003 (十四)
+# sets 1 and 3 years and defers to special rules (从其规定), which is why a stated 公示截止期 may exceed those.
+LONGEST_PENALTY_PUBLICITY_YEARS = 5
 
 
-def publicity_end(kind: str, body: dict[str, Any]) -> date | None:
-    """The last day the record is shown (inclusive); None = long-term (D14).
-
-    How the seeds are reconciled:
-
-    - Penalties: 003 (十四), the national rule on publicity on credit portals, sets 1 year from the decision date
-      (一般) and 3 years (严重失信), "法律、法规、规章另有相关规定的，从其规定", and makes the deciding body state the
-      period ("明确行政处罚信息的公示期限"). So a source-given 公示截止期 (`publicity_end`) wins: it is the deciding
-      body's statement, possibly under such a special rule (谁产生、谁负责); without it, severity decides.
-      Shanghai's data-list defaults (000 三清单 3: natural-person penalty 2 years, legal-person penalty 5 years) are
-      the 有效期限 of an information item in the city's catalogue (sharing), not the public display period, so they
-      do not shorten or lengthen publication.
-    - Licences: 001 四(四)1 publishes a licence for its validity (信息有效期内查询式公示), so the end is 有效期至
-      (`valid_to`); and "没有明确有效期的，公示期为7年": a licence whose 有效期至 is empty states no end of validity,
-      so it is shown for 7 years from the decision (issue 5 spells this out: "7 years when none"). Shanghai's list
-      default (000 三清单 3: 行政许可默认为长期) is the catalogue's information validity, like the penalty defaults
-      above, not the public display period.
-    """
-    if kind == "penalty":
-        given = body.get("publicity_end")
-        if given is not None:
-            return given  # type: ignore[no-any-return]
-        return add_years(body["decided_on"], PENALTY_PUBLICITY_YEARS[body["severity"]])
-    if kind == "license":
-        valid_to: date | None = body.get("valid_to")
-        return valid_to if valid_to is not None else add_years(body["decided_on"], UNSTATED_VALIDITY_YEARS)
-    raise ValueError(f"unknown kind {kind!r}")
-
-
-def relay_tiers(kind: str, body: dict[str, Any]) -> dict[str, bool]:
-    """The tiers that receive the record, each with its for-publication flag (D11, D10).
-
-    - Every accepted record goes to the province and the nation for publication (D10, 003 (八) 逐级上报).
-    - A simple-procedure penalty (简易程序) is collected and reported but not published (001 四(一)): the province
-      gets it marked not-for-publication; 信用中国 neither collects nor publishes it (003 (五)).
-    - A penalty on a natural person (自然人) is not collected by 信用中国 (003 (五)): never the national tier. 个体工商户
-      are registered market entities with a 统一社会信用代码 and are relayed like legal persons.
-    """
-    if kind == "license":
-        return {PROVINCIAL: True, NATIONAL: True}
+def longest_publicity_end(kind: str, body: dict[str, Any], rules: RuleBook | None = None) -> date | None:
+    """The latest 公示截止期 a record may state (D14), or None when its kind states none: the rule book's maximum for
+    the record's tier where the set in force bounds stated ends (令第36号), else the longest any seed gives, counted
+    from the decision date. A stated end beyond it is implausible: a penalty decided 0001-01-01 and shown until
+    9999-12-31 would be on 信用中国 for ever (issue 17). `body` has a valid decision date, severity, procedure and
+    counterpart category (the caller checked them)."""
     if kind != "penalty":
-        raise ValueError(f"unknown kind {kind!r}")
-    if body["procedure"] == "SIMPLE":
-        return {PROVINCIAL: False}
-    if body["counterpart"]["category"] == "NATURAL_PERSON":
-        return {PROVINCIAL: True}
-    return {PROVINCIAL: True, NATIONAL: True}
+        return None
+    bounded = rules.longest_publicity(kind, body) if rules is not None else None
+    return bounded if bounded is not None else add_years(body["decided_on"], LONGEST_PENALTY_PUBLICITY_YEARS)
 
 
 def mask_id_number(value: str) -> str:
@@ -109,11 +76,3 @@ def mask_identifiers(body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(masked.get(field), str):
             masked[field] = _mask_ids_in_text(masked[field])
     return masked
-
-
-def is_expired(kind: str, body: dict[str, Any], annotations: dict[str, Any] | None, today: date) -> bool:
-    """Whether the publicity period has ended: shown up to and including its last day (D14, 003 (十四)
-    "公示期限届满的，应不再对外公示"). The annotated end is the one the record was relayed with; a record not yet
-    annotated gets it computed. None (long-term) never expires."""
-    end = annotations.get("publicity_end") if annotations is not None else publicity_end(kind, body)
-    return end is not None and today > end

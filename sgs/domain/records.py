@@ -10,7 +10,8 @@ Row keys may be, in any mix:
 - the template column names (Chinese, `template_columns(kind)`), as in the CSV/XLSX header;
 - the Avro field names, with the counterpart either nested (`{"counterpart": {"uscc": ...}}`) or flat
   (`{"uscc": ...}`; counterpart field names never clash with record field names).
-`envelope` and `annotations` keys are ignored. Values are strings (CSV) or JSON/XLSX scalars; an empty string is
+`annotations` keys are ignored; `envelope` keys and the optional columns 版本号, 操作类型 and 公示时间 are the
+envelope a department may give (`split_envelope`, `parse_envelope`). Values are strings (CSV) or JSON/XLSX scalars; an empty string is
 a missing value. Dates: YYYY-MM-DD or YYYY/MM/DD (month and day may have one digit). Amounts: decimal text or
 numbers. Enums: the Chinese label or the symbol. 处罚类别: several values separated by ; or ；, or a JSON list.
 """
@@ -36,7 +37,8 @@ from sgs.domain.template import (
     field_by_name,
     template_fields,
 )
-from sgs.domain.validation import validate
+from sgs.domain.validation import DECISION_DATE_FLOOR, text_issue, validate
+from sgs.domain.workdays import CHINA
 
 IGNORED_KEYS = frozenset({"envelope", "annotations"})
 _DATE = re.compile(r"^(\d{4})([-/])(\d{1,2})\2(\d{1,2})$")
@@ -55,7 +57,7 @@ def _flatten(kind: str, row: Mapping[Any, Any], issues: list[Issue]) -> list[tup
         if f is not None:  # the common case: an exact column name
             out.append((f, value))
             continue
-        name = str(key).strip().lstrip("\ufeff")
+        name = quote(str(key).strip().lstrip("\ufeff")) or ""  # a hostile key is quoted like a value
         if name in IGNORED_KEYS:
             continue
         if name == "counterpart" and isinstance(value, Mapping):
@@ -63,7 +65,12 @@ def _flatten(kind: str, row: Mapping[Any, Any], issues: list[Issue]) -> list[tup
                 f = field_by_name(kind).get(str(inner_key))
                 if f is None or f.path[0] != "counterpart":
                     issues.append(
-                        Issue(str(inner_key), "column.unknown", "模板中没有此列", quote(inner_value))
+                        Issue(
+                            quote(str(inner_key)) or "",
+                            "column.unknown",
+                            "模板中没有此列",
+                            quote(inner_value),
+                        )
                     )
                 else:
                     out.append((f, inner_value))
@@ -181,7 +188,8 @@ def parse_cell(f: TemplateField, raw: Any) -> tuple[Any, Issue | None]:
     value = _text(raw) if not isinstance(raw, (dict, list)) else None
     if value is None:
         return None, Issue(f.column, "type", f"{f.column}应为文本", quote(raw))
-    return value, None
+    issue = text_issue(f.column, value)
+    return (None, issue) if issue else (value, None)
 
 
 @cache
@@ -231,3 +239,122 @@ def to_json(body: Any) -> Any:
     if isinstance(body, bytes):
         return body.hex()
     return body
+
+
+# --- the envelope a department may give ------------------------------------------------------------------------
+
+OPERATIONS = {
+    "CREATE": "CREATE",
+    "UPDATE": "UPDATE",
+    "REVOKE": "REVOKE",
+    "新增": "CREATE",
+    "更新": "UPDATE",
+    "撤销": "REVOKE",
+}
+# The envelope fields a department may give, by Avro name, and the optional template columns that carry them in a
+# file (D4: a later version updates or revokes the record; D6: the portal publication time). A row without them is
+# version 1, 新增, with no publication time.
+ENVELOPE_KEYS = ("version", "operation", "published_at")
+ENVELOPE_COLUMNS = {"版本号": "version", "操作类型": "operation", "公示时间": "published_at"}
+# Versions a department sets (D4): a record updated a million times is implausible, and a version near the Avro
+# long's limit would leave it no room to be updated (issue 17).
+MAX_VERSION = 1_000_000
+
+
+def split_envelope(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the template fields, the envelope fields by Avro name) of a row: a JSON record's top-level or nested
+    `envelope` keys, or a file row's optional envelope columns. Empty cells count as not given."""
+    fields: dict[str, Any] = {}
+    nested = row.get("envelope")
+    if isinstance(nested, Mapping):
+        fields.update({k: nested[k] for k in ENVELOPE_KEYS if k in nested})
+    rest: dict[str, Any] = {}
+    for key, value in row.items():
+        name = ENVELOPE_COLUMNS.get(key.strip().lstrip("\ufeff"), key) if isinstance(key, str) else key
+        if name in ENVELOPE_KEYS:
+            if not (isinstance(value, str) and not value.strip()):
+                fields[name] = value
+        else:
+            rest[key] = value
+    return rest, fields
+
+
+def parse_envelope(
+    env: Mapping[str, Any], now: datetime.datetime
+) -> tuple[int | None, str | None, datetime.datetime | None, list[Issue]]:
+    """(version, operation, portal publication time, issues) of what a department gave (D4, D6, D12): version
+    defaults to 1, operation to CREATE for version 1 and UPDATE otherwise; a time without an offset is China's."""
+    version, version_issue = _parse_version(env.get("version"))
+    operation, operation_issue = _parse_operation(env.get("operation"), version or 1)
+    published_at, published_issue = _parse_published_at(env.get("published_at"), now)
+    issues = [i for i in (version_issue, operation_issue, published_issue) if i is not None]
+    return version, operation, published_at, issues
+
+
+def _parse_version(value: Any) -> tuple[int | None, Issue | None]:
+    if value is None:
+        return 1, None
+    if isinstance(value, float) and value.is_integer():  # XLSX stores 2 as 2.0
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        version = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        version = int(value.strip())
+    else:
+        return None, Issue("version", "version.format", "版本号应为正整数", quote(value))
+    if not 1 <= version <= MAX_VERSION:
+        return None, Issue(
+            "version",
+            "version.range",
+            f"版本号应为 1 至 {MAX_VERSION} 的整数 / from 1 to {MAX_VERSION}",
+            quote(value),
+        )
+    return version, None
+
+
+def _parse_operation(value: Any, version: int) -> tuple[str | None, Issue | None]:
+    if value is None:
+        return ("CREATE" if version == 1 else "UPDATE"), None
+    operation = OPERATIONS.get(value.strip().upper() if isinstance(value, str) else "")
+    if operation is None:
+        return None, Issue(
+            "operation",
+            "operation.enum",
+            "操作类型应为：CREATE（新增）、UPDATE（更新）、REVOKE（撤销）",
+            quote(value),
+        )
+    return operation, None
+
+
+def _parse_published_at(value: Any, now: datetime.datetime) -> tuple[datetime.datetime | None, Issue | None]:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
+    at: datetime.datetime | None = None
+    if isinstance(value, datetime.datetime):  # an XLSX date-time cell
+        at = value
+    elif isinstance(value, str):
+        try:
+            at = datetime.datetime.fromisoformat(value.strip())
+        except ValueError:
+            at = None
+    if at is None:
+        return None, Issue(
+            "published_at",
+            "published_at.format",
+            "公示时间应为 ISO 8601 时间，如 2026-05-06T09:30:00+08:00",
+            quote(value),
+        )
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=CHINA)
+    # before any decision; dates compared as written, so nothing overflows
+    if at.date() < DECISION_DATE_FLOOR:
+        return None, Issue(
+            "published_at",
+            "published_at.floor",
+            f"公示时间早于 {DECISION_DATE_FLOOR.isoformat()} / before {DECISION_DATE_FLOOR}",
+            quote(value),
+        )
+    # a little clock skew between the department and the node; the dates first, so 9999-12-31 cannot overflow
+    if at.date() > now.date() + datetime.timedelta(days=1) or at > now + datetime.timedelta(minutes=5):
+        return None, Issue("published_at", "published_at.future", "公示时间晚于报送时间", quote(value))
+    return at, None

@@ -9,19 +9,36 @@ import codecs
 import csv
 import io
 import json
+import re
+import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sgs.domain.issues import ROW, Issue, quote
 from sgs.domain.kinds import KINDS, SCHEMA_NAME
-from sgs.domain.records import parse_row
+from sgs.domain.records import ENVELOPE_COLUMNS, ENVELOPE_KEYS, parse_envelope, parse_row, split_envelope
 from sgs.domain.template import field_by_key, template_fields
+
+# Bounds on a template file, so that one upload never costs the others (one node process serves many districts):
+# rows as Excel itself allows; a CSV / JSON lines line read with a bounded buffer, never whole; an XLSX archive's
+# members checked before any parser sees them (sizes as the archive declares them, which is all Python's zipfile will
+# ever inflate; the ratio catches a small file that expands hugely; no DOCTYPE, so no XML entities). openpyxl streams
+# a worksheet but holds the shared strings whole, so they have a tighter bound of their own.
+MAX_ROWS = 1_048_576
+MAX_LINE_BYTES = 1024 * 1024
+XLSX_MAX_MEMBERS = 1000
+XLSX_MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
+XLSX_MAX_SHARED_STRINGS_BYTES = 64 * 1024 * 1024
+XLSX_MAX_RATIO = 100
+_XML_HEAD_BYTES = 64 * 1024
+_XML_ROOT = re.compile(rb"<[A-Za-z_]")
 
 
 class TemplateError(Exception):
-    """A file that cannot be read as a template at all: unknown format, wrong encoding, wrong header."""
+    """A file that cannot be read as a template at all: unknown format, wrong encoding, wrong header, over a bound."""
 
 
 def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | None, list[Issue]]]:
@@ -30,12 +47,14 @@ def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | Non
     The row number is the one an editor shows: the header is row 1 of a CSV/XLSX file, so the first record is
     row 2; in JSON lines it is the line number. Raises TemplateError for an unreadable file, an unknown format,
     a wrong encoding or a wrong header (possibly after some rows, for an encoding error deep in a file)."""
+    now = datetime.now(UTC)
     for number, row, issues in read_raw_rows(path, kind):
         if row is None:
             yield number, None, issues
             continue
-        body, parse_issues = parse_row(kind, row)
-        yield number, body, issues + parse_issues
+        rest, env = split_envelope(row)
+        body, parse_issues = parse_row(kind, rest)
+        yield number, body, issues + parse_issues + parse_envelope(env, now)[3]
 
 
 def read_raw_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | None, list[Issue]]]:
@@ -74,11 +93,14 @@ def _detect_format(path: Path) -> str:
 
 def _check_header(path: Path, kind: str, header: list[str]) -> None:
     names = [h.strip().lstrip("\ufeff") for h in header]
+    envelope = [ENVELOPE_COLUMNS.get(n, n) for n in names if ENVELOPE_COLUMNS.get(n, n) in ENVELOPE_KEYS]
+    names = [n for n in names if ENVELOPE_COLUMNS.get(n, n) not in ENVELOPE_KEYS]  # optional columns
     known = [n for n in names if field_by_key(kind).get(n) is not None]
     unknown = [n for n in names if field_by_key(kind).get(n) is None]
     resolved = [field_by_key(kind).get(n) for n in known]
     missing = [f.column for f in template_fields(kind) if f not in resolved]
     duplicated = sorted({f.column for f in resolved if f is not None and resolved.count(f) > 1})
+    duplicated += sorted({k for k in envelope if envelope.count(k) > 1})
     problems = []
     if unknown:
         problems.append(f"未知列 unknown columns: {', '.join(unknown[:10])}")
@@ -94,10 +116,23 @@ def _check_header(path: Path, kind: str, header: list[str]) -> None:
         )
 
 
+def _too_many_rows(path: Path, number: int) -> TemplateError:
+    return TemplateError(f"{path}: 超过 {MAX_ROWS} 行（第 {number} 行）/ more than {MAX_ROWS} rows")
+
+
 def _utf8_lines(path: Path, fh: io.BufferedReader) -> Iterator[str]:
-    """Decode line by line, so a wrong encoding is reported with its line number."""
+    """Decode line by line, each read with a bounded buffer (MAX_LINE_BYTES), so a wrong encoding is reported with
+    its line number and a line of 50 MiB costs 1 MiB before it is refused."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    for number, raw in enumerate(fh, start=1):
+    number = 0
+    while raw := fh.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise TemplateError(
+                f"{path}: 第 {number} 行超过 {MAX_LINE_BYTES} 字节 / line {number} is longer than {MAX_LINE_BYTES} bytes"
+            )
+        if number > MAX_ROWS + 1:
+            raise _too_many_rows(path, number)
         try:
             yield decoder.decode(raw)
         except UnicodeDecodeError:
@@ -132,9 +167,48 @@ def _csv_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | Non
             ) from None
 
 
+def check_xlsx_archive(path: Path) -> None:
+    """Refuse a zip bomb or an XML entity bomb before openpyxl opens it (TemplateError, naming the limit)."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise TemplateError(f"{path}: 不是有效的 XLSX 文件 / not a readable XLSX workbook: {exc}") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > XLSX_MAX_MEMBERS:
+            raise TemplateError(f"{path}: XLSX 含 {len(members)} 个部件 / more than {XLSX_MAX_MEMBERS} parts")
+        total = 0
+        for m in members:
+            total += m.file_size
+            ratio = m.file_size / max(m.compress_size, 1)
+            limit = XLSX_MAX_SHARED_STRINGS_BYTES if m.filename.endswith("sharedStrings.xml") else None
+            if (limit and m.file_size > limit) or total > XLSX_MAX_TOTAL_BYTES:
+                limit = limit if limit and m.file_size > limit else XLSX_MAX_TOTAL_BYTES
+                raise TemplateError(
+                    f"{path}: XLSX 解压后超过 {limit} 字节（{m.filename}）/ expands beyond {limit} bytes "
+                    "(send large data as CSV, or in several files)"
+                )
+            if m.file_size > 1024 * 1024 and ratio > XLSX_MAX_RATIO:
+                raise TemplateError(
+                    f"{path}: XLSX 部件 {m.filename} 压缩比 {ratio:.0f}:1，超过 {XLSX_MAX_RATIO}:1 / compression "
+                    f"ratio over {XLSX_MAX_RATIO}:1, a zip bomb"
+                )
+        for m in members:
+            if m.filename.endswith((".xml", ".rels")):
+                with archive.open(m) as fh:
+                    head = fh.read(_XML_HEAD_BYTES)
+                root = _XML_ROOT.search(head)
+                if root is None or b"<!DOCTYPE" in head[: root.start()].upper():
+                    raise TemplateError(
+                        f"{path}: XLSX 部件 {m.filename} 含 DOCTYPE 或没有根元素 / has a DOCTYPE (XML entities) or "
+                        "no root element"
+                    )
+
+
 def _xlsx_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | None, list[Issue]]]:
     import openpyxl
 
+    check_xlsx_archive(path)
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged workbook; all mean the same here
@@ -161,6 +235,8 @@ def _sheet_rows(
         raise TemplateError(f"{path}: 第一个工作表为空，没有表头 / the first sheet is empty, no header")
     _check_header(path, kind, header)
     for number, cells in enumerate(rows, start=2):
+        if number > MAX_ROWS:
+            raise _too_many_rows(path, number)
         if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
             continue
         issues = []

@@ -20,19 +20,24 @@ Every other column is required or optional as its Avro schema says (a non-null t
 `uscc.check_char`, `ric.format`, `ric.check_char`, `id.birth_date`, `id.region`, `org_code.format`,
 `org_code.check_char`, `org_code.mismatch`, `date.future`, `date.order`, `amount.format`, `amount.negative`,
 `amount.scale`, `amount.range`, `fine.amount_required`, `confiscation.amount_required`,
-`license_suspension.required`. Parsing (sgs.records) adds `column.unknown`, `date.format`, `date.invalid`,
-`row.columns`, `row.format`.
+`license_suspension.required`, `date.floor` (a decision before DECISION_DATE_FLOOR), `publicity_end.too_late`
+(公示截止期 beyond the longest publicity the rules allow, D14). Parsing (sgs.domain.records) adds `column.unknown`, `date.format`, `date.invalid`,
+`row.columns`, `row.format`, and for every text cell `text.too_long` (over MAX_TEXT_CHARS) and `text.control`
+(a control character such as NUL: it would end up in record ids and stores that refuse it). A record with more than
+MAX_REASONS issues lists the first ones and then `reasons.truncated`.
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sgs.domain.identifiers import org_code_issues, ric_issues, uscc_issues
 from sgs.domain.issues import ROW, Issue, quote
+from sgs.domain.publication import longest_publicity_end
 from sgs.domain.template import (
     DATE,
     DECIMAL,
@@ -43,6 +48,9 @@ from sgs.domain.template import (
     field_by_name,
     template_fields,
 )
+
+if TYPE_CHECKING:
+    from sgs.domain.rulebook import RuleBook
 
 # 证件类型 code list of the national template; the first two carry GB 11643 numbers (港澳台居民居住证 too).
 ID_TYPES = (
@@ -56,6 +64,36 @@ ID_TYPES = (
 RIC_ID_TYPES = ("身份证", "港澳台居民居住证")
 # A 个体工商户 without a 统一社会信用代码 yet may fill 17 zeros + X (national template note), with its 工商注册号.
 INDIVIDUAL_BUSINESS_PLACEHOLDER = "00000000000000000X"
+# A bound of our own (the seeds set none), far above any real cell, so that one record can never outgrow a message
+# (sgs.kafka.topics.MAX_MESSAGE_BYTES): every text cell at most MAX_TEXT_CHARS characters.
+MAX_TEXT_CHARS = 5000
+# No decision predates this (our floor; the seeds set none): 双公示 publishes decisions still in force, and the
+# oldest laws they rest on, 《行政处罚法》 (1996) and 《行政许可法》 (2004), are later. It keeps dates like 0001-01-01
+# out, which overflow time zone arithmetic and would publish nonsense.
+DECISION_DATE_FLOOR = datetime.date(1990, 1, 1)
+# C0 controls but tab and line breaks (a long 违法事实 may keep its paragraphs), DEL and the C1 controls.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def text_issue(column: str, text: str) -> Issue | None:
+    """A text cell too long for any message, or carrying a control character (NUL, ESC, ...): it would end up in
+    record ids and in stores that refuse it."""
+    if len(text) > MAX_TEXT_CHARS:
+        return Issue(
+            column,
+            "text.too_long",
+            f"{column}超过 {MAX_TEXT_CHARS} 个字符（{len(text)} 个）/ longer than {MAX_TEXT_CHARS} characters",
+            quote(text),
+        )
+    found = _CONTROL.search(text)
+    if found is not None:
+        return Issue(
+            column,
+            "text.control",
+            f"{column}含控制字符 U+{ord(found.group()):04X}（第 {found.start() + 1} 个字符），请删除",
+            quote(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)),
+        )
+    return None
 
 
 # --- the record ------------------------------------------------------------------------------------------------
@@ -88,6 +126,7 @@ class _Check:
     """The values of one record by Avro field name, and the issues found so far."""
 
     def __init__(self, kind: str, body: dict[str, Any]) -> None:
+        self.body = body
         self.fields = field_by_name(kind)
         self.values: dict[str, Any] = {}
         self.issues: list[Issue] = []
@@ -131,8 +170,11 @@ class _Check:
             self.bad.add(name)
 
 
-def validate(kind: str, body: dict[str, Any], *, today: datetime.date | None = None) -> list[Issue]:
-    """Every issue of an Avro-shaped licence or penalty record (envelope and annotations are ignored)."""
+def validate(
+    kind: str, body: dict[str, Any], *, today: datetime.date | None = None, rules: RuleBook | None = None
+) -> list[Issue]:
+    """Every issue of an Avro-shaped licence or penalty record (envelope and annotations are ignored). `rules`, the
+    federation's rule book, bounds a stated 公示截止期 by the set in force (else by the longest any seed gives)."""
     if not isinstance(body, dict):
         return [Issue(ROW, "type", "记录应为对象（字段名到值）", quote(type(body).__name__))]
     today = today or datetime.date.today()
@@ -144,7 +186,7 @@ def validate(kind: str, body: dict[str, Any], *, today: datetime.date | None = N
     for name in ("authority_uscc", "source_unit_uscc"):
         if check.has(name):
             check.extend(name, uscc_issues(check.column(name), check.values[name]))
-    _date_rules(kind, check, today)
+    _date_rules(kind, check, today, rules)
     if kind == "penalty":
         _penalty_rules(check)
     return check.issues
@@ -223,9 +265,17 @@ def _counterpart_rules(check: _Check, today: datetime.date) -> None:
             check.extend(no_name, ric_issues(check.column(no_name), v[no_name], today))
 
 
-def _date_rules(kind: str, check: _Check, today: datetime.date) -> None:
-    """Dates in order (decision <= validity start <= validity end) and no decision in the future."""
+def _date_rules(kind: str, check: _Check, today: datetime.date, rules: RuleBook | None) -> None:
+    """Dates in order (decision <= validity start <= validity end), no decision in the future or before the floor,
+    and no publicity longer than the rules allow (D14)."""
     v = check.values
+    if check.has("decided_on") and v["decided_on"] < DECISION_DATE_FLOOR:
+        check.add(
+            "decided_on",
+            "date.floor",
+            f"{check.column('decided_on')}早于 {DECISION_DATE_FLOOR.isoformat()} / before {DECISION_DATE_FLOOR}",
+            v["decided_on"],
+        )
     if check.has("decided_on") and v["decided_on"] > today:
         check.add(
             "decided_on",
@@ -246,6 +296,19 @@ def _date_rules(kind: str, check: _Check, today: datetime.date) -> None:
                 f"{check.column(later)}早于{check.column(earlier)}（{v[earlier].isoformat()}）",
                 v[later].isoformat(),
             )
+    # the rule book rules on the record's facts, so only on facts that passed their checks
+    ruled = all(check.has(name) for name in ("severity", "procedure", "category"))
+    longest = (
+        longest_publicity_end(kind, check.body, rules if ruled else None) if check.has("decided_on") else None
+    )
+    if longest is not None and check.has("publicity_end") and v["publicity_end"] > longest:
+        check.add(
+            "publicity_end",
+            "publicity_end.too_late",
+            f"{check.column('publicity_end')}晚于规则允许的最长公示期（至 {longest.isoformat()}，D14）/ "
+            f"later than the longest publicity the rules allow ({longest})",
+            v["publicity_end"].isoformat(),
+        )
 
 
 def _penalty_rules(check: _Check) -> None:

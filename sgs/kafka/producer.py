@@ -5,17 +5,38 @@ from __future__ import annotations
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
+
+from sgs.kafka.topics import MAX_MESSAGE_BYTES
 
 
 def durable_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
     """The producer every writer of the federation uses: a record counts as sent only once every in-sync replica
     has it (acks=all), and retries never duplicate or reorder within a partition (idempotence). Small batches
-    linger 5 ms so that bursts travel together. `overrides` tune timeouts for the caller's situation."""
+    linger 5 ms so that bursts travel together. It refuses a message over MAX_MESSAGE_BYTES at `send`
+    (MessageSizeTooLargeError), the limit every topic has too. `overrides` tune timeouts for the caller's situation."""
     settings: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
+        "max_request_size": MAX_MESSAGE_BYTES,
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
         "batch_size": 256 * 1024,
     }
     return KafkaProducer(**(settings | overrides))
+
+
+# What the broker (or the producer, before sending) says about a message itself: no retry can ever change it.
+UNSENDABLE = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError, CorruptRecordError)
+
+
+def unsendable(exc: BaseException) -> bool:
+    """True for an error about the message, not the broker (or one that is not Kafka's): every sender parks such a
+    message and goes on, since retrying it would block the messages behind it for ever."""
+    return isinstance(exc, UNSENDABLE) or not isinstance(exc, KafkaError)

@@ -13,6 +13,7 @@ from typing import Any
 
 from stdnum.cn import ric, uscc
 
+from sgs.domain.validation import text_issue
 from sgs.refbase.store import LEGAL_PERSONS, PERSONS, STATUS_LABELS, STATUSES, BaseSpec, RefbaseError
 
 
@@ -21,6 +22,13 @@ def _parse_date(value: str) -> date:
     if re.fullmatch(r"\d{8}", text):
         text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
     return date.fromisoformat(text)
+
+
+def _text_reasons(column: str, text: str) -> list[str]:
+    """The records' bound on a text cell (too long for a message, control characters), so that every entry of a
+    base can be published (issue 17)."""
+    issue = text_issue(column, text)
+    return [f"{issue.message} [{issue.rule}]"] if issue else []
 
 
 def parse_legal_person(raw: Mapping[str, str | None]) -> tuple[dict[str, Any] | None, list[str]]:
@@ -32,6 +40,7 @@ def parse_legal_person(raw: Mapping[str, str | None]) -> tuple[dict[str, Any] | 
     name = (raw.get("name") or "").strip()
     if not name:
         reasons.append("名称 is empty")
+    reasons += _text_reasons("名称", name)
     label = (raw.get("status") or "").strip()
     status = STATUS_LABELS.get(label, label.upper())
     if status not in STATUSES:
@@ -58,6 +67,7 @@ def parse_person(raw: Mapping[str, str | None]) -> tuple[dict[str, Any] | None, 
     name = (raw.get("name") or "").strip()
     if not name:
         reasons.append("姓名 is empty")
+    reasons += _text_reasons("姓名", name)
     if reasons:
         return None, reasons
     return {"id_no": id_no, "name": name}, []

@@ -43,3 +43,27 @@ def test_a_bad_config_stops_every_service_with_one_line_and_exit_2(service, way,
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert str(bad_config) in lines[0] and "federation.partitions" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["up"],
+        ["broker"],
+        ["simulate"],
+        ["bench"],
+        ["report", "--month", "2026-10"],
+        ["calendar", "deadline", "2026-10-01"],
+        ["refbase", "load", "persons", "persons.csv"],
+        ["refbase", "publish"],
+    ],
+    ids=" ".join,
+)
+def test_a_bad_config_stops_every_command_that_reads_it_before_anything_starts(command, bad_config, tmp_path):
+    argv = [str(SGS), *command, "--config", str(bad_config)]  # cwd: the default --data-dir var/ is the test's
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad_config) in lines[0] and "federation.partitions" in lines[0], (
+        result.stderr
+    )

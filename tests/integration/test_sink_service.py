@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.sink.store import SinkStore
-from sgs.kafka.topics import RECEIPTS
+from sgs.kafka.topics import MAX_MESSAGE_BYTES, RECEIPTS
 from sgs.serialization.codec import SerializationError, default_codec
 from tests.support.polling import wait_until
 from tests.support.sink_process import SinkProcess, produce, relay_topic
@@ -229,4 +229,27 @@ def test_offsets_stored_for_an_earlier_broker_are_forgotten_and_the_relay_read_f
     wait_until(lambda: store.stored_offsets(topic) == {0: 3}, what="the sink re-reading the recreated topic")
     assert len([r for r in store.dump_records() if tag in r[0]]) == 3
     assert "sink.broker_changed" in sink.log_path.read_text()
+    store.close()
+
+
+def test_a_receipt_the_broker_can_never_take_is_parked_and_the_others_flow(
+    kafka: str, data_dir: Path, sinks: list[SinkProcess]
+) -> None:
+    """Issue 17: every sender sorts its errors; a receipt over the message limit must not stop the ones after it."""
+    topic = relay_topic(kafka, partitions=1)
+    tag = unique_tag()
+    store = SinkStore(f"sqlite:///{data_dir}/sink.db")
+    with store.engine.begin() as conn:
+        conn.execute(store.outbox.insert(), {"key": "310115", "value": b"\0" * (MAX_MESSAGE_BYTES + 1)})
+    record = license_record(f"许〔{tag}〕1号", f"{tag}公司")
+    start = receipts_start(kafka)
+    sink = SinkProcess(kafka, topic, data_dir, store_url=f"sqlite:///{data_dir}/sink.db").start()
+    sinks.append(sink)
+    produce(kafka, topic, [record])
+    (receipt,) = receipts_for(kafka, {record["envelope"]["record_id"]}, start, expected=1)
+    assert receipt["status"] == "RELAYED_PROVINCIAL"
+    assert sink.metric("sgs_sink_receipts_parked_total", tier="provincial") == 1
+    with store.engine.connect() as conn:
+        (parked,) = conn.execute(sa.select(store.parked)).all()
+    assert "MessageSizeTooLargeError" in parked.error
     store.close()

@@ -125,6 +125,54 @@ def test_simple_procedure_penalty_goes_to_the_province_only_not_for_publication(
     assert not outputs.of({rid}, topics.RELAY["national"])
 
 
+def test_the_rules_of_the_decision_date_decide_publication_and_are_named_on_the_record_and_receipt(
+    worker, submitter, outputs, federation
+):
+    """Issue 15: a 轻微 penalty decided under 令第36号 is collected by the province, not published, shown 3 months at
+    most; a 一般 one decided before 2026-04-01 keeps the seeds' year. The annotations and the ACCEPTED receipt name
+    the rule set and tier."""
+    minor = known(
+        submitter,
+        record(
+            federation,
+            "penalty",
+            decided_on=date(2026, 10, 9),
+            submitted_on=date(2026, 10, 12),
+            severity="MINOR",
+        ),
+    )
+    seeds = known(
+        submitter,
+        record(federation, "penalty", decided_on=date(2026, 3, 20), submitted_on=date(2026, 3, 23)),
+    )
+    for rec in (minor, seeds):
+        submitter.submit("penalty", rec)
+    minor_id, seeds_id = minor["envelope"]["record_id"], seeds["envelope"]["record_id"]
+    outputs.wait(lambda: outputs.of({minor_id}, topics.RELAY["provincial"]), what="provincial relay")
+    relayed = outputs.of({minor_id}, topics.RELAY["provincial"])[0].value["annotations"]
+    assert (relayed["rule_set"], relayed["tier"], relayed["for_publication"]) == (
+        "ndrc-order-36",
+        "MINOR",
+        False,
+    )
+    assert relayed["publicity_end"] == date(2027, 1, 9)
+    assert not outputs.of({minor_id}, topics.RELAY["national"])
+    ann = accepted(outputs, seeds_id, "penalty")["annotations"]
+    assert (ann["rule_set"], ann["tier"], ann["publicity_end"]) == ("seeds", "GENERAL", date(2027, 3, 20))
+
+    def accepted_receipt() -> dict | None:
+        found = [
+            m.value
+            for m in outputs.messages
+            if m.topic == topics.RECEIPTS and m.value and m.value.get("record_id") == minor_id
+            and m.value["status"] == "ACCEPTED"
+        ]  # fmt: skip
+        return found[0] if found else None
+
+    outputs.wait(lambda: accepted_receipt() is not None, what="the ACCEPTED receipt")
+    assert "规则集 ndrc-order-36，失信程度 轻微" in accepted_receipt()["detail"]
+
+
 def test_natural_person_penalty_never_goes_national_and_its_id_is_masked(
     worker, submitter, outputs, federation
 ):

@@ -1,26 +1,43 @@
 """Decisions on records already relayed (D15 objections, D16 credit repair) and versions that leave a tier (D11),
-through a real worker process on the real broker. The worker, submitter and outputs fixtures are test_worker's
-(imported, hence F811 on every test that takes them)."""
+through a real worker process on the real broker. The submitter and outputs fixtures are test_worker's (imported,
+hence F811 on every test that takes them); the worker is this module's own, without the publicity sweep."""
 
 # ruff: noqa: F811
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from test_worker import known, outputs, submitter, withdrawals, worker  # noqa: F401  (fixtures)
+import pytest
+from test_worker import HOLD_S, known, outputs, submitter, withdrawals  # noqa: F401  (fixtures)
 
 from services.sink.consumer import ReceiptBuilder
 from services.sink.store import SinkStore
 from sgs.config import Federation
 from sgs.kafka import topics
-from tests.support.worker_process import Outputs, Submitter
+from tests.support.worker_process import Outputs, Submitter, WorkerProcess
 from tests.support.worker_records import new_uscc, record
 
 TIERS = ("provincial", "national")
-DECIDED = date(2026, 10, 9)  # a general penalty: published for 1 year, repairable from 2027-01-09 (D16)
+DECIDED = date(2026, 10, 9)  # 令第36号, a general penalty: published up to a year, repairable from 2027-01-09
+# The seeds' rule set: 严重失信 never repairable, a bar of a year after a repair (D16).
+SEEDS_DECIDED = date(2025, 12, 1)
+
+
+@pytest.fixture(scope="module")
+def worker(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    """No publicity sweep during these tests (an hour's interval): a penalty decided under the seeds (before
+    2026-04-01) has a year of publicity at most, so on the real calendar the sweep would soon withdraw every one
+    these tests decide on. The sweep has its own test (test_worker)."""
+    w = WorkerProcess(
+        kafka, tmp_path_factory.mktemp("worker"), unknown_subject_hold_s=HOLD_S, sweep_interval_s=3600
+    ).start()
+    w.wait_ready()
+    yield w
+    assert w.stop() == 0, w.log_tail()
 
 
 def relayed_penalty(
@@ -67,14 +84,17 @@ def test_an_approved_repair_after_three_months_withdraws_from_both_tiers(
 def test_a_repair_too_early_or_of_a_serious_penalty_is_rejected_with_its_reason(
     worker, submitter, outputs, federation
 ):
-    """D16: not before 3 months of publicity; never for 严重失信 (3 years, D14). Nothing is withdrawn."""
+    """D16 by the rule set of the penalty's decision date: 一般 not before 3 months of publicity; 严重失信 never
+    under the seeds (3 years, D14), not before a year under 令第36号. Nothing is withdrawn."""
     early = relayed_penalty(submitter, outputs, federation)
-    serious = relayed_penalty(submitter, outputs, federation, severity="SERIOUS")
-    cases = {
-        "repair.too_early": (early, submitter.decide(early, "REPAIR_APPROVED", date(2027, 1, 8))),
-        "repair.serious": (serious, submitter.decide(serious, "REPAIR_APPROVED", date(2027, 6, 1))),
-    }
-    for rule, (rec, decision) in cases.items():
+    serious = relayed_penalty(submitter, outputs, federation, SEEDS_DECIDED, severity="SERIOUS")
+    serious_36 = relayed_penalty(submitter, outputs, federation, severity="SERIOUS")
+    cases = [
+        ("repair.too_early", early, submitter.decide(early, "REPAIR_APPROVED", date(2027, 1, 8))),
+        ("repair.serious", serious, submitter.decide(serious, "REPAIR_APPROVED", date(2026, 6, 1))),
+        ("repair.too_early", serious_36, submitter.decide(serious_36, "REPAIR_APPROVED", date(2027, 10, 8))),
+    ]
+    for rule, rec, decision in cases:
         rejected = wait_receipt(outputs, decision["receipt_id"], "REJECTED")
         assert [r["rule"] for r in rejected["reasons"]] == [rule]
         rid = rec["envelope"]["record_id"]
@@ -158,31 +178,31 @@ def test_a_decision_on_a_record_the_worker_does_not_hold_is_rejected(worker, sub
 def test_a_penalty_decided_in_the_year_after_a_repair_of_its_subject_is_not_repairable(
     worker, submitter, outputs, federation
 ):
-    """D16: subject S had penalty A repaired on 2027-01-09 (A's repair sent twice: one repair, withdrawn once).
-    B, decided on S in the year after, is refused; C, decided on S after that year, and a penalty on another
-    subject in that year are repaired at both tiers."""
-    subject, repaired = new_uscc(), date(2027, 1, 9)
-    a = relayed_penalty(submitter, outputs, federation, counterpart_uscc=subject)
-    b = relayed_penalty(submitter, outputs, federation, decided_on=date(2027, 3, 1), counterpart_uscc=subject)
-    c = relayed_penalty(
-        submitter, outputs, federation, decided_on=date(2028, 1, 10), counterpart_uscc=subject
+    """D16 (the seeds' rule set): subject S had penalty A repaired on 2026-03-01 (A's repair sent twice: one
+    repair, withdrawn once). B, decided on S in the year after, is refused; C, decided on S after that year, and a
+    penalty on another subject in that year are repaired at both tiers."""
+    subject, repaired = new_uscc(), date(2026, 3, 1)
+    a = relayed_penalty(submitter, outputs, federation, SEEDS_DECIDED, counterpart_uscc=subject)
+    b = relayed_penalty(
+        submitter, outputs, federation, decided_on=date(2026, 3, 15), counterpart_uscc=subject
     )
-    other = relayed_penalty(submitter, outputs, federation, decided_on=date(2027, 3, 1))
+    c = relayed_penalty(submitter, outputs, federation, decided_on=date(2027, 3, 2), counterpart_uscc=subject)
+    other = relayed_penalty(submitter, outputs, federation, decided_on=date(2026, 3, 15))
     first = submitter.decide(a, "REPAIR_APPROVED", repaired)
     again = submitter.decide(a, "REPAIR_APPROVED", repaired)
     assert "REPAIRED" in wait_receipt(outputs, first["receipt_id"], "ACCEPTED")["detail"]
     assert "已处理" in wait_receipt(outputs, again["receipt_id"], "ACCEPTED")["detail"]
     # A's repair is recorded for S before these reach S's partition (its receipt came after).
-    refused = submitter.decide(b, "REPAIR_APPROVED", date(2027, 6, 1))
+    refused = submitter.decide(b, "REPAIR_APPROVED", date(2026, 6, 15))
     approved = [
         submitter.decide(rec, "REPAIR_APPROVED", add)
-        for rec, add in ((c, date(2028, 4, 10)), (other, date(2027, 6, 1)))
+        for rec, add in ((c, date(2027, 6, 2)), (other, date(2026, 6, 15)))
     ]
     for decision in approved:
         assert "REPAIRED" in wait_receipt(outputs, decision["receipt_id"], "ACCEPTED")["detail"]
     rejected = wait_receipt(outputs, refused["receipt_id"], "REJECTED")
     assert [r["rule"] for r in rejected["reasons"]] == ["repair.within_year_of_repair"]
-    assert "2027-01-09" in rejected["reasons"][0]["message"]
+    assert "2026-03-01" in rejected["reasons"][0]["message"]
     b_id = b["envelope"]["record_id"]
     outputs.wait(
         lambda: outputs.of({b_id}, topics.REJECTED), what="the rejection"

@@ -29,6 +29,10 @@ ROWS: list[tuple[int, str, str, str, str, str, int]] = [
     (1, MONTH, "310101", "310101-scjg", "license", "published", 3),
     (0, MONTH, "310101", "310101-scjg", "penalty", "clean", 3),
     (1, MONTH, "310101", "310101-scjg", "license", "clean", 2),
+    (0, MONTH, "310101", "310101-scjg", "penalty", "tier.ndrc-order-36.GENERAL", 2),
+    (1, MONTH, "310101", "310101-scjg", "penalty", "tier.ndrc-order-36.GENERAL", 1),
+    (0, MONTH, "310101", "310101-scjg", "penalty", "tier.seeds.GENERAL", 1),
+    (2, MONTH, "310101", "310101-sthj", "penalty", "tier.ndrc-order-36.SERIOUS", 4),
     (2, MONTH, "310101", "310101-sthj", "penalty", "submitted", 4),
     (2, MONTH, "310101", "310101-sthj", "penalty", "accepted", 4),
     (2, MONTH, "310101", "310101-sthj", "penalty", "published", 4),
@@ -42,6 +46,7 @@ ROWS: list[tuple[int, str, str, str, str, str, int]] = [
     (0, PREVIOUS, "310101", "310101-scjg", "penalty", "accepted", 5),
     (0, PREVIOUS, "310101", "310101-scjg", "penalty", "published", 5),
     (0, PREVIOUS, "310101", "310101-scjg", "penalty", "clean", 5),
+    (0, PREVIOUS, "310101", "310101-scjg", "penalty", "tier.seeds.MINOR", 5),
     (0, "2026-10-15", "310101", "310101-scjg", "penalty", "submitted", 99),  # a daily row: not the month's
 ]
 

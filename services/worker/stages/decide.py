@@ -17,8 +17,9 @@ D16 terms) decides:
 - A decision that cannot apply is rejected with its reason on `sgs.rejected` and a REJECTED receipt: a record this
   worker does not hold (`unknown_record`: the district node sends a decision only for a record the municipal
   platform accepted, so this is a wrong id or a record that was never relayed), a record no tier holds any more
-  (`not_published`), a repair D16 does not allow (`repair.*`: `sgs.domain.lifecycle.repair_refusal` for the record's own
-  terms, `sgs.domain.lifecycle.repeat_refusal` for its subject's history).
+  (`not_published`), a repair D16 does not allow (`repair.*`: `sgs.domain.lifecycle.repair_refusal` for the
+  record's own terms as the rule book rules on them, `sgs.domain.lifecycle.repeat_refusal` for its subject's
+  history).
 - The same decision (kind, date, deciding body) again is absorbed with an ACCEPTED receipt saying so, unless it is
   the very message applied before (same offset: redelivery after a crash, applied again; a withdrawal sent twice
   or a mark set twice changes nothing at the sinks).
@@ -46,6 +47,7 @@ from sgs.domain.lifecycle import (
     record_repair,
     repair_refusal,
 )
+from sgs.domain.rulebook import Period
 from sgs.serialization.codec import SerializationError
 
 STAGE = "decision"
@@ -144,19 +146,13 @@ async def apply(ctx: Context, event: faust.EventT) -> None:
     relayed = await _applicable(ctx, decision)
     if relayed is None:
         return
-    if body["decision"] == "REPAIR_APPROVED":  # D16
-        end = relayed.get("publicity_end")
-        refusal = repair_refusal(
-            relayed["kind"],
-            relayed.get("severity"),
-            date.fromisoformat(relayed["decided_on"]),
-            date.fromisoformat(end) if end else None,
-            body["decided_on"],
-        )
+    if body["decision"] == "REPAIR_APPROVED":  # D16, by the rules in force on the penalty's decision date
+        ruling = route.ruling_of(ctx, relayed)
+        refusal = repair_refusal(ruling, body["decided_on"])
         if refusal is not None:
             await _refuse(ctx, decision, refusal.as_reason())
             return
-        await _to_subject(ctx, decision, relayed)
+        await _to_subject(ctx, decision, relayed, ruling.repeat_bar)
         return
     await _execute(ctx, decision, relayed)
 
@@ -204,9 +200,10 @@ async def _execute(ctx: Context, decision: Decision, relayed: dict[str, Any]) ->
     await ctx.receipt(decision.envelope, "ACCEPTED", detail=detail)
 
 
-async def _to_subject(ctx: Context, decision: Decision, relayed: dict[str, Any]) -> None:
+async def _to_subject(ctx: Context, decision: Decision, relayed: dict[str, Any], bar: Period | None) -> None:
     """D16: a repair the record's own terms allow, to its subject's partition (<app>-repairs, keyed by subject)
-    with what the subject's history is checked against: the penalty's decision date."""
+    with what the subject's history is checked against: the penalty's decision date and its rule set's bar on a
+    repair soon after another (None: no bar)."""
     subject = relayed.get("subject")
     if subject is None:  # no code on the record, or relayed before subjects were kept
         issue = reason(
@@ -223,6 +220,7 @@ async def _to_subject(ctx: Context, decision: Decision, relayed: dict[str, Any])
         "record_id": decision.record_id,
         "penalty_decided_on": relayed["decided_on"],
         "repair_on": decision.body["decided_on"].isoformat(),
+        "repeat_bar": str(bar) if bar is not None else None,
     }
     await ctx.emit(ctx.repairs.get_topic_name(), subject.encode(), json.dumps(message).encode())
 
@@ -239,6 +237,7 @@ async def judge_repair(ctx: Context, event: faust.EventT) -> None:
         message["record_id"],
         date.fromisoformat(message["penalty_decided_on"]),
         date.fromisoformat(message["repair_on"]),
+        Period.parse(message["repeat_bar"]) if message.get("repeat_bar") else None,
     )
     if updated != history:
         ctx.subjects[subject] = updated

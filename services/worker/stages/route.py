@@ -1,7 +1,8 @@
 """Stage 5, route and relay (D10, D11, D14-D17): an accepted record -> sgs.relay.{provincial,national}.
 
-`sgs.domain.publication` decides which tiers get a record and whether each may publish it (D11); what a tier may
-publish has its personal identifiers masked (D17), the municipal copy on sgs.accepted keeps them. The record's
+The rule book (`sgs.domain.rulebook`, the set in force on the decision date) decides which tiers get a record
+and whether each may publish it (D11); what a tier may publish has its personal identifiers masked (D17), the
+municipal copy on sgs.accepted keeps them. The record's
 state (`records` table, "relayed") remembers the version relayed and the tiers holding it, so that:
 - an older version arriving after a newer one is ignored (D4);
 - a revocation (operation REVOKE, or a licence whose 当前状态 is 撤销) sends a Withdrawal to every tier that holds
@@ -28,7 +29,8 @@ from services.worker import metrics
 from services.worker.context import Context, Labels, log, now_utc
 from sgs.domain.kinds import SCHEMA_NAME
 from sgs.domain.lifecycle import subject_key
-from sgs.domain.publication import mask_identifiers, relay_tiers
+from sgs.domain.publication import mask_identifiers
+from sgs.domain.rulebook import END_FIELDS, Ruling
 from sgs.domain.workdays import china_date
 
 
@@ -47,7 +49,7 @@ async def relay(ctx: Context, record: dict[str, Any]) -> None:
     if env["operation"] == "REVOKE" or record.get("status") == "REVOKED":
         await withdraw(ctx, _state(env, labels, annotations, []), holding, "REVOKED")
         return
-    tiers = relay_tiers(kind, record)
+    tiers = ctx.settings.federation.rules.ruling(kind, record).relay
     if state is not None:
         await _drop_tiers(ctx, state, tiers)
     encoded: dict[bool, bytes] = {}  # for publication or not: the same bytes for every tier that gets them
@@ -68,13 +70,39 @@ async def relay(ctx: Context, record: dict[str, Any]) -> None:
         # bytes each holds (to relay them again with the objection mark changed), and the D16 terms.
         "public": sorted(tier for tier, for_publication in tiers.items() if for_publication),
         "bodies": {str(flag): base64.b64encode(raw).decode() for flag, raw in encoded.items()},
-        "decided_on": record["decided_on"].isoformat(),
-        "severity": record.get("severity"),
         "subject": subject_key(record["counterpart"]),  # whose repair history D16 reads
+        **repair_facts(kind, record),
     }
     metrics.labelled(
         metrics.RECORDS, "route", "relayed" if tiers else "not_relayed", kind, labels.district
     ).inc()
+
+
+def repair_facts(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    """What the rule book needs to rule on the record again when a repair comes (D16, `lifecycle.py`)."""
+    stated: date | None = record.get(END_FIELDS[kind])
+    return {
+        "decided_on": record["decided_on"].isoformat(),
+        "severity": record.get("severity"),
+        "procedure": record.get("procedure"),
+        "subject_type": record["counterpart"].get("category"),
+        "stated_end": stated.isoformat() if stated else None,
+    }
+
+
+def ruling_of(ctx: Context, state: dict[str, Any]) -> Ruling:
+    """The rule book's ruling on a relayed record, from the facts `repair_facts` kept in its state (a state kept
+    before them has its annotated end as the stated one)."""
+    stated = state.get("stated_end", state.get("publicity_end"))
+    return ctx.settings.federation.rules.decide(
+        state["kind"],
+        date.fromisoformat(state["decided_on"]),
+        severity=state.get("severity"),
+        procedure=state.get("procedure"),
+        subject_type=state.get("subject_type"),
+        department=state["department"],
+        stated_end=date.fromisoformat(stated) if stated else None,
+    )
 
 
 async def _drop_tiers(ctx: Context, state: dict[str, Any], tiers: dict[str, bool]) -> None:

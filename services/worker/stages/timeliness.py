@@ -17,7 +17,7 @@ from services.worker.context import Context, Labels, log, now_utc
 from services.worker.stages.decide import objection_open
 from services.worker.stages.reconcile import Reconciliation
 from sgs.domain.kinds import SCHEMA_NAME
-from sgs.domain.publication import publicity_end, relay_tiers
+from sgs.domain.rulebook import Ruling, label
 from sgs.domain.workdays import china_date
 from sgs.kafka import topics
 
@@ -46,7 +46,9 @@ async def annotate(ctx: Context, record: dict[str, Any], checked: Reconciliation
         metrics.labelled(metrics.WORKING_DAYS, "D6").observe(portal_days)
         if portal_days > timeliness.report_working_days:
             late["D6"] = (portal_days, timeliness.report_working_days)
-    tiers = relay_tiers(kind, record)
+    ruling = ctx.settings.federation.rules.ruling(
+        kind, record
+    )  # D11, D14: the set in force on the decision date
     outcome = checked.outcome
     record["annotations"] = {
         "reconciliation": outcome,
@@ -54,11 +56,14 @@ async def annotate(ctx: Context, record: dict[str, Any], checked: Reconciliation
         "late": "D5" in late,
         "portal_to_submit_working_days": portal_days,
         "calendar_provisional": provisional,
-        "publicity_end": publicity_end(kind, record),
-        "for_publication": any(tiers.values()) if tiers else True,
+        "publicity_end": ruling.publicity_end,
+        "for_publication": any(ruling.relay.values()) if ruling.relay else True,
         "masked": False,  # the municipal copy keeps the identifiers; the relays mask them (D17)
         # D15: a licence's 当前状态 says so, or an objection raised by a decision is open (lifecycle.py).
         "under_objection": record.get("status") == "OBJECTION" or objection_open(ctx, env["record_id"]),
+        "rule_set": ruling.rule_set,
+        "rule_floor": ruling.floor,
+        "tier": ruling.tier,
         "accepted_at": now_utc(),
     }
     await ctx.send(ctx.accepted[kind], env["record_id"], SCHEMA_NAME[kind], record)
@@ -73,9 +78,11 @@ async def annotate(ctx: Context, record: dict[str, Any], checked: Reconciliation
         ctx.count(env, labels, "portal_dated")
     if outcome == "MATCHED" and not late:
         ctx.count(env, labels, "clean")
+    if ruling.tier is not None:  # penalties by the rule set and tier that decided them (docs/report.md)
+        ctx.count(env, labels, f"tier.{ruling.rule_set}.{ruling.tier}")
     metrics.labelled(metrics.RECORDS, "timeliness", "accepted", kind, labels.district).inc()
     await ctx.receipt(
-        env, "ACCEPTED", detail=_detail(outcome, checked.registered_name, days, late, provisional)
+        env, "ACCEPTED", detail=_detail(outcome, checked.registered_name, days, late, provisional, ruling)
     )
     return record
 
@@ -105,12 +112,24 @@ async def _late(
 
 
 def _detail(
-    outcome: str, registered: str | None, days: int, late: dict[str, tuple[int, int]], provisional: bool
+    outcome: str,
+    registered: str | None,
+    days: int,
+    late: dict[str, tuple[int, int]],
+    provisional: bool,
+    ruling: Ruling,
 ) -> str:
-    """The receipt's one line for the sender: reconciliation outcome (D13) and timeliness (D5, D6), in Chinese."""
+    """The receipt's one line for the sender: reconciliation outcome (D13), timeliness (D5, D6) and the rules that
+    decided publication (rule set, floor, tier, publicity end: D11, D14), in Chinese."""
     parts = [f"比对结果 {outcome}" + (f"（登记名称：{registered}）" if outcome == "NAME_MISMATCH" else "")]
     parts.append(f"决定后第 {days} 个工作日报送")
     parts += [f"{rule} 逾期：{taken} 个工作日，限 {limit} 个" for rule, (taken, limit) in late.items()]
     if provisional:
         parts.append("日历为暂定")
+    parts.append(
+        f"规则集 {ruling.rule_set}"
+        + (f"（下限 {ruling.floor}）" if ruling.floor else "")
+        + (f"，失信程度 {label('tier', ruling.tier)}" if ruling.tier else "")
+        + f"，公示至 {ruling.publicity_end or '长期'}"
+    )
     return "；".join(parts)

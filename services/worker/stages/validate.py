@@ -42,7 +42,10 @@ async def admit(ctx: Context, event: faust.EventT, kind: str) -> dict[str, Any] 
     # Judged as of the day the district node accepted it, as the node did: re-running the check weeks later
     # (a replay, a backlog) must not turn a good record bad, nor may a clock decide the outcome.
     today = china_date(envelope["submitted_at"])
-    reasons = [issue.as_reason() for issue in validate(kind, record, today=today)]
+    reasons = [
+        issue.as_reason()
+        for issue in validate(kind, record, today=today, rules=ctx.settings.federation.rules)
+    ]
     key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes) else None
     if key != envelope["record_id"]:
         # The key decides the partition: a record under a foreign key would escape dedup and ordering (D4).

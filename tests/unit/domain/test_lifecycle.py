@@ -15,28 +15,50 @@ from sgs.domain.lifecycle import (
     subject_key,
 )
 from sgs.domain.periods import add_months
+from sgs.domain.rulebook import Period, RuleBook
 
-DECIDED = date(2026, 10, 9)
-ONE_YEAR = date(2027, 10, 9)
+DECIDED = date(2026, 10, 9)  # under 令第36号 (from 2026-04-01)
+SEEDS_DECIDED = date(2025, 10, 9)  # under the seeds
+RULES = RuleBook.load()
 
 
-def rule(kind: str = "penalty", severity: str | None = "GENERAL", end: date | None = ONE_YEAR,
-         on: date = date(2027, 1, 9)) -> str | None:  # fmt: skip
-    issue = repair_refusal(kind, severity, DECIDED, end, on)
+def rule(kind: str = "penalty", severity: str | None = "GENERAL", end: date | None = None,
+         on: date = date(2027, 1, 9), decided: date = DECIDED, procedure: str = "GENERAL") -> str | None:  # fmt: skip
+    ruling = RULES.decide(
+        kind, decided, severity=severity if kind == "penalty" else None, procedure=procedure,
+        subject_type="LEGAL_PERSON", stated_end=end,
+    )  # fmt: skip
+    issue = repair_refusal(ruling, on)
     return None if issue is None else issue.rule
 
 
-def test_a_one_year_penalty_is_repairable_from_three_months_after_its_decision() -> None:
+def test_under_the_seeds_a_one_year_penalty_is_repairable_from_three_months_after_its_decision() -> None:
+    """D16, 003 (十六): 最短公示期三个月后."""
+    assert rule(decided=SEEDS_DECIDED, on=date(2026, 1, 9)) is None
+    assert rule(decided=SEEDS_DECIDED, on=date(2026, 1, 8)) == "repair.too_early"
+
+
+def test_under_the_seeds_only_a_general_one_year_penalty_is_repairable() -> None:
+    """D16: 严重失信 is not repairable; nor is a penalty whose deciding body set a period beyond a year (D14)."""
+    on = date(2026, 6, 1)
+    assert rule(kind="license", decided=SEEDS_DECIDED, on=on) == "repair.not_penalty"
+    assert rule(severity="SERIOUS", decided=SEEDS_DECIDED, on=on) == "repair.serious"
+    assert rule(end=date(2027, 10, 9), decided=SEEDS_DECIDED, on=on) == "repair.beyond_max"
+    assert rule(end=date(2026, 4, 9), decided=SEEDS_DECIDED, on=on) is None  # shorter: still within a year
+
+
+def test_under_order_36_each_tier_is_repairable_once_its_minimum_publicity_has_passed() -> None:
+    """令第36号: 一般 after 3 months, 严重 after 1 year (the seeds never repaired it), 轻微 once the obligation is
+    met (from the decision date); a licence is not dishonesty information."""
     assert rule(on=date(2027, 1, 9)) is None
     assert rule(on=date(2027, 1, 8)) == "repair.too_early"
-
-
-def test_only_a_general_one_year_penalty_is_repairable() -> None:
+    assert rule(severity="SERIOUS", on=date(2027, 10, 8)) == "repair.too_early"
+    assert rule(severity="SERIOUS", on=date(2027, 10, 9)) is None
+    assert rule(severity="MINOR", on=DECIDED) is None
+    assert rule(procedure="SIMPLE", on=DECIDED) is None  # 简易程序: 轻微 (as reported; a setting)
     assert rule(kind="license") == "repair.not_penalty"
-    assert rule(severity="SERIOUS", end=date(2029, 10, 9)) == "repair.serious"
-    assert rule(end=date(2028, 10, 9)) == "repair.not_one_year"  # a longer period the deciding body set (D14)
-    assert rule(end=None) == "repair.not_one_year"
-    assert rule(end=date(2027, 4, 9)) is None  # a shorter stated period is still within a year
+    # A stated end beyond the tier's maximum is cut to it (自动停止公示), so the repair terms still hold.
+    assert rule(end=date(2028, 10, 9)) is None
 
 
 REPAIRED = date(2027, 1, 9)  # a repair of the subject; the year after it ends on 2028-01-09 (D16)
@@ -51,21 +73,23 @@ def test_a_penalty_decided_in_the_year_after_a_repair_of_its_subject_is_not_repa
     decided_on: date, barred: bool
 ) -> None:
     """D16: the year starts the day after the repair and ends on the corresponding day, inclusive (民法典 201)."""
-    issue = repeat_refusal(decided_on, [date(2020, 5, 1), REPAIRED])
+    issue = repeat_refusal(decided_on, [date(2020, 5, 1), REPAIRED], Period(1, "y"))
     assert (issue.rule if issue else None) == ("repair.within_year_of_repair" if barred else None)
 
 
 def test_a_subjects_repair_history_records_each_penalty_once_and_keeps_the_latest() -> None:
-    history, refusal = record_repair({}, "penalty:a", DECIDED, REPAIRED)
+    bar = RULES.in_force(SEEDS_DECIDED).repeat_bar
+    assert bar == Period(1, "y")  # the seeds' bar (D16); 令第36号 has none confirmed
+    history, refusal = record_repair({}, "penalty:a", DECIDED, REPAIRED, bar)
     assert (history, refusal) == ({"penalty:a": "2027-01-09"}, None)
     # The same repair again (a redelivery, a second post) is not a second repair, and is not refused.
-    assert record_repair(history, "penalty:a", DECIDED, date(2027, 2, 1)) == (history, None)
+    assert record_repair(history, "penalty:a", DECIDED, date(2027, 2, 1), bar) == (history, None)
     # A penalty decided in the year after it: refused, nothing recorded.
-    again, refusal = record_repair(history, "penalty:b", date(2027, 3, 1), date(2027, 6, 1))
+    again, refusal = record_repair(history, "penalty:b", date(2027, 3, 1), date(2027, 6, 1), bar)
     assert again == history and refusal is not None and refusal.rule == "repair.within_year_of_repair"
     later = history
     for i in range(REPAIRS_KEPT + 2):  # penalties decided before the repairs: each repairable
-        later, refusal = record_repair(later, f"penalty:old{i}", date(2026, 1, 1), date(2027, 2, 1 + i))
+        later, refusal = record_repair(later, f"penalty:old{i}", date(2026, 1, 1), date(2027, 2, 1 + i), bar)
         assert refusal is None
     assert len(later) == REPAIRS_KEPT and "penalty:a" not in later and "penalty:old0" not in later
 

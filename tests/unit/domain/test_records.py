@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from sgs.domain.kinds import record_id
-from sgs.domain.records import check_row, parse_row, to_json
+from sgs.domain.records import check_row, parse_envelope, parse_row, split_envelope, to_json
 from sgs.domain.template import template_columns
 from sgs.domain.template_files import TemplateError, read_rows
 from sgs.domain.validation import validate
@@ -111,6 +111,15 @@ def test_parse_row_reads_enum_labels_and_symbols() -> None:
     assert [(i.field, i.rule) for i in issues] == [("处罚类别", "enum")]
 
 
+def test_severity_takes_minor_as_well_as_general_and_serious() -> None:
+    """Issue 15: 失信严重程度 轻微 (令第36号) is read, validated and encoded like 一般 and 严重."""
+    for text, symbol in (("轻微", "MINOR"), ("一般", "GENERAL"), ("严重", "SERIOUS"), ("MINOR", "MINOR")):
+        body, issues = check_row("penalty", {**penalty_row(), "失信严重程度": text}, today=TODAY)
+        assert issues == [] and body is not None and body["severity"] == symbol
+    _, issues = check_row("penalty", {**penalty_row(), "失信严重程度": "较重"}, today=TODAY)
+    assert [(i.field, i.rule) for i in issues] == [("失信严重程度", "enum")]
+
+
 def test_parse_row_reads_json_scalars() -> None:
     row = {**penalty_row(), "罚款金额(万元)": 2, "处罚类别": ["罚款"], "违法行为类型": 12345}
     body, issues = parse_row("penalty", row)
@@ -196,6 +205,35 @@ def test_read_rows_csv_counts_rows_as_an_editor_shows_them(tmp_path: Path) -> No
     assert [n for n, _, _ in got] == [2, 5, 6]
     assert got[0][1] is not None and got[0][1]["violation_facts"] == "第一行\n第二行"
     assert "row.columns" in [i.rule for i in got[2][2]]
+
+
+def test_the_optional_envelope_columns_are_read_and_checked_like_the_others(tmp_path: Path) -> None:
+    """Issue 15: 版本号, 操作类型 and 公示时间 may follow the template columns; bad values are issues of their row."""
+    columns = [*PENALTY_COLUMNS, "版本号", "操作类型", "公示时间"]
+    good = [penalty_row()[c] for c in PENALTY_COLUMNS]
+    path = write_csv(
+        tmp_path / "p.csv",
+        columns,
+        [[*good, "2", "撤销", "2024-12-30T09:30:00"], [*good, "", "", ""], [*good, "二", "删除", "昨天"]],
+    )
+    got = list(read_rows(path, "penalty"))
+    assert [issues for _, _, issues in got[:2]] == [[], []]
+    assert got[0][1] is not None and "版本号" not in got[0][1]  # the body holds template fields only
+    assert [i.rule for i in got[2][2]] == ["version.format", "operation.enum", "published_at.format"]
+    assert split_envelope({"版本号": "2", "操作类型": "撤销", "公示时间": " ", "备注": "x"}) == (
+        {"备注": "x"}, {"version": "2", "operation": "撤销"}
+    )  # fmt: skip
+    now = datetime.datetime(2026, 5, 6, 2, 0, tzinfo=datetime.UTC)
+    version, operation, at, issues = parse_envelope({"version": 2.0, "operation": "撤销"}, now)
+    assert (version, operation, at, issues) == (2, "REVOKE", None, [])
+    assert parse_envelope({}, now)[:3] == (1, "CREATE", None)  # a file without the columns: version 1, 新增
+    assert parse_envelope({"version": "3"}, now)[1] == "UPDATE"
+
+
+def test_an_envelope_column_twice_is_a_header_error(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "p.csv", [*PENALTY_COLUMNS, "版本号", "version"], [])
+    with pytest.raises(TemplateError, match="重复列"):
+        list(read_rows(path, "penalty"))
 
 
 def test_read_rows_header_in_any_order_is_accepted(tmp_path: Path) -> None:

@@ -52,6 +52,25 @@ def test_department_figures_sum_partitions_and_kinds_and_follow_the_definitions(
     assert row["数据范围覆盖率"] == "100.0%"
 
 
+def test_penalties_are_counted_by_the_rule_set_and_tier_that_decided_them(bulletin) -> None:
+    """Issue 15: one column per (rule set, tier) seen in the month or the one before; counts, summed up the tree."""
+    tiers = [n for n in bulletin.names if n.startswith("处罚数·")]
+    assert tiers == [
+        "处罚数·ndrc-order-36·一般",
+        "处罚数·ndrc-order-36·严重",
+        "处罚数·seeds·一般",
+        "处罚数·seeds·轻微",
+    ]
+    scjg = row_of(bulletin, "310101/310101-scjg")
+    assert (scjg["处罚数·ndrc-order-36·一般"], scjg["处罚数·seeds·一般"], scjg["处罚数·ndrc-order-36·严重"]) == (
+        "3", "1", "0"
+    )  # fmt: skip
+    assert (scjg["处罚数·seeds·轻微"], scjg["处罚数·seeds·轻微（上月）"]) == ("0", "5")
+    district = row_of(bulletin, "310101")
+    assert (district["处罚数·ndrc-order-36·一般"], district["处罚数·ndrc-order-36·严重"]) == ("3", "4")
+    assert row_of(bulletin, CITY)["处罚数·ndrc-order-36·严重"] == "4"
+
+
 def test_share_without_a_denominator_is_not_applicable(bulletin) -> None:
     row = row_of(bulletin, "310101/310101-sthj")
     assert row["按时报送率(D6)"] == NOT_APPLICABLE  # nobody said when the portal published

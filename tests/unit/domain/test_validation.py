@@ -381,3 +381,25 @@ def test_validate_does_not_modify_the_body() -> None:
     before = copy.deepcopy(body)
     validate("penalty", body, today=TODAY)
     assert body == before
+
+
+def test_a_stated_publicity_end_is_bounded_by_the_rule_book_in_force_on_the_decision_date() -> None:
+    """D14 and 令第36号: under the set in force from 2026-04-01 a 一般 penalty is shown a year at most, so stating two
+    is refused at intake; under the seeds a stated end wins (从其规定) up to the longest any seed gives (5 years)."""
+    from sgs.config import load_config
+
+    rules = load_config().rules
+    today = datetime.date(2026, 11, 30)
+    decided = datetime.date(2026, 5, 10)
+    too_long = penalty(decided_on=decided, valid_from=decided, publicity_end=datetime.date(2028, 5, 10))
+    issues = validate("penalty", too_long, today=today, rules=rules)
+    assert [(i.rule, i.field) for i in issues] == [("publicity_end.too_late", "公示截止期")], issues
+    assert "2027-05-10" in issues[0].message
+    within = penalty(decided_on=decided, valid_from=decided, publicity_end=datetime.date(2027, 5, 10))
+    assert validate("penalty", within, today=today, rules=rules) == []
+    seeds = penalty(publicity_end=datetime.date(2027, 4, 1))  # decided 2024-04-01: three years, stated
+    assert validate("penalty", seeds, today=today, rules=rules) == []
+    forever = penalty(publicity_end=datetime.date(9999, 12, 31))
+    assert [i.rule for i in validate("penalty", forever, today=today, rules=rules)] == [
+        "publicity_end.too_late"
+    ]

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from services.node.api import Limits, create_app
 from services.node.intake import Intake
 from services.node.metrics import NodeMetrics
+from services.node.sender import SenderState
 from services.node.store import NodeStore, Pending, ReceiptUpdate
 from sgs.config import Federation
 from sgs.domain.template import template_columns
@@ -38,7 +39,7 @@ def node(federation: Federation, tmp_path: Path) -> Iterator[tuple[TestClient, N
         store,
         intake,
         metrics,
-        lambda: False,
+        lambda: SenderState(connected=False, last_error=None, last_error_at=None, last_sent_at=None),
         limits=Limits(max_body_bytes=256 * 1024, max_file_bytes=2 * 1024 * 1024, max_batch_records=50),
         tmp_dir=uploads,
     )
@@ -356,7 +357,16 @@ def test_file_with_a_wrong_header_or_type_or_size_is_refused(node, federation) -
 def test_healthz_and_metrics(node) -> None:
     client, _, _ = node
     health = client.get("/healthz").json()
-    assert health == {"status": "ok", "nodes": [DISTRICT], "broker_connected": False, "outbox_depth": 0}
+    assert health == {
+        "status": "ok",
+        "problems": [],
+        "nodes": [DISTRICT],
+        "broker_connected": False,
+        "last_sent_at": None,
+        "outbox_depth": 0,
+        "outbox_oldest_at": None,
+        "parked": 0,
+    }
     text = client.get("/metrics").text
     assert 'sgs_node_outbox_depth{district="310115"} 0.0' in text
     assert "sgs_node_outbox_oldest_age_seconds" in text

@@ -140,11 +140,16 @@ def test_receipts_from_the_federation_move_status_forward_never_back_and_keep_hi
         ReceiptUpdate(c.receipt_id, "RELAYED_NATIONAL", t + 3_000),
         ReceiptUpdate(c.receipt_id, "RELAYED_NATIONAL", t + 3_000),  # redelivered
         ReceiptUpdate("f" * 32, "ACCEPTED", t),  # another process's record
+        ReceiptUpdate(
+            c.receipt_id, "RELAYED_PROVINCIAL", t + 3_500
+        ),  # the province stored it after the nation
     ]
-    assert store.apply_receipts(batch) == [True, True, True, True, False]
+    assert store.apply_receipts(batch) == [True, True, True, True, False, True]
     view = store.receipt(c.receipt_id)
-    assert view.status == "RELAYED_NATIONAL"
-    assert [e["status"] for e in view.history] == ["RECEIVED", "SENT", "ACCEPTED", "RELAYED_NATIONAL"]
+    assert view.status == "RELAYED_NATIONAL"  # the furthest stage reached (issue 15)
+    assert [e["status"] for e in view.history] == [
+        "RECEIVED", "SENT", "ACCEPTED", "RELAYED_NATIONAL", "RELAYED_PROVINCIAL"
+    ]  # fmt: skip
     assert view.history[2]["detail"] == "reconciled"
 
 

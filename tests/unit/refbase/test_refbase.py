@@ -10,7 +10,7 @@ import pytest
 from stdnum.cn import ric, uscc
 
 from sgs.domain.reconciliation import normalise_name, reconcile
-from sgs.refbase.load import read_csv
+from sgs.refbase.load import parse_legal_person, parse_person, read_csv
 from sgs.refbase.publisher import PublishError
 from sgs.refbase.store import LEGAL_PERSONS, PERSONS, BaseSpec, RefBase, RefbaseError
 from sgs.serialization.codec import default_codec
@@ -266,3 +266,11 @@ def test_unusable_store_url_is_a_refbase_error() -> None:
     """Library errors are wrapped at the boundary."""
     with pytest.raises(RefbaseError):
         RefBase("nosuchdb://x")
+
+
+def test_a_name_too_long_for_a_message_or_with_a_control_character_is_an_invalid_row() -> None:
+    """Issue 17: every entry a base holds can be published, so none is refused by the broker later."""
+    _, reasons = parse_legal_person({"uscc": "91310115MA1K4CQ00X", "name": "某" * 5001, "status": "存续"})
+    assert any("[text.too_long]" in r for r in reasons)
+    row, reasons = parse_person({"id_no": "11010519491231002X", "name": "张\x00三"})
+    assert row is None and any("[text.control]" in r for r in reasons)

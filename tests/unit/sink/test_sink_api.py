@@ -163,6 +163,20 @@ def test_the_record_page_shows_template_columns_in_chinese(store: SinkStore, cli
     assert "310101********1234" not in html  # the legal representative's ID is not public
 
 
+def test_the_page_the_list_and_the_api_show_the_tier_and_rule_set_that_decided_publication(
+    store: SinkStore, client: TestClient
+) -> None:
+    """Issue 15: the rule book's tier (here 严重 under 令第36号) and set are stored with the record and shown."""
+    tag = unique_tag()
+    rec = penalty_record(f"处〔{tag}〕1号", f"{tag}公司", rule_set="ndrc-order-36", tier="SERIOUS")
+    put(store, rec)
+    page = client.get(f"/record/{quote(rid(rec), safe='')}").text
+    assert "失信程度（适用规则认定）" in page and ">严重<" in page and "ndrc-order-36" in page
+    assert "严重失信" in client.get("/").text  # the rolling list tags it
+    found = client.get("/v1/records", params={"name": f"{tag}公司"}).json()["items"]
+    assert [(i["rule_set"], i["tier"]) for i in found] == [("ndrc-order-36", "SERIOUS")]
+
+
 def test_the_rolling_list_shows_only_the_last_ten_days_of_publications(
     store: SinkStore, client: TestClient
 ) -> None:
@@ -193,3 +207,12 @@ def test_operator_tokens_need_a_real_secret() -> None:
     assert parse_operator_tokens("abcdefgh") == {"abcdefgh": "operator"}
     with pytest.raises(SettingsError, match="--operator-token"):
         parse_operator_tokens("张=short")
+
+
+@pytest.mark.parametrize("path", ["/v1/records", "/search", "/"])
+def test_a_20_digit_page_is_a_422_with_its_reason_not_a_500(client: TestClient, path: str) -> None:
+    """Issue 17: SQLite overflowed on the offset of page 10^19 (OverflowError, a 500)."""
+    r = client.get(path, params={"page": "1" + "0" * 19})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", "page"]
+    assert client.get(path, params={"page": 1_000_000}).status_code == 200

@@ -164,29 +164,35 @@ def test_a_not_for_publication_record_is_never_in_a_public_answer(store: SinkSto
     assert store.operator_read(rid, "审核员", None) is not None  # held, for operators only (D17)
 
 
-def test_a_simple_procedure_penalty_is_never_public_even_if_annotated_for_publication(
-    store: SinkStore,
-) -> None:
-    """D11: 简易程序 penalties are collected but not published, whatever the annotation says."""
+def test_publication_follows_the_rule_books_annotation_and_d11_without_one(store: SinkStore) -> None:
+    """The municipal platform's rule book decides (annotations.for_publication, per tier): a 简易程序 penalty the
+    rules publish (a department floor) is public, one they do not is not; a record relayed without annotations
+    falls back to D11 (001 四(一): 简易程序 is not published)."""
     tag = unique_tag()
-    simple = penalty_record(f"处〔{tag}〕1号", f"{tag}甲", procedure="SIMPLE", for_publication=True)
-    apply(store, simple)
-    assert public_ids(store, name=tag) == set()
-    assert store.public_record(simple["envelope"]["record_id"], TODAY) is None
+    floored = penalty_record(f"处〔{tag}〕1号", f"{tag}甲", procedure="SIMPLE", for_publication=True)
+    collected = penalty_record(f"处〔{tag}〕2号", f"{tag}乙", procedure="SIMPLE", for_publication=False)
+    bare = {**penalty_record(f"处〔{tag}〕3号", f"{tag}丙", procedure="SIMPLE"), "annotations": None}
+    apply(store, floored, collected, bare)
+    assert public_ids(store, name=tag) == {floored["envelope"]["record_id"]}
+    assert store.public_record(bare["envelope"]["record_id"], TODAY) is None
 
 
-def test_the_national_tier_refuses_natural_person_and_simple_procedure_penalties() -> None:
-    """D11: 信用中国 does not collect them; the provincial tier does."""
+def test_the_national_tier_refuses_what_the_rule_book_does_not_send_it(federation) -> None:
+    """D11 by the rule set of the decision date: 信用中国 takes neither natural persons' nor 简易程序 penalties; the
+    provincial tier takes both."""
     tag = unique_tag()
+    rules = federation.rules
     natural = decoded(penalty_record(f"处〔{tag}〕1号", "李四", counterpart=person()))
     simple = decoded(penalty_record(f"处〔{tag}〕2号", "上海甲有限公司", procedure="SIMPLE"))
     company = decoded(penalty_record(f"处〔{tag}〕3号", "上海甲有限公司"))
     licence = decoded(license_record(f"许〔{tag}〕4号", "上海甲有限公司"))
-    assert refusal_rule("national", *natural) == "D11"
-    assert refusal_rule("national", *simple) == "D11"
-    assert refusal_rule("national", *company) is None
-    assert refusal_rule("national", *licence) is None
-    assert refusal_rule("provincial", *natural) is None
+    assert refusal_rule("national", rules, *natural) == "D11"
+    assert refusal_rule("national", rules, *simple) == "D11"
+    assert refusal_rule("national", rules, *company) is None
+    assert refusal_rule("national", rules, *licence) is None
+    assert refusal_rule("provincial", rules, *natural) is None
+    assert refusal_rule("provincial", rules, *simple) is None
+    assert refusal_rule("national", rules, "sgs.Withdrawal", withdrawal(company[1], "REVOKED")) is None
 
 
 def test_search_by_name_is_a_substring_match_that_ignores_width_and_spaces(store: SinkStore) -> None:
@@ -275,3 +281,23 @@ def test_receipts_say_which_tier_stored_or_withdrew_the_record_and_go_to_the_sou
         rec["envelope"]["receipt_id"],
         1,
     )
+
+
+def test_a_store_from_before_the_rule_book_gets_its_columns_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Issue 15: rule_set and tier are added to an existing store on start; rows stored before show NULL there."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = SinkStore(url)
+    tag = unique_tag()
+    apply(old, penalty_record(f"处〔{tag}〕1号", f"{tag}甲"))
+    with old.engine.begin() as conn:  # as a store created before issue 15 was
+        for column in ("rule_set", "tier"):
+            conn.exec_driver_sql(f"ALTER TABLE sink_records DROP COLUMN {column}")
+    old.close()
+    store = SinkStore(url)
+    apply(store, penalty_record(f"处〔{tag}〕2号", f"{tag}乙", rule_set="ndrc-order-36", tier="MINOR"))
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT counterpart_name, rule_set, tier FROM sink_records ORDER BY 1"
+        ).all()
+    assert [tuple(r) for r in rows] == [(f"{tag}乙", "ndrc-order-36", "MINOR"), (f"{tag}甲", None, None)]
+    store.close()
