@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.worker import agents, aggregates
 from services.worker.context import Context, app_topics, log
-from services.worker.exactly_once import GatedCommitConsumer
+from services.worker.exactly_once import GatedCommitConsumer, LongTransactionProducer
 from services.worker.reference_mirror import ReferenceBases
 from services.worker.settings import WorkerSettings
 from services.worker.stages import decide
@@ -59,6 +59,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
     if settings.engine.transactions:
         GatedCommitConsumer.gate = ctx.gate
         app.transport.Consumer = GatedCommitConsumer  # type: ignore[misc]
+        app.transport.Producer = LongTransactionProducer  # type: ignore[misc]
     elif settings.engine.short_end_offsets:
         app.transport.Consumer = TailMarkingConsumer  # type: ignore[misc]
     refs = ReferenceBases(settings.bootstrap, ctx.codec)
