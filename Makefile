@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TOOLS_STAMP := $(VENV)/.test-tools-stamp
 
-.PHONY: install up test lint lock bench clean
+.PHONY: install up test lint lock bench clean kafka
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,18 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
-# Debian tools some tests use: promtool (alert-rule tests) and headless Chromium (public page tests). Installed
-# when missing and apt-get can be used (root, as on CI); otherwise those tests are skipped and say why.
+# Debian tools some tests use: promtool (alert-rule tests), headless Chromium and CJK fonts (public page tests and
+# their screenshots), PostgreSQL's server binaries (a throwaway server for the postgres tests), Java and Maven
+# (Apache Kafka, the second engine the integration tests run on). Installed when missing and apt-get can be used
+# (root, as on CI); otherwise those tests are skipped and say why.
 $(TOOLS_STAMP): | $(STAMP)
 	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing test tools:$$missing"; \
@@ -31,12 +37,26 @@ $(TOOLS_STAMP): | $(STAMP)
 
 install: $(STAMP)
 
+# Apache Kafka's jars (deploy/kafka/pom.xml) into deploy/kafka/lib/, git-ignored: the engine of `--engine kafka`.
+KAFKA_STAMP := deploy/kafka/lib/.resolved
+$(KAFKA_STAMP): deploy/kafka/pom.xml | $(STAMP)
+	$(PY) -c 'from sgs.kafka.kraft import resolve_jars; resolve_jars()'
+	@touch $@
+
+kafka: $(KAFKA_STAMP)
+
 up: $(STAMP)
 	$(VENV)/bin/sgs up
 
-# The README's test command: the lint (ruff, mypy, the import contracts), then every test.
+# The README's test command: the lint (ruff, mypy, the import contracts), then everything on the embedded Tansu,
+# then the integration tests again on a 3-node Apache Kafka cluster (one for the whole run, tests/conftest.py) when
+# Java and Maven are here.
 test: lint $(TOOLS_STAMP)
 	$(PY) -m pytest
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
+	  $(MAKE) --no-print-directory kafka && echo "integration tests on Apache Kafka (SGS_ENGINE=kafka)" && \
+	  SGS_ENGINE=kafka $(PY) -m pytest tests/integration; \
+	else echo "note: java or mvn is not installed: the integration tests on Apache Kafka are skipped"; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,11 @@
-"""Fixtures shared by every test: the federation config and, for integration tests, one real Tansu broker."""
+"""Fixtures shared by every test: the federation config, one real broker for the integration tests, and a real
+PostgreSQL.
+
+The broker is the engine `SGS_ENGINE` names (sgs/kafka/engines.py): the embedded Tansu by default, or with
+`SGS_ENGINE=kafka` a 3-node Apache Kafka cluster (`SGS_TEST_BROKERS` changes the count), started once for the
+session. The service processes the tests start inherit the variable, so they run as they would on that engine.
+A test marked `engine("kafka")` or `engine("tansu")` is about that engine's code and runs on that engine only.
+PostgreSQL is `SGS_TEST_POSTGRES_URL` when set, else a throwaway server started for the session."""
 
 from __future__ import annotations
 
@@ -12,8 +19,26 @@ import sqlalchemy as sa
 
 from sgs.config import Federation, load_config
 from sgs.kafka.admin import ensure_topics
-from sgs.kafka.tansu import EmbeddedBroker
+from sgs.kafka.engines import Engine, start_engine
 from sgs.serialization.signing import local_keys
+from tests.support.postgres_server import PostgresUnavailable, ThrowawayPostgres
+
+ENGINE = Engine(os.environ.get("SGS_ENGINE") or "tansu")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "engine(name): runs only when the session's engine is `name`")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("engine")
+    if marker and marker.args[0] != ENGINE.name:
+        pytest.skip(f"{marker.args[0]}-engine code: runs in the SGS_ENGINE={marker.args[0]} run")
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    return ENGINE
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,21 +65,33 @@ def federation(signing_keys: Path) -> Federation:
 
 @pytest.fixture(scope="session")
 def kafka(federation: Federation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap address of a real Tansu broker shared by the whole session, with every topic created.
+    """Bootstrap address of the session's real broker, with every topic created.
 
     Tests share its topics, so each test uses record ids, groups and stores of its own."""
-    log = tmp_path_factory.mktemp("broker") / "tansu.log"
-    with EmbeddedBroker(log_path=log) as broker:
+    where = tmp_path_factory.mktemp("broker")
+    brokers = int(os.environ.get("SGS_TEST_BROKERS", "3")) if ENGINE.name == "kafka" else 1
+    broker = start_engine(ENGINE, data_dir=where, log_dir=where, brokers=brokers)
+    try:
         ensure_topics(broker.bootstrap, federation.partitions)
         yield broker.bootstrap
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
     url = os.environ.get("SGS_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("SGS_TEST_POSTGRES_URL is not set")
-    return url
+    if url:
+        yield url
+        return
+    try:
+        server = ThrowawayPostgres().start()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"SGS_TEST_POSTGRES_URL is not set and no throwaway PostgreSQL could start: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -100,6 +100,7 @@ class ReceiptListener(threading.Thread):
                 group_id=self.group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                isolation_level="read_committed",  # the worker's and sinks' committed receipts only
                 # The embedded broker holds a group join for the whole rebalance timeout: keep it short.
                 max_poll_interval_ms=3000,
                 session_timeout_ms=6000,

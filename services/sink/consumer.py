@@ -29,6 +29,8 @@ from services.sink.metrics import SinkMetrics
 from services.sink.store import Outcome, Row, SinkStore, kind_of
 from sgs.domain.kinds import KIND_OF_SCHEMA
 from sgs.domain.rulebook import RuleBook, label
+from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
+from sgs.kafka.engines import Engine
 from sgs.kafka.producer import durable_producer, unsendable
 from sgs.kafka.topics import RECEIPTS, REJECTED
 from sgs.serialization.codec import SerializationError, default_codec
@@ -142,6 +144,7 @@ class RelayConsumer:
         bootstrap: str,
         topic: str,
         group_id: str,
+        engine: Engine = DEFAULT_ENGINE,
         receipts_topic: str = RECEIPTS,
         keyring: Keyring,
         signer: Signer,
@@ -149,6 +152,7 @@ class RelayConsumer:
         self.store, self.metrics, self.tier, self.topic = store, metrics, tier, topic
         self.rules = rules  # which tiers hold a record (D11), by the rule set of its decision date
         self.bootstrap = bootstrap
+        self.engine = engine
         self.receipts_topic = receipts_topic
         self.receipt_for: Callable[[str, dict[str, Any]], tuple[str, bytes]] = ReceiptBuilder(tier)
         self.codec = default_codec()
@@ -160,6 +164,7 @@ class RelayConsumer:
                 client_id=f"sgs-sink-{tier}",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                isolation_level="read_committed",  # what the worker's transactions committed, never an abort
                 max_poll_interval_ms=3000,
                 session_timeout_ms=6000,
                 heartbeat_interval_ms=1000,
@@ -192,7 +197,10 @@ class RelayConsumer:
         """Offsets stored for another broker mean nothing on this one: the embedded broker keeps topics in memory
         and starts empty, with a new cluster id, after each restart (`make up` run again), and a store moved to
         another cluster starts over too. Then the relay is read again from the start and the store absorbs what it
-        holds. False when the broker could not be asked (the loop asks again)."""
+        holds. False when the broker could not be asked (the loop asks again). Only on an engine that forgets on
+        restart (`sgs.kafka.engines`): Apache Kafka keeps its log and its cluster id."""
+        if not self.engine.forgets_on_restart:
+            return True
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"sgs-sink-{self.tier}")
             try:

@@ -64,6 +64,7 @@ def serve(settings: SinkSettings) -> int:
             tier=tier,
             rules=settings.federation.rules,
             bootstrap=settings.kafka_bootstrap,
+            engine=settings.engine,
             topic=topic,
             group_id=settings.group_id,
             keyring=keyring,

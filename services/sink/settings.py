@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sgs.cli.options import SettingsError, key_dir
 from sgs.config import TIERS, Federation, load_config, store_url
+from sgs.kafka.engines import Engine, engine_of
 from sgs.kafka.topics import RELAY
 
 DEFAULT_PORTS = {"provincial": 8201, "national": 8202}
@@ -44,6 +45,7 @@ class SinkSettings:
     relay_topic: str
     log_level: str
     key_dir: Path  # holds `sink.<tier>.key`, the sink's signing key (issue 16)
+    engine: Engine
 
     @property
     def name(self) -> str:
@@ -69,4 +71,5 @@ class SinkSettings:
             relay_topic=args.relay_topic or RELAY[tier],
             log_level=args.log_level,
             key_dir=key_dir(args),
+            engine=engine_of(args),
         )

@@ -28,6 +28,7 @@ import faust
 import structlog
 
 from services.worker import metrics
+from services.worker.exactly_once import CommitGate
 from services.worker.settings import WorkerSettings
 from sgs.config import Department
 from sgs.domain.issues import Issue, quote
@@ -82,6 +83,8 @@ class Context:
     settings: WorkerSettings
     app: faust.App
     codec: Codec = field(default_factory=default_codec)
+    # Records pass it one by one; a commit under transactions closes it (`exactly_once.py`).
+    gate: CommitGate = field(default_factory=CommitGate)
 
     def __post_init__(self) -> None:
         app, s = self.app, self.settings
@@ -175,9 +178,25 @@ class Context:
         """Hand one message to the producer, without waiting for the broker: faust flushes the producer before
         it commits an offset, so whatever a message caused is on the broker before the message counts as done
         (at-least-once). Straight to the producer, not through `faust.Topic.send`, whose per-message
-        bookkeeping cost more than the rest of a record's processing (docs/worker.md)."""
-        signature = self.signer.headers(topic, key, value)
-        await self.app.producer.send(topic, key, value, None, None, [*(headers or {}).items(), *signature])
+        bookkeeping cost more than the rest of a record's processing (docs/worker.md).
+
+        With transactions (exactly-once, `sgs.kafka.engines`), the message joins the transaction of the partition
+        the event in hand came from: faust commits that partition's offsets in that transaction, so the message
+        and the event's being done become visible together or not at all. (faust's own `Topic.send` would pick
+        the transaction of the partition the message goes to, which commits someone else's offsets.)"""
+        signed = [*(headers or {}).items(), *self.signer.headers(topic, key, value)]
+        await self.app.producer.send(
+            topic, key, value, None, None, signed, transactional_id=self._transaction()
+        )
+
+    def _transaction(self) -> str | None:
+        """The transactional id faust's `TransactionManager.commit` uses for the event in hand's partition; None
+        at-least-once, and for the publicity sweep, a timer with no event (its expiry requests are idempotent)."""
+        event = faust.current_event() if self.app.in_transaction else None
+        if event is None:
+            return None
+        tp = event.message.tp
+        return f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
 
     async def send(self, topic: str, key: str, schema: str, value: dict[str, Any]) -> None:
         await self.emit(topic, key.encode(), self.codec.encode(schema, value))
@@ -346,6 +365,7 @@ async def guarded(
     """Take one message through its stages so that nothing escapes: faust restarts an agent that raises, and it
     would meet the same message again forever. An unexpected failure becomes a rejection carrying the bytes (D12)
     at the stage it happened in. The message's counts are settled at the end, whatever happened."""
+    await ctx.gate.enter()
     step = Step(stage)
     work = _WORK.set(_Work())
     try:
@@ -371,3 +391,4 @@ async def guarded(
         except Exception:
             log.exception("aggregates.settle_failed", stage=step.name)
         _WORK.reset(work)
+        ctx.gate.leave()

@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.worker.context import log
 from sgs.kafka import topics
@@ -42,7 +43,7 @@ class ReferenceBases:
         try:
             parts = []
             for topic in self._by_topic:
-                for p in sorted(await _partitions(consumer, topic)):
+                for p in sorted(await _partitions(self.bootstrap, topic)):
                     parts.append(TopicPartition(topic, p))
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
@@ -85,11 +86,19 @@ class ReferenceBases:
         base[code] = entry
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    for _ in range(50):
-        parts = consumer.partitions_for_topic(topic)
-        if parts:
-            return set(parts)
-        await consumer.topics()  # refreshes the metadata
-        await asyncio.sleep(0.1)
+async def _partitions(bootstrap: str, topic: str) -> set[int]:
+    """The topic's partitions, asked of the cluster: an assigning consumer's own metadata names no topics on
+    Apache Kafka (aiokafka asks for none when nothing is subscribed). On a 3-node cluster that has just created
+    topics their leaders are being elected for a few seconds, hence the patience."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for _ in range(100):
+            described = await admin.describe_topics([topic])
+            parts = {p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"]}
+            if parts:
+                return parts
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
     raise RuntimeError(f"topic {topic} has no partitions (was `sgs.kafka.admin.ensure_topics` run?)")

@@ -13,12 +13,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.worker import agents, aggregates
 from services.worker.context import Context, app_topics, log
+from services.worker.exactly_once import GatedCommitConsumer, LongTransactionProducer
 from services.worker.reference_mirror import ReferenceBases
 from services.worker.settings import WorkerSettings
 from services.worker.stages import decide
 from services.worker.tansu import TailMarkingConsumer
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.partitioner import partition_by_key
+from sgs.kafka.topics import MAX_MESSAGE_BYTES
 from sgs.logs import configure_logging
 
 STOP_GRACE_S = 10.0  # a clean stop (commit, flush) takes about a second; `sgs up` waits 15 s before SIGKILL
@@ -37,7 +39,8 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         # Every topic the app uses exists before it starts (`ensure_topics`), with the federation's partition
         # count: faust must not create one with a broker default.
         topic_allow_declare=False,
-        processing_guarantee="at_least_once",  # transactions do not work on Tansu (ARCHITECTURE.md)
+        # Transactions do not work on Tansu (ARCHITECTURE.md): there, at-least-once with dedup.
+        processing_guarantee="exactly_once" if settings.engine.transactions else "at_least_once",
         broker_rebalance_timeout=3,  # Tansu waits the whole rebalance timeout on every group join
         broker_session_timeout=6,
         broker_heartbeat_interval=1,
@@ -45,13 +48,20 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         table_standby_replicas=0,
         producer_linger=0.2,  # batch the many small sends of one record (outputs, receipts, changelogs)
         producer_max_batch_size=256 * 1024,  # fewer, larger produce requests: each costs Python on both sides
+        producer_max_request_size=MAX_MESSAGE_BYTES,  # the federation's one message limit (sgs.kafka.topics)
         producer_partitioner=partition_by_key,
         web_port=settings.http_port,
         web_in_thread=False,
     )
-    # faust takes the consumer class from the transport instance (see `tansu.TailMarkingConsumer`).
-    app.transport.Consumer = TailMarkingConsumer  # type: ignore[misc]
     ctx = Context(settings, app)
+    # faust takes the consumer class from the transport instance: on Tansu it marks the changelogs' tails
+    # (`tansu.TailMarkingConsumer`), with transactions it commits at the context's gate (`exactly_once`).
+    if settings.engine.transactions:
+        GatedCommitConsumer.gate = ctx.gate
+        app.transport.Consumer = GatedCommitConsumer  # type: ignore[misc]
+        app.transport.Producer = LongTransactionProducer  # type: ignore[misc]
+    elif settings.engine.short_end_offsets:
+        app.transport.Consumer = TailMarkingConsumer  # type: ignore[misc]
     refs = ReferenceBases(settings.bootstrap, ctx.codec)
     engine = aggregates.open_store(settings.aggregates_url)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from sgs.cli.options import key_dir
 from sgs.config import Federation, load_config, store_url
 from sgs.domain.workdays import Calendar
+from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
+from sgs.kafka.engines import Engine, engine_of
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class WorkerSettings:
     aggregates_url: str
     log_level: str
     key_dir: Path  # holds `worker.key`, the worker's signing key (issue 16)
+    engine: Engine = DEFAULT_ENGINE
 
     @property
     def retry_interval_s(self) -> float:
@@ -50,4 +53,5 @@ class WorkerSettings:
             aggregates_url=store_url(args.aggregates_url, data_dir),
             log_level=args.log_level,
             key_dir=key_dir(args),
+            engine=engine_of(args),
         )

@@ -1,19 +1,30 @@
-"""`sgs broker`: run the embedded Tansu broker alone, with the federation's topics created."""
+"""`sgs broker`: run the engine alone (embedded Tansu, or an Apache Kafka KRaft cluster), with the topics created."""
 
 from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
+from pathlib import Path
 
-from sgs.cli.options import add_option
+from sgs.cli.options import add_cluster_options, add_engine_option, add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "broker", help="run the embedded Kafka-protocol broker (Tansu) with the topics created"
+        "broker",
+        help="run the broker alone with the topics created: embedded Tansu, or Apache Kafka (--engine kafka)",
     )
-    add_option(p, "--broker-port", type=int, default=9092, help="loopback port to listen on")
+    add_engine_option(p)
+    add_cluster_options(p)
+    add_option(p, "--broker-port", type=int, default=9092, help="loopback port Tansu listens on")
+    add_option(
+        p,
+        "--data-dir",
+        default="var",
+        help="Apache Kafka's log lives under DATA_DIR/kafka (formatted on first start, kept after)",
+    )
     add_option(
         p, "--partitions", type=int, default=None, help="partitions per topic (default: from the config)"
     )
@@ -27,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sgs.config import load_config
     from sgs.kafka.admin import ensure_topics
-    from sgs.kafka.tansu import EmbeddedBroker
+    from sgs.kafka.engines import engine_of, start_engine
+    from sgs.kafka.launch import BrokerError
     from sgs.logs import configure_logging
 
     log = configure_logging("broker", args.log_level)
@@ -35,10 +47,26 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with EmbeddedBroker(args.broker_port) as broker:
+    data_dir = Path(args.data_dir)
+    engine = engine_of(args)
+    try:
+        broker = start_engine(
+            engine, data_dir=data_dir, log_dir=data_dir / "logs", brokers=args.brokers, port=args.broker_port
+        )
+    except BrokerError as exc:
+        print(f"sgs broker: {exc}", file=sys.stderr)
+        return 1
+    try:
         created = ensure_topics(broker.bootstrap, partitions)
         log.info(
-            "broker.ready", bootstrap=broker.bootstrap, topics_created=len(created), partitions=partitions
+            "broker.ready",
+            engine=engine.name,
+            bootstrap=broker.bootstrap,
+            topics_created=len(created),
+            partitions=partitions,
         )
+        print(f"sgs broker: {engine.name} on {broker.bootstrap}", flush=True)
         stop.wait()
+    finally:
+        broker.stop()
     return 0

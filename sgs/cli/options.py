@@ -11,6 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
+from sgs.kafka.engines import ENGINES
+
 
 class SettingsError(Exception):
     """A flag or variable that cannot be used; the message names it. `sgs` prints it on one line and exits 2."""
@@ -33,6 +36,7 @@ def add_option(parser: argparse.ArgumentParser, flag: str, *, help: str, **kwarg
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Options every process of the federation takes."""
+    add_engine_option(parser)
     add_option(parser, "--config", default=None, help="federation config file (TOML)")
     add_option(
         parser, "--kafka-bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers, host:port[,...]"
@@ -54,6 +58,30 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 def key_dir(args: argparse.Namespace) -> Path:
     """Where the process's private signing keys are (`--key-dir`, else `<data dir>/keys`)."""
     return Path(args.key_dir) if args.key_dir else Path(args.data_dir) / "keys"
+
+
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """The one setting that picks the engine (sgs/kafka/engines.py says what follows from it)."""
+    add_option(
+        parser,
+        "--engine",
+        default=DEFAULT_ENGINE.name,
+        choices=ENGINES,
+        help="Kafka engine: tansu (embedded, in memory, at-least-once with dedup) or kafka (Apache Kafka, "
+        "KRaft, exactly-once)",
+    )
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """What a command that starts its own engine takes besides `--engine`."""
+    add_option(
+        parser,
+        "--brokers",
+        type=int,
+        default=1,
+        choices=[1, 3],
+        help="nodes of the Apache Kafka cluster started (--engine kafka); Tansu is always one",
+    )
 
 
 def add_calendar_overrides_option(parser: argparse.ArgumentParser) -> None:

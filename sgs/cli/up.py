@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from sgs.cli.options import add_common_options, add_option
+from sgs.cli.options import add_cluster_options, add_common_options, add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="run the whole federation on this machine (embedded broker, all services)")
     add_common_options(p)
-    p.set_defaults(kafka_bootstrap=os.environ.get("SGS_KAFKA_BOOTSTRAP"))  # unset: start the embedded broker
+    p.set_defaults(kafka_bootstrap=os.environ.get("SGS_KAFKA_BOOTSTRAP"))  # unset: start the engine
+    add_cluster_options(p)
     add_option(p, "--node-port", type=int, default=8100, help="district node API and /metrics")
     add_option(p, "--worker-port", type=int, default=6066, help="municipal worker web server and /metrics")
     add_option(p, "--provincial-port", type=int, default=8201, help="provincial sink API, page and /metrics")

@@ -1,8 +1,8 @@
 """The rule book: dated rule sets that decide, for one record, whether each tier publishes it, how long it is shown
 and from when it can be repaired (D11, D14, D16; 国家发展改革委令第36号 for decisions from 2026-04-01).
 
-The numbers live in `rules.toml` (docs/publication.md says where each comes from), not here. This module reads and
-checks that file, picks the set in force on the record's decision date (the periods count from the decision date,
+The numbers live in `rules.toml` (docs/publication.md says where each comes from), not here. This module checks
+that file (`sgs.config` reads it), picks the set in force on the record's decision date (the periods count from the decision date,
 and a record keeps the rules of its time), applies the set's rules and any stricter floor the federation config
 gives the deciding department (`[[rules.floors]]`), and answers with a `Ruling` that names the set and the floor.
 Publication, the publicity sweep, withdrawal and credit repair all ask it; nothing else holds a period.
@@ -11,7 +11,6 @@ Publication, the publicity sweep, withdrawal and credit repair all ask it; nothi
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -202,15 +201,8 @@ class RuleBook:
         self.path = path
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> RuleBook:
-        """Read and check a rule book file (default: `rules.toml` at the repository root)."""
-        path = Path(path) if path else DEFAULT_RULE_BOOK
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise RuleBookError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise RuleBookError(path, "(file)", f"not valid TOML: {exc}") from None
+    def from_table(cls, path: Path, raw: Mapping[str, Any]) -> RuleBook:
+        """The rule book in a parsed TOML file (`sgs.config.load_rule_book` reads it), checked."""
         sets = raw.get("sets")
         if not isinstance(sets, list) or not sets:
             raise RuleBookError(path, "sets", "a rule book needs at least one [[sets]]")

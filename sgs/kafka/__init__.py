@@ -1,3 +1,5 @@
 """Kafka plumbing, in reading order: `topics` (names, keys, retention), `admin` (creating them), `producer` (the
 durable producer every writer uses), `partitioner` (murmur2 by key), `offsets` (end offsets read right on any
-engine), and the engines: `launch` (what launchers share), `tansu` (the embedded broker)."""
+engine), and the engines: `engines` (the one setting, `--engine tansu|kafka` / `SGS_ENGINE`, that picks one, what
+follows from it, and `start_engine`), `launch` (what launchers share), `tansu` (the embedded broker), `kraft`
+(Apache Kafka in KRaft mode, 1 or 3 nodes, its log on disk)."""

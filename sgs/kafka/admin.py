@@ -21,11 +21,16 @@ def ensure_topics(bootstrap: str, partitions: int, topics: tuple[TopicSpec, ...]
         existing = set(admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         if missing:
-            # 3 replicas on a cluster (docker-compose.yml: 3 brokers, min.insync.replicas 2), 1 on Tansu alone
+            # 3 replicas on a cluster of three or more, 1 on one broker (Tansu, or a 1-node Kafka); with three, a
+            # write counts once two replicas hold it, so one broker can be lost with nothing acknowledged lost
             replicas = min(MAX_REPLICATION_FACTOR, len(admin.describe_cluster()["brokers"]))
+            in_sync = {"min.insync.replicas": "2"} if replicas >= MAX_REPLICATION_FACTOR else {}
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 admin.create_topics(
-                    [NewTopic(t.name, partitions, replicas, topic_configs=t.configs()) for t in missing],
+                    [
+                        NewTopic(t.name, partitions, replicas, topic_configs=t.configs() | in_sync)
+                        for t in missing
+                    ],
                     timeout_ms=10000,
                 )
         return [t.name for t in missing]

@@ -34,3 +34,19 @@ async def fetched_end_offsets(bootstrap: str, partitions: list[TopicPartition]) 
         return {tp: max(end, probe.highwater(tp) or 0) for tp, end in listed.items()}
     finally:
         await probe.stop()
+
+
+def records_kept(bootstrap: str, partitions: int) -> int:
+    """How many records the submitted topics hold (their end offsets; nothing is deleted from them within their
+    7-day retention): what a cluster that keeps its log still has from earlier runs."""
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as Partition
+
+    from sgs.kafka.topics import SUBMITTED
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        parts = [Partition(topic, p) for topic in SUBMITTED.values() for p in range(partitions)]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()

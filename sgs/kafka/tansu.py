@@ -59,6 +59,10 @@ class EmbeddedBroker:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    def process_ids(self) -> dict[str, int]:
+        """The broker's process by name, for CPU accounting."""
+        return {"broker": self._proc.pid} if self._proc and self._proc.poll() is None else {}
+
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
             self._proc.terminate()

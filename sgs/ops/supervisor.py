@@ -22,6 +22,8 @@ from typing import IO
 import structlog
 
 from sgs.config import Federation
+from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
+from sgs.kafka.engines import Engine
 from sgs.serialization.signing import local_keys
 
 STOP_GRACE_S = 15.0
@@ -77,7 +79,9 @@ def wait_http(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> boo
 SGS = [sys.executable, "-m", "sgs"]
 
 
-def child_env(bootstrap: str, data_dir: Path, federation: Federation, log_level: str) -> dict[str, str]:
+def child_env(
+    bootstrap: str, data_dir: Path, federation: Federation, log_level: str, engine: Engine = DEFAULT_ENGINE
+) -> dict[str, str]:
     """The environment every child reads its settings from (`SGS_*`, sgs.cli.options). The children accept the
     shipped development tokens (`SGS_DEV`), which nothing else does, and sign with keys made for one machine
     under `<data dir>/keys` (`local_keys`), unless the config lists keys of its own: then its signers' private
@@ -90,6 +94,7 @@ def child_env(bootstrap: str, data_dir: Path, federation: Federation, log_level:
     return dict(
         os.environ,
         **keys,
+        SGS_ENGINE=engine.name,
         SGS_KAFKA_BOOTSTRAP=bootstrap,
         SGS_DATA_DIR=str(data_dir),
         SGS_CONFIG=str(config),

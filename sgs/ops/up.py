@@ -1,6 +1,8 @@
 """`sgs up`: the whole federation on one machine.
 
-Starts the embedded broker (unless `--kafka-bootstrap`/`SGS_KAFKA_BOOTSTRAP` names a cluster), creates the topics,
+Starts the engine (`--engine`: the embedded Tansu, in memory, or an Apache Kafka cluster of `--brokers` nodes whose
+log stays under `--data-dir`, so a second run finds the first run's records), unless `--kafka-bootstrap`/
+`SGS_KAFKA_BOOTSTRAP` names a cluster; creates the topics,
 loads a simulated reference base, then runs each deployable process as a child: one district-node process serving
 every node of the config (17 processes would cost ~1 GiB for nothing on one machine; a deployment runs one per
 district), the municipal worker, the provincial and national sinks, the consumer-lag exporter, and a simulator
@@ -20,7 +22,9 @@ from pathlib import Path
 def run_federation(args: argparse.Namespace) -> int:
     from sgs.config import load_config
     from sgs.kafka.admin import ensure_topics
-    from sgs.kafka.tansu import EmbeddedBroker
+    from sgs.kafka.engines import engine_of, start_engine
+    from sgs.kafka.launch import BrokerError
+    from sgs.kafka.offsets import records_kept
     from sgs.logs import configure_logging
     from sgs.ops.supervisor import (
         SGS,
@@ -61,14 +65,20 @@ def run_federation(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
+    engine = engine_of(args)
     broker = None
     bootstrap = args.kafka_bootstrap
     if not bootstrap:
-        broker = EmbeddedBroker(log_path=logs / "broker.log").start()
+        try:
+            broker = start_engine(engine, data_dir=data_dir, log_dir=logs, brokers=args.brokers)
+        except BrokerError as exc:
+            print(f"sgs up: {exc}", file=sys.stderr)
+            return 1
         bootstrap = broker.bootstrap
     ensure_topics(bootstrap, federation.partitions)
+    kept = records_kept(bootstrap, federation.partitions) if broker and engine.name == "kafka" else 0
 
-    env = child_env(bootstrap, data_dir, federation, args.log_level)
+    env = child_env(bootstrap, data_dir, federation, args.log_level, engine)
     children = federation_children(ports)
     children.append(
         Child(
@@ -95,7 +105,15 @@ def run_federation(args: argparse.Namespace) -> int:
             f"\n  federation: {federation.name} — {len(federation.nodes)} nodes, "
             f"{sum(len(n.departments) for n in federation.nodes)} departments"
         )
-        print(f"  broker:            {bootstrap}{' (embedded Tansu, in memory)' if broker else ''}")
+        where = {
+            "tansu": " (embedded Tansu, in memory)",
+            "kafka": f" (Apache Kafka, log in {data_dir / 'kafka'})",
+        }
+        print(f"  broker:            {bootstrap}{where[engine.name] if broker else ''}")
+        if kept:
+            print(
+                f"  kept from before:  {kept:,} submitted records in the cluster (its log survives a restart)"
+            )
         print(f"  district nodes:    http://127.0.0.1:{args.node_port}/docs   (API)   /metrics")
         print(f"  municipal worker:  http://127.0.0.1:{args.worker_port}/metrics")
         print(

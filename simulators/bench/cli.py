@@ -1,6 +1,7 @@
 """`sgs bench`: load-test the whole federation on one broker and prove, with numbers, that nothing is lost.
 
-In one run on the same broker (the embedded Tansu unless `--kafka-bootstrap` names a cluster):
+In one run on the same broker (the engine `--engine` names, started here: the embedded Tansu, or Apache Kafka with
+`--brokers` nodes; unless `--kafka-bootstrap` names a cluster):
 (a) raw pass-through: the same records, Avro-encoded as a node produces them, produced to a scratch topic, then a
     plain kafka-python consume-and-produce loop copies them to a second scratch topic — the floor any processor on
     this broker and client pays;
@@ -13,7 +14,8 @@ In one run on the same broker (the embedded Tansu unless `--kafka-bootstrap` nam
 (d) accounting (`simulators.bench.accounting`): every record sent accounted for, zero lost, zero duplicated —
     or exit 1 saying which.
 `--fault ROLE:KIND@OFFSET[+DURATION]` (and `--faults K`) kills, stops or pauses the bench's own worker, node or
-sinks on a schedule from the first post (sgs/ops/chaos/schedule.py, docs/chaos.md); the reconciliation must still balance.
+sinks, and on Apache Kafka one broker (`broker:`) or the whole cluster (`cluster:`), on a schedule from the first
+post (sgs/ops/chaos/schedule.py, docs/chaos.md); the reconciliation must still balance.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from sgs.cli.options import add_common_options, add_option
+from sgs.cli.options import add_cluster_options, add_common_options, add_option
 from sgs.ops.chaos.schedule import add_fault_options
 
 
@@ -33,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common_options(p)
-    p.set_defaults(kafka_bootstrap=os.environ.get("SGS_KAFKA_BOOTSTRAP"))  # unset: start the embedded broker
+    p.set_defaults(kafka_bootstrap=os.environ.get("SGS_KAFKA_BOOTSTRAP"))  # unset: start the engine
+    add_cluster_options(p)
     add_option(p, "--records", type=int, default=10_000, help="decisions to send")
     add_option(p, "--workers", type=int, default=1, help="municipal worker processes (one consumer group)")
     add_option(p, "--batch", type=int, default=200, help="records per HTTP request (one department and kind)")

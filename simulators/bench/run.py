@@ -11,6 +11,7 @@ update never overtakes its original (D4). Decisions on records (D15, D16) go on 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
 import sys
@@ -29,8 +30,9 @@ from tqdm import tqdm
 from sgs.config import TIERS, Federation, load_config, store_url
 from sgs.domain.records import to_json
 from sgs.kafka.admin import ensure_topics
-from sgs.kafka.launch import free_port
-from sgs.kafka.tansu import EmbeddedBroker
+from sgs.kafka.engines import RunningEngine, engine_of, start_engine
+from sgs.kafka.kraft import KraftCluster
+from sgs.kafka.launch import BrokerError, free_port
 from sgs.kafka.topics import REJECTED as REJECTED_TOPIC
 from sgs.logs import configure_logging
 from sgs.ops.chaos import local as chaos_local
@@ -90,11 +92,11 @@ def build_requests(items: list[Submission], batch: int, lanes: int) -> list[list
     return out
 
 
-def cpu_snapshot(children: list[Child], broker: EmbeddedBroker | None) -> dict[str, float]:
-    """CPU seconds used so far by each federation process, the embedded broker and this process (the load)."""
+def cpu_snapshot(children: list[Child], broker: RunningEngine | None) -> dict[str, float]:
+    """CPU seconds used so far by each federation process, the broker(s) started here and this process (the
+    load)."""
     pids = {c.name: c.proc.pid for c in children if c.proc and c.proc.poll() is None}
-    if broker and broker.pid:
-        pids["broker"] = broker.pid
+    pids |= broker.process_ids() if broker else {}
     snapshot = {name: t for name, pid in pids.items() if (t := cpu_seconds(pid)) is not None}
     snapshot["bench"] = time.process_time()
     return snapshot
@@ -116,7 +118,12 @@ def rejected_on_topic(bootstrap: str, partitions: int) -> tuple[set[tuple[str, i
     from sgs.serialization.codec import default_codec
 
     codec = default_codec()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        isolation_level="read_committed",  # what the worker's transactions committed, as the sinks read
+    )
     consumer.assign([TopicPartition(REJECTED_TOPIC, p) for p in range(partitions)])
     consumer.seek_to_beginning()
     seen: set[tuple[str, int]] = set()
@@ -229,6 +236,7 @@ class Bench:
         guard.daemon = True
         guard.start()
 
+        engine = engine_of(args)
         n = int(args.records)
         if n <= 0 or int(args.workers) <= 0 or int(args.batch) <= 0 or int(args.concurrency) <= 0:
             print(
@@ -237,9 +245,13 @@ class Bench:
             return 2
         try:
             schedule = schedule_from_args(
-                args.fault, int(args.seed), int(args.faults), float(args.fault_window), chaos_local.SUPPORTED
+                args.fault,
+                int(args.seed),
+                int(args.faults),
+                float(args.fault_window),
+                chaos_local.supported(engine),
             )
-            check_supported(schedule, chaos_local.refused, "local")
+            check_supported(schedule, functools.partial(chaos_local.refused, engine=engine), "local")
         except ScheduleError as exc:
             print(f"sgs bench: {exc}", file=sys.stderr)
             return 2
@@ -269,7 +281,7 @@ class Bench:
         chaos: Runner | None = None
         try:
             if not bootstrap:
-                broker = EmbeddedBroker(log_path=logs / "broker.log").start()
+                broker = start_engine(engine, data_dir=data_dir, log_dir=logs, brokers=int(args.brokers))
                 bootstrap = broker.bootstrap
             ensure_topics(bootstrap, federation.partitions)
             print("(a) raw broker pass-through ...", file=sys.stderr)
@@ -282,7 +294,7 @@ class Bench:
             print("(b) starting the federation ...", file=sys.stderr)
             ports = {name: free_port() for name in ("node", "provincial", "national")}
             worker_ports = [free_port() for _ in range(int(args.workers))]
-            env = child_env(bootstrap, data_dir, federation, args.log_level)
+            env = child_env(bootstrap, data_dir, federation, args.log_level, engine)
             worker_args = [
                 "--unknown-subject-hold-s",
                 str(args.unknown_subject_hold_s),
@@ -307,7 +319,8 @@ class Bench:
             decisions = DecisionLane(feed.target, self.stop)
             cpu_before = cpu_snapshot(children, broker)
             stores = {tier: store_url(federation.sinks[tier].store_url, str(data_dir)) for tier in TIERS}
-            target = chaos_local.LocalTarget(children, logs)
+            cluster = broker if isinstance(broker, KraftCluster) else None
+            target = chaos_local.LocalTarget(children, logs, cluster)
             chaos = Runner(schedule, target, int(args.seed), self.log)
             outcome = self._feed_and_settle(feed, decisions, items, expectation, stores, target, chaos)
             outcome["cpu_s"] = cpu_used(cpu_before, cpu_snapshot(children, broker))
@@ -317,7 +330,7 @@ class Bench:
             sink_redeliveries = self._scrape_duplicates(ports)
             stop_all(children, "sgs bench")  # the stores are final from here on
             rejected_seen, decisions_refused = rejected_on_topic(bootstrap, federation.partitions)
-        except StartFailed as exc:
+        except (StartFailed, BrokerError) as exc:
             print(f"sgs bench: {exc}", file=sys.stderr)
             return 1
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from sgs.kafka.admin import ensure_topics
@@ -46,6 +47,7 @@ def test_records_keyed_alike_land_in_one_partition_in_order(kafka, federation):
     assert seen == [b"0", b"1", b"2", b"3", b"4"]
 
 
+@pytest.mark.engine("tansu")
 def test_stopped_broker_frees_its_port(tmp_path):
     broker = EmbeddedBroker(log_path=tmp_path / "tansu.log").start()
     port = broker.port

@@ -148,10 +148,13 @@ class Output:
 
 
 class Outputs:
-    """Everything on the output topics from the beginning (no consumer group), read on demand."""
+    """Everything committed on the output topics from the beginning (no consumer group), read on demand, as the
+    sinks read it."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        )
         parts = [
             TopicPartition(t, p) for t in OUTPUT_TOPICS for p in self.consumer.partitions_for_topic(t) or ()
         ]

@@ -8,7 +8,8 @@ KIND to one process (or container) of ROLE, and undo it DURATION seconds later:
     pause       freeze it (SIGSTOP / `docker pause`), let it go on (SIGCONT / `docker unpause`)
     disconnect  take it off the compose network, put it back (compose only)
 
-Roles: broker, worker, node, sink. Which process of a role (e.g. which of three brokers) is chosen by the seeded
+Roles: broker, cluster (every broker at once; the local target on Apache Kafka), worker, node, sink. Which process
+of a role (e.g. which of three brokers) is chosen by the seeded
 random generator. Faults run one after another on one thread: a fault never starts before the previous one is
 undone (a late start is logged as `late_s`), so a process is never paused while it is down. Whatever is interrupted
 (SIGINT/SIGTERM sets `stop`) is undone before the runner returns: nothing is left paused or stopped.
@@ -31,7 +32,7 @@ from typing import Any, Protocol
 
 import structlog
 
-ROLES = ("broker", "worker", "node", "sink")
+ROLES = ("broker", "cluster", "worker", "node", "sink")
 FAULT_KINDS = ("restart", "stop", "pause", "disconnect")
 DEFAULT_DURATION_S = 5.0
 RANDOM_DURATION_S = (2.0, 10.0)  # a random fault lasts this long, uniformly
@@ -116,7 +117,7 @@ def add_fault_options(p: argparse.ArgumentParser, *, window_flag: str, window_de
         action="append",
         default=None,
         metavar="ROLE:KIND@OFFSET[+DURATION]",
-        help="a fault, e.g. worker:restart@20s, node:pause@40s+10s (repeatable; roles broker, worker, node, sink; "
+        help="a fault, e.g. worker:restart@20s, node:pause@40s+10s (repeatable; roles broker, cluster, worker, node, sink; "
         "kinds restart, stop, pause, disconnect) [env SGS_FAULT, space- or comma-separated]",
     )
     add_option(p, "--faults", type=int, default=0, help="also this many random faults, from --seed")

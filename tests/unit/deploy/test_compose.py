@@ -18,6 +18,7 @@ import yaml
 
 from sgs.cli import build_parser, subcommands
 from sgs.cli.options import env_name
+from sgs.kafka.kraft import Node, cluster_settings, listener_settings
 from tests.support.paths import REPO
 
 ROOT = REPO
@@ -190,6 +191,32 @@ def test_kafka_is_three_kraft_brokers_with_three_replicas_and_two_in_sync() -> N
         assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
     bootstrap = {_env(s)["SGS_KAFKA_BOOTSTRAP"] for s in SGS_SERVICES.values() if s["command"][0] != "keys"}
     assert bootstrap == {"kafka-1:9092,kafka-2:9092,kafka-3:9092"}
+
+
+def _kafka_settings(env: dict[str, str]) -> dict[str, str]:
+    """The broker properties the apache/kafka image makes of its KAFKA_* variables (KAFKA_FOO_BAR -> foo.bar)."""
+    return {k[len("KAFKA_") :].lower().replace("_", "."): v for k, v in env.items() if k.startswith("KAFKA_")}
+
+
+def test_compose_kafka_is_the_cluster_the_tests_run_on() -> None:
+    """Issue 13: the deployment's brokers have the settings of the 3-node cluster `make test` starts
+    (sgs/kafka/kraft.py), of the same Apache Kafka version, and the services run exactly-once on it."""
+    pom = (ROOT / "deploy/kafka/pom.xml").read_text()
+    version = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    assert version
+    for name, service in SERVICES.items():
+        if not service.get("image", "").startswith("apache/kafka:"):
+            continue
+        assert service["image"] == f"apache/kafka:{version[1]}", name
+        settings = _kafka_settings(_env(service))
+        assert {k: settings.get(k) for k in cluster_settings(3)} == cluster_settings(3), name
+        node = Node(int(settings["node.id"]), 9092, 9093)
+        for key, value in listener_settings(node, settings["controller.quorum.voters"]).items():
+            if key in ("listener.security.protocol.map",):  # compose adds HOST, for clients outside it
+                assert set(value.split(",")) <= set(settings[key].split(",")), (name, key)
+            elif key not in ("listeners", "advertised.listeners"):  # host names and ports differ by design
+                assert settings[key] == value, (name, key)
+    assert {_env(s).get("SGS_ENGINE") for s in SGS_SERVICES.values()} == {"kafka"}
 
 
 def test_worker_scales_without_fixed_names_or_host_ports() -> None:

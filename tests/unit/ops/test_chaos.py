@@ -53,7 +53,7 @@ def test_a_fault_spec_reads_as_written(text: str, fault: Fault) -> None:
     ("text", "says"),
     [
         ("worker:restart", "ROLE:KIND@OFFSET"),
-        ("cluster:restart@2s", "role must be one of"),
+        ("database:restart@2s", "role must be one of"),
         ("worker:explode@2s", "kind must be one of"),
         ("worker:restart@2h", "ROLE:KIND@OFFSET"),
         ("worker:restart@-2s", "ROLE:KIND@OFFSET"),

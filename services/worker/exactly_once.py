@@ -1,0 +1,79 @@
+"""Exactly-once on an engine with transactions (Apache Kafka; `sgs.kafka.engines`): what faust leaves out.
+
+faust commits a partition's transaction (its outputs with its input offsets) on a timer, while agents go on. Two
+things can then land in the wrong transaction, and a crash between two commits shows them (the crash test did):
+- table writes wait in faust's producer buffer and are sent later, so a commit could carry the offsets of a record
+  whose `records` entry goes out in the next transaction: after the crash, the record was done and its state gone;
+- a record half processed when the commit runs has some outputs in that transaction and the rest in the next:
+  after the crash it is processed again and its first outputs reach the sinks twice.
+So a commit waits at a gate: no record starts while it runs, the records under way finish (and are acked), the
+buffer is drained into the open transactions, and only then are they committed.
+
+A transaction also has to outlive a cluster that is down for a while: the coordinator aborts one left open longer
+than the producer's transaction timeout and fences its producer, and faust then crashes the worker. aiokafka's
+default of 60 s was shorter than a 30 s outage plus the cluster's restart on two busy cores (the bench's
+`cluster:stop` found it), so the producers ask for `TRANSACTION_TIMEOUT_MS`. A worker killed mid-transaction does
+not hold readers that long: its successor takes the same transactional ids, which aborts what it left open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+
+class CommitGate:
+    """Records pass through (`enter`/`leave`) while it is open; `closed()` shuts it and waits until none is under
+    way."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._busy = 0
+
+    async def enter(self) -> None:
+        await self._open.wait()
+        self._busy += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self._busy -= 1
+        if self._busy == 0:
+            self._idle.set()
+
+    @asynccontextmanager
+    async def closed(self) -> AsyncIterator[None]:
+        self._open.clear()
+        try:
+            await self._idle.wait()
+            await asyncio.sleep(0)  # the agents step to their next event, which acks the one they finished
+            yield
+        finally:
+            self._open.set()
+
+
+TRANSACTION_TIMEOUT_MS = 5 * 60 * 1000  # within the broker's transaction.max.timeout.ms (15 min by default)
+
+
+class LongTransactionProducer(faust_aiokafka.Producer):
+    """faust's producer, its transactional producers allowed `TRANSACTION_TIMEOUT_MS`."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS}
+
+
+class GatedCommitConsumer(faust_aiokafka.Consumer):
+    """faust's consumer, committing only at the gate, with the producer's buffer drained first."""
+
+    gate = CommitGate()  # one per process: set before the app starts (`services.worker.service`)
+
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        async with self.gate.closed():
+            await self.app.producer.flush()
+            return await super().commit(*args, **kwargs)
