@@ -44,7 +44,7 @@ def _write_variant(tmp_path: Path, old: str, new: str) -> Path:
         (  # a token in plain text is refused: the config keeps only hashes (issue 16)
             'uscc = "113101010010100169" }',
             'uscc = "113101010010100169", token = "dev-310101-scjg" }',
-            "districts[0].departments[0].dev_token",
+            "districts[0].departments[0].token",
         ),
         (
             'uscc = "113101010010100169" }',

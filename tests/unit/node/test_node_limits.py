@@ -138,17 +138,17 @@ def test_over_its_rate_a_department_gets_429_with_retry_after_and_another_does_n
     loud, quiet = federation.node(DISTRICT).departments[:2]
     with TestClient(app_for(store, federation, tmp_path, FairShare(rate=1, burst=2, uploads=0))) as c:
         statuses = [
-            c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.token}"}).status_code
+            c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.dev_token}"}).status_code
             for _ in range(3)
         ]
         assert statuses == [200, 200, 429]
-        r = c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.token}"})
+        r = c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.dev_token}"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
-        assert c.get("/v1/receipts", headers={"Authorization": f"Bearer {quiet.token}"}).status_code == 200
+        assert c.get("/v1/receipts", headers={"Authorization": f"Bearer {quiet.dev_token}"}).status_code == 200
         r = c.post(
             "/v1/files/penalty",
             content=b"x",
-            headers={"Authorization": f"Bearer {quiet.token}", "Content-Type": "text/csv"},
+            headers={"Authorization": f"Bearer {quiet.dev_token}", "Content-Type": "text/csv"},
         )
         assert r.status_code == 429 and "uploads" in r.json()["detail"] and r.headers["retry-after"]
 
