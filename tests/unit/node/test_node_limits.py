@@ -144,7 +144,9 @@ def test_over_its_rate_a_department_gets_429_with_retry_after_and_another_does_n
         assert statuses == [200, 200, 429]
         r = c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.dev_token}"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
-        assert c.get("/v1/receipts", headers={"Authorization": f"Bearer {quiet.dev_token}"}).status_code == 200
+        assert (
+            c.get("/v1/receipts", headers={"Authorization": f"Bearer {quiet.dev_token}"}).status_code == 200
+        )
         r = c.post(
             "/v1/files/penalty",
             content=b"x",
