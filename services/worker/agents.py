@@ -36,6 +36,7 @@ def register(ctx: Context, refs: ReferenceBases) -> None:
     async def retry_held(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await refs.loaded.wait()
+            await reconcile.wait_for_retry(event)
             await guarded(ctx, "held", event, "unknown", _held)
 
     @ctx.app.agent(ctx.expiry, name="expire")
@@ -58,7 +59,7 @@ def register(ctx: Context, refs: ReferenceBases) -> None:
         await _from_reconcile(event, record, step, held_since=None)
 
     async def _held(event: faust.EventT, step: Step) -> None:
-        held_since = await reconcile.wait_for_retry(event)
+        held_since = reconcile.held_since(event)
         _, record = ctx.codec.decode(event.value)
         await _from_reconcile(event, record, step, held_since)
 

@@ -8,12 +8,18 @@ things can then land in the wrong transaction, and a crash between two commits s
   after the crash it is processed again and its first outputs reach the sinks twice.
 So a commit waits at a gate: no record starts while it runs, the records under way finish (and are acked), the
 buffer is drained into the open transactions, and only then are they committed.
+
+A transaction also has to outlive a cluster that is down for a while: the coordinator aborts one left open longer
+than the producer's transaction timeout and fences its producer, and faust then crashes the worker. aiokafka's
+default of 60 s was shorter than a 30 s outage plus the cluster's restart on two busy cores (the bench's
+`cluster:stop` found it), so the producers ask for `TRANSACTION_TIMEOUT_MS`. A worker killed mid-transaction does
+not hold readers that long: its successor takes the same transactional ids, which aborts what it left open.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -50,6 +56,16 @@ class CommitGate:
             yield
         finally:
             self._open.set()
+
+
+TRANSACTION_TIMEOUT_MS = 5 * 60 * 1000  # within the broker's transaction.max.timeout.ms (15 min by default)
+
+
+class LongTransactionProducer(faust_aiokafka.Producer):
+    """faust's producer, its transactional producers allowed `TRANSACTION_TIMEOUT_MS`."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS}
 
 
 class GatedCommitConsumer(faust_aiokafka.Consumer):

@@ -76,7 +76,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 def text_issue(column: str, text: str) -> Issue | None:
     """A text cell too long for any message, or carrying a control character (NUL, ESC, ...): it would end up in
-    record ids and in stores that refuse it."""
+    record ids and in stores that refuse it. Held back at upload with its reason, like every other defect (D12)."""
     if len(text) > MAX_TEXT_CHARS:
         return Issue(
             column,

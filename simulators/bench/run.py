@@ -116,7 +116,12 @@ def rejected_on_topic(bootstrap: str, partitions: int) -> tuple[set[tuple[str, i
     from sgs.serialization.codec import default_codec
 
     codec = default_codec()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        isolation_level="read_committed",  # what the worker's transactions committed, as the sinks read
+    )
     consumer.assign([TopicPartition(REJECTED_TOPIC, p) for p in range(partitions)])
     consumer.seek_to_beginning()
     seen: set[tuple[str, int]] = set()

@@ -92,10 +92,19 @@ async def check(
     return Reconciliation(outcome, registered)
 
 
-async def wait_for_retry(event: faust.EventT) -> int:
-    """Sleep until the held record's retry time; the time it was first held. Held records are in the order they
-    were held, each waiting one retry interval, so sleeping on the head of a partition delays none past its time."""
-    delay = int(header(event, RETRY_AT) or 0) / 1000 - time.time()
+async def wait_for_retry(event: faust.EventT) -> None:
+    """Sleep until the held record's retry time (one that cannot be read is now). Held records are in the order they
+    were held, each waiting one retry interval, so sleeping on the head of a partition delays none past its time.
+    The agent sleeps before it takes the record through its stages: a commit under transactions waits for the
+    records under way (`exactly_once.CommitGate`), and must not wait out a retry interval too."""
+    try:
+        delay = int(header(event, RETRY_AT) or 0) / 1000 - time.time()
+    except ValueError:
+        delay = 0
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+def held_since(event: faust.EventT) -> int:
+    """When the held record was first held (epoch ms)."""
     return int(header(event, HELD_SINCE) or time.time() * 1000)

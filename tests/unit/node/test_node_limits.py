@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.node.api import Limits, create_app
+from services.node.fairness import FairShare
 from services.node.intake import Intake
 from services.node.metrics import NodeMetrics
 from services.node.sender import SenderState
@@ -110,9 +111,8 @@ def test_a_record_whose_bytes_exceed_the_bound_is_refused_as_too_large(
     assert reason["rule"] == "record.too_large" and "200" in reason["message"]
 
 
-@pytest.fixture
-def client(store: NodeStore, federation: Federation, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(
+def app_for(store: NodeStore, federation: Federation, tmp_path: Path, share: FairShare | None = None) -> Any:
+    return create_app(
         federation,
         (DISTRICT,),
         store,
@@ -121,9 +121,35 @@ def client(store: NodeStore, federation: Federation, tmp_path: Path) -> Iterator
         lambda: SenderState(connected=True, last_error=None, last_error_at=None, last_sent_at=None),
         limits=Limits(),
         tmp_dir=tmp_path,
+        share=share,
     )
-    with TestClient(app) as c:
+
+
+@pytest.fixture
+def client(store: NodeStore, federation: Federation, tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(app_for(store, federation, tmp_path)) as c:
         yield c
+
+
+def test_over_its_rate_a_department_gets_429_with_retry_after_and_another_does_not(
+    store: NodeStore, federation: Federation, tmp_path: Path
+) -> None:
+    loud, quiet = federation.node(DISTRICT).departments[:2]
+    with TestClient(app_for(store, federation, tmp_path, FairShare(rate=1, burst=2, uploads=0))) as c:
+        statuses = [
+            c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.token}"}).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        r = c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.token}"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert c.get("/v1/receipts", headers={"Authorization": f"Bearer {quiet.token}"}).status_code == 200
+        r = c.post(
+            "/v1/files/penalty",
+            content=b"x",
+            headers={"Authorization": f"Bearer {quiet.token}", "Content-Type": "text/csv"},
+        )
+        assert r.status_code == 429 and "uploads" in r.json()["detail"] and r.headers["retry-after"]
 
 
 def rules(answer: dict) -> set[tuple[str, str]]:
