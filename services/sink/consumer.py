@@ -184,7 +184,14 @@ class RelayConsumer:
         while not stop.is_set():
             if self.broker_unchecked:
                 self.broker_unchecked = not self.check_broker()
-            batches = self.consumer.poll(timeout_ms=500, max_records=500)
+            try:
+                batches = self.consumer.poll(timeout_ms=500, max_records=500)
+            except KafkaError as exc:
+                # every broker gone at once (a cluster restarted): kafka-python raises from poll while it looks
+                # for the group coordinator; the store is the truth, so wait and poll again
+                log.warning("sink.broker_unreachable", error=str(exc))
+                stop.wait(1.0)
+                continue
             for tp, messages in batches.items():
                 self.process(tp, messages, stop)
             self.send_receipts()

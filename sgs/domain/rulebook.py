@@ -117,6 +117,9 @@ class RuleSet:
     effective_from: date | None  # None: every decision before the next set
     sources: tuple[str, ...]
     repeat_bar: Period | None  # D16: no repair of a penalty decided within this after a repair of the subject
+    stated_end_limit: (
+        Period | None
+    )  # the latest 公示截止期 a penalty may state, where its tier does not bound it
     rules: tuple[Rule, ...]
 
     def resolve(
@@ -309,11 +312,20 @@ class RuleBook:
     def longest_publicity(
         self, kind: str, body: Mapping[str, Any], department: str | None = None
     ) -> date | None:
-        """The latest publicity end the rules allow a record to state, for a check at intake: the maximum of its
-        tier where the set bounds stated ends (令第36号: 最长公示期届满后，自动停止公示); None where a stated end
-        wins (the seeds, 003 (十四): 法律、法规、规章另有相关规定的，从其规定) or the rules set no maximum."""
+        """The latest 公示截止期 the rules allow a penalty to state, for the plausibility check at intake
+        (publicity_end.too_late): its tier's maximum where the set bounds stated ends (令第36号: 最长公示期届满后，
+        自动停止公示), else the set's `stated_end_limit` (the seeds: a stated end wins, 从其规定, up to 5 years).
+        None for a licence (its end is 有效期至) or where the set sets no limit."""
+        if END_FIELDS[kind] != "publicity_end":
+            return None
         ruling = self.ruling(kind, body, department)
-        return ruling.publicity_max_end if ruling.bounded else None
+        return ruling.publicity_max_end if ruling.bounded else self.stated_end_limit(body["decided_on"])
+
+    def stated_end_limit(self, decided_on: date) -> date | None:
+        """The set's `stated_end_limit` counted from the decision date: the bound for a penalty whose tier cannot be
+        ruled on (its severity, procedure or subject type is invalid)."""
+        limit = self.in_force(decided_on).stated_end_limit
+        return limit.after(decided_on) if limit is not None else None
 
     def _check(self, path: Path) -> None:
         """Every set has distinct id and date, and gives every field for every kind of record it can meet."""
@@ -434,7 +446,7 @@ def _rule_set(path: Path, table: Any, where: str) -> RuleSet:
     set_id = table.get("id")
     if not isinstance(set_id, str) or not set_id:
         raise RuleBookError(path, f"{where}.id", "a set needs an id")
-    unknown = set(table) - {"id", "title", "from", "sources", "repeat_bar", "rules"}
+    unknown = set(table) - {"id", "title", "from", "sources", "repeat_bar", "stated_end_limit", "rules"}
     if unknown:
         raise RuleBookError(path, f"{where}.{sorted(unknown)[0]}", "unknown key")
     rules = []
@@ -460,13 +472,14 @@ def _rule_set(path: Path, table: Any, where: str) -> RuleSet:
                 _sources(path, f"{rwhere}.sources", r.get("sources", [])),
             )
         )
-    bar = table.get("repeat_bar")
+    bar, limit = table.get("repeat_bar"), table.get("stated_end_limit")
     return RuleSet(
         id=set_id,
         title=str(table.get("title", set_id)),
         effective_from=_date(path, f"{where}.from", table.get("from")),
         sources=_sources(path, f"{where}.sources", table.get("sources", [])),
         repeat_bar=_period(path, f"{where}.repeat_bar", bar) if bar is not None else None,
+        stated_end_limit=_period(path, f"{where}.stated_end_limit", limit) if limit is not None else None,
         rules=tuple(rules),
     )
 
