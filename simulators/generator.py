@@ -26,7 +26,7 @@ from typing import Any
 from sgs.config import Department, Federation, Node
 from sgs.domain.kinds import record_id
 from sgs.domain.lifecycle import repair_refusal
-from sgs.domain.publication import NATIONAL, longest_publicity_end
+from sgs.domain.publication import NATIONAL
 from sgs.domain.rulebook import RuleBook
 from sgs.domain.template import DATE, DECIMAL, ENUM, ENUM_ARRAY, template_fields
 from sgs.domain.workdays import CHINA, Calendar
@@ -661,7 +661,7 @@ class Generator:
         }
         # A department states no end beyond what the rule book in force allows (令第36号 bounds it by tier; the
         # node refuses a later one as publicity_end.too_late, D14)
-        longest = longest_publicity_end("penalty", body, self.rules)
+        longest = self.rules.longest_publicity("penalty", body)
         if publicity_end is not None and longest is not None and publicity_end > longest:
             body["publicity_end"] = longest
         return body
