@@ -631,9 +631,8 @@ class Generator:
         # 令第36号: a department may call a 简易程序 penalty 轻微 itself (the rule book makes it 轻微 anyway)
         minor = simple and severity is None and self.rng.random() < 0.5
         publicity_end = None
-        if not minor and (
-            severity is not None or self.rng.random() < 0.7
-        ):  # D14: 1 year, 3 years for 严重失信
+        # D14: 1 year, 3 years for 严重失信; none stated for 简易程序, which 令第36号 shows 3 months at most (轻微)
+        if not simple and (severity is not None or self.rng.random() < 0.7):
             publicity_end = date(decided_on.year + (3 if serious else 1), decided_on.month, 1) - timedelta(
                 days=1
             )
