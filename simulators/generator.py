@@ -26,7 +26,7 @@ from typing import Any
 from sgs.config import Department, Federation, Node
 from sgs.domain.kinds import record_id
 from sgs.domain.lifecycle import repair_refusal
-from sgs.domain.publication import NATIONAL, longest_publicity_end
+from sgs.domain.publication import NATIONAL
 from sgs.domain.rulebook import RuleBook
 from sgs.domain.template import DATE, DECIMAL, ENUM, ENUM_ARRAY, template_fields
 from sgs.domain.workdays import CHINA, Calendar
@@ -637,7 +637,7 @@ class Generator:
                 days=1
             )
             publicity_end = max(publicity_end, decided_on)
-        body = {
+        return {
             "counterpart": counterpart,
             "decision_doc_no": doc_no,
             "violation_type": entry.type,
@@ -659,12 +659,6 @@ class Generator:
             "procedure": "SIMPLE" if simple else "GENERAL",
             "severity": "SERIOUS" if serious else "MINOR" if minor else "GENERAL",
         }
-        # A department states no end beyond what the rule book in force allows (令第36号 bounds it by tier; the
-        # node refuses a later one as publicity_end.too_late, D14)
-        longest = longest_publicity_end("penalty", body, self.rules)
-        if publicity_end is not None and longest is not None and publicity_end > longest:
-            body["publicity_end"] = longest
-        return body
 
     def _break(self, kind: str, record: dict[str, Any]) -> tuple[str, str]:
         """Break one field the way departments do; returns the (template column, rule id) that must catch it."""
