@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sgs.domain.rulebook import TIERS, RuleBook, RuleBookError, floor_from_config
+from sgs.domain.rulebook import DEFAULT_RULE_BOOK, TIERS, RuleBook, RuleBookError, floor_from_config
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "federation.toml"
 _DIVISION = re.compile(r"^\d{6}$")
@@ -204,11 +204,21 @@ def load_config(path: str | Path | None = None) -> Federation:
     )
 
 
+def load_rule_book(path: str | Path | None = None) -> RuleBook:
+    """Read and check a rule book (default: the shipped rules.toml); a mistake is a `ConfigError` naming the file
+    and the key."""
+    path = Path(path) if path else DEFAULT_RULE_BOOK
+    try:
+        return RuleBook.from_table(path, read_toml(path))
+    except RuleBookError as exc:
+        raise ConfigError(Path(exc.path), exc.key, exc.detail) from None
+
+
 def _rules(r: _Reader, table: dict[str, Any]) -> RuleBook:
     """`rules.book` (a path relative to the config; default the shipped rules.toml) with `[[rules.floors]]`."""
     book = r.get(table, "book", "rules", str, "")
+    loaded = load_rule_book(r.path.parent / book if book else None)
     try:
-        loaded = RuleBook.load(r.path.parent / book if book else None)
         floors = [
             floor_from_config(r.path, f, f"rules.floors[{i}]")
             for i, f in enumerate(r.get(table, "floors", "rules", list, []))

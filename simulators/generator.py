@@ -26,7 +26,7 @@ from typing import Any
 from sgs.config import Department, Federation, Node
 from sgs.domain.kinds import record_id
 from sgs.domain.lifecycle import repair_refusal
-from sgs.domain.publication import NATIONAL, longest_publicity_end
+from sgs.domain.publication import NATIONAL
 from sgs.domain.rulebook import RuleBook
 from sgs.domain.template import DATE, DECIMAL, ENUM, ENUM_ARRAY, template_fields
 from sgs.domain.workdays import CHINA, Calendar
@@ -631,14 +631,13 @@ class Generator:
         # 令第36号: a department may call a 简易程序 penalty 轻微 itself (the rule book makes it 轻微 anyway)
         minor = simple and severity is None and self.rng.random() < 0.5
         publicity_end = None
-        if not minor and (
-            severity is not None or self.rng.random() < 0.7
-        ):  # D14: 1 year, 3 years for 严重失信
+        # D14: 1 year, 3 years for 严重失信; none stated for 简易程序, which 令第36号 shows 3 months at most (轻微)
+        if not simple and (severity is not None or self.rng.random() < 0.7):
             publicity_end = date(decided_on.year + (3 if serious else 1), decided_on.month, 1) - timedelta(
                 days=1
             )
             publicity_end = max(publicity_end, decided_on)
-        body = {
+        return {
             "counterpart": counterpart,
             "decision_doc_no": doc_no,
             "violation_type": entry.type,
@@ -660,12 +659,6 @@ class Generator:
             "procedure": "SIMPLE" if simple else "GENERAL",
             "severity": "SERIOUS" if serious else "MINOR" if minor else "GENERAL",
         }
-        # A department states no end beyond what the rule book in force allows (令第36号 bounds it by tier; the
-        # node refuses a later one as publicity_end.too_late, D14)
-        longest = longest_publicity_end("penalty", body, self.rules)
-        if publicity_end is not None and longest is not None and publicity_end > longest:
-            body["publicity_end"] = longest
-        return body
 
     def _break(self, kind: str, record: dict[str, Any]) -> tuple[str, str]:
         """Break one field the way departments do; returns the (template column, rule id) that must catch it."""

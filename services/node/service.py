@@ -61,6 +61,9 @@ def serve(settings: NodeSettings) -> int:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=10,
+            # uvicorn's 5 s closed a busy client's idle keep-alive connection just as it sent its next request
+            # (a dropped connection under load, issue 17); clients close theirs first with this.
+            timeout_keep_alive=30,
         )
     )
     # uvicorn re-raises the signal that stopped it once it has shut down; with these handlers in place that is a

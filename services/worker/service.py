@@ -20,6 +20,7 @@ from services.worker.stages import decide
 from services.worker.tansu import TailMarkingConsumer
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.partitioner import partition_by_key
+from sgs.kafka.topics import MAX_MESSAGE_BYTES
 from sgs.logs import configure_logging
 
 STOP_GRACE_S = 10.0  # a clean stop (commit, flush) takes about a second; `sgs up` waits 15 s before SIGKILL
@@ -47,6 +48,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         table_standby_replicas=0,
         producer_linger=0.2,  # batch the many small sends of one record (outputs, receipts, changelogs)
         producer_max_batch_size=256 * 1024,  # fewer, larger produce requests: each costs Python on both sides
+        producer_max_request_size=MAX_MESSAGE_BYTES,  # the federation's one message limit (sgs.kafka.topics)
         producer_partitioner=partition_by_key,
         web_port=settings.http_port,
         web_in_thread=False,

@@ -29,6 +29,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     parser.add_argument("--kind", required=True, choices=["license", "penalty"], help="record kind")
     add_option(
         parser,
+        "--config",
+        default=None,
+        help="federation config file (TOML): its rule book bounds 公示截止期",
+    )
+    add_option(
+        parser,
         "--today",
         default=None,
         help="the date decisions may not be after (YYYY-MM-DD; default today)",
@@ -44,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from sgs.config import load_config
     from sgs.domain.records import combine, to_json
     from sgs.domain.template_files import TemplateError, read_rows
     from sgs.domain.validation import validate
@@ -53,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"sgs validate: --today must be YYYY-MM-DD, not {args.today!r}", file=sys.stderr)
         return 2
+    rules = load_config(args.config).rules  # a bad config or rule book: one line, exit 2 (sgs.cli.main)
     out = sys.stdout
     any_invalid = unreadable = False
     for path in args.files:
@@ -68,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             for row, body, issues in read_rows(path, args.kind):
                 if body is not None:
-                    issues = combine(issues, validate(args.kind, body, today=today))
+                    issues = combine(issues, validate(args.kind, body, today=today, rules=rules))
                 errors = [i.as_reason() for i in issues]
                 any_invalid = any_invalid or bool(errors)
                 line = {"file": str(path), "row": row, "ok": not errors, "errors": to_json(errors)}

@@ -8,33 +8,11 @@ Which tiers receive and publish a record, and for how long (D11, D14), is the ru
 from __future__ import annotations
 
 import re
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stdnum.cn import ric
 
-from sgs.domain.periods import add_years
-
-if TYPE_CHECKING:
-    from sgs.domain.rulebook import RuleBook
-
 PROVINCIAL, NATIONAL = "provincial", "national"
-
-# The longest publicity any seed gives a penalty: 5 years (000 三清单 3, Shanghai's legal-person default); 003 (十四)
-# sets 1 and 3 years and defers to special rules (从其规定), which is why a stated 公示截止期 may exceed those.
-LONGEST_PENALTY_PUBLICITY_YEARS = 5
-
-
-def longest_publicity_end(kind: str, body: dict[str, Any], rules: RuleBook | None = None) -> date | None:
-    """The latest 公示截止期 a record may state (D14), or None when its kind states none: the rule book's maximum for
-    the record's tier where the set in force bounds stated ends (令第36号), else the longest any seed gives, counted
-    from the decision date. A stated end beyond it is implausible: a penalty decided 0001-01-01 and shown until
-    9999-12-31 would be on 信用中国 for ever (issue 17). `body` has a valid decision date, severity, procedure and
-    counterpart category (the caller checked them)."""
-    if kind != "penalty":
-        return None
-    bounded = rules.longest_publicity(kind, body) if rules is not None else None
-    return bounded if bounded is not None else add_years(body["decided_on"], LONGEST_PENALTY_PUBLICITY_YEARS)
 
 
 def mask_id_number(value: str) -> str:

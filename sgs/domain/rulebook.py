@@ -1,8 +1,8 @@
 """The rule book: dated rule sets that decide, for one record, whether each tier publishes it, how long it is shown
 and from when it can be repaired (D11, D14, D16; 国家发展改革委令第36号 for decisions from 2026-04-01).
 
-The numbers live in `rules.toml` (docs/publication.md says where each comes from), not here. This module reads and
-checks that file, picks the set in force on the record's decision date (the periods count from the decision date,
+The numbers live in `rules.toml` (docs/publication.md says where each comes from), not here. This module checks
+that file (`sgs.config` reads it), picks the set in force on the record's decision date (the periods count from the decision date,
 and a record keeps the rules of its time), applies the set's rules and any stricter floor the federation config
 gives the deciding department (`[[rules.floors]]`), and answers with a `Ruling` that names the set and the floor.
 Publication, the publicity sweep, withdrawal and credit repair all ask it; nothing else holds a period.
@@ -11,7 +11,6 @@ Publication, the publicity sweep, withdrawal and credit repair all ask it; nothi
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -118,6 +117,9 @@ class RuleSet:
     effective_from: date | None  # None: every decision before the next set
     sources: tuple[str, ...]
     repeat_bar: Period | None  # D16: no repair of a penalty decided within this after a repair of the subject
+    stated_end_limit: (
+        Period | None
+    )  # the latest 公示截止期 a penalty may state, where its tier does not bound it
     rules: tuple[Rule, ...]
 
     def resolve(
@@ -202,15 +204,8 @@ class RuleBook:
         self.path = path
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> RuleBook:
-        """Read and check a rule book file (default: `rules.toml` at the repository root)."""
-        path = Path(path) if path else DEFAULT_RULE_BOOK
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise RuleBookError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise RuleBookError(path, "(file)", f"not valid TOML: {exc}") from None
+    def from_table(cls, path: Path, raw: Mapping[str, Any]) -> RuleBook:
+        """The rule book in a parsed TOML file (`sgs.config.load_rule_book` reads it), checked."""
         sets = raw.get("sets")
         if not isinstance(sets, list) or not sets:
             raise RuleBookError(path, "sets", "a rule book needs at least one [[sets]]")
@@ -317,11 +312,20 @@ class RuleBook:
     def longest_publicity(
         self, kind: str, body: Mapping[str, Any], department: str | None = None
     ) -> date | None:
-        """The latest publicity end the rules allow a record to state, for a check at intake: the maximum of its
-        tier where the set bounds stated ends (令第36号: 最长公示期届满后，自动停止公示); None where a stated end
-        wins (the seeds, 003 (十四): 法律、法规、规章另有相关规定的，从其规定) or the rules set no maximum."""
+        """The latest 公示截止期 the rules allow a penalty to state, for the plausibility check at intake
+        (publicity_end.too_late): its tier's maximum where the set bounds stated ends (令第36号: 最长公示期届满后，
+        自动停止公示), else the set's `stated_end_limit` (the seeds: a stated end wins, 从其规定, up to 5 years).
+        None for a licence (its end is 有效期至) or where the set sets no limit."""
+        if END_FIELDS[kind] != "publicity_end":
+            return None
         ruling = self.ruling(kind, body, department)
-        return ruling.publicity_max_end if ruling.bounded else None
+        return ruling.publicity_max_end if ruling.bounded else self.stated_end_limit(body["decided_on"])
+
+    def stated_end_limit(self, decided_on: date) -> date | None:
+        """The set's `stated_end_limit` counted from the decision date: the bound for a penalty whose tier cannot be
+        ruled on (its severity, procedure or subject type is invalid)."""
+        limit = self.in_force(decided_on).stated_end_limit
+        return limit.after(decided_on) if limit is not None else None
 
     def _check(self, path: Path) -> None:
         """Every set has distinct id and date, and gives every field for every kind of record it can meet."""
@@ -442,7 +446,7 @@ def _rule_set(path: Path, table: Any, where: str) -> RuleSet:
     set_id = table.get("id")
     if not isinstance(set_id, str) or not set_id:
         raise RuleBookError(path, f"{where}.id", "a set needs an id")
-    unknown = set(table) - {"id", "title", "from", "sources", "repeat_bar", "rules"}
+    unknown = set(table) - {"id", "title", "from", "sources", "repeat_bar", "stated_end_limit", "rules"}
     if unknown:
         raise RuleBookError(path, f"{where}.{sorted(unknown)[0]}", "unknown key")
     rules = []
@@ -468,13 +472,14 @@ def _rule_set(path: Path, table: Any, where: str) -> RuleSet:
                 _sources(path, f"{rwhere}.sources", r.get("sources", [])),
             )
         )
-    bar = table.get("repeat_bar")
+    bar, limit = table.get("repeat_bar"), table.get("stated_end_limit")
     return RuleSet(
         id=set_id,
         title=str(table.get("title", set_id)),
         effective_from=_date(path, f"{where}.from", table.get("from")),
         sources=_sources(path, f"{where}.sources", table.get("sources", [])),
         repeat_bar=_period(path, f"{where}.repeat_bar", bar) if bar is not None else None,
+        stated_end_limit=_period(path, f"{where}.stated_end_limit", limit) if limit is not None else None,
         rules=tuple(rules),
     )
 

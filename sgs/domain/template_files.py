@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sgs.domain.issues import ROW, Issue, quote
 from sgs.domain.kinds import KINDS, SCHEMA_NAME
@@ -34,6 +34,9 @@ XLSX_MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
 XLSX_MAX_SHARED_STRINGS_BYTES = 64 * 1024 * 1024
 XLSX_MAX_RATIO = 100
 _XML_HEAD_BYTES = 64 * 1024
+# The longest text a worksheet or the shared strings may hold between two tags, in bytes: a cell over MAX_TEXT_CHARS
+# is refused row by row anyway (text.too_long); beyond this its text alone would cost the parser its size in memory.
+XLSX_MAX_TEXT_BYTES = 64 * 1024
 _XML_ROOT = re.compile(rb"<[A-Za-z_]")
 
 
@@ -203,6 +206,29 @@ def check_xlsx_archive(path: Path) -> None:
                         f"{path}: XLSX 部件 {m.filename} 含 DOCTYPE 或没有根元素 / has a DOCTYPE (XML entities) or "
                         "no root element"
                     )
+            if m.filename.startswith("xl/worksheets/") or m.filename.endswith("sharedStrings.xml"):
+                with archive.open(m) as fh:
+                    if _longest_text(fh, XLSX_MAX_TEXT_BYTES) > XLSX_MAX_TEXT_BYTES:
+                        raise TemplateError(
+                            f"{path}: XLSX 部件 {m.filename} 有超过 {XLSX_MAX_TEXT_BYTES} 字节的单元格 / a cell "
+                            f"longer than {XLSX_MAX_TEXT_BYTES} bytes"
+                        )
+
+
+def _longest_text(fh: IO[bytes], stop_over: int) -> int:
+    """The longest run of bytes between two tags of an XML stream, read 1 MiB at a time (text cannot hold a raw
+    `<`, so this bounds every cell's text before a parser builds it); it stops reading once a run is over
+    `stop_over`."""
+    longest = carried = 0
+    while longest <= stop_over and (chunk := fh.read(1024 * 1024)):
+        runs = chunk.split(b"<")
+        if len(runs) == 1:
+            carried += len(chunk)
+        else:
+            longest = max(longest, carried + len(runs[0]), max(map(len, runs[1:-1]), default=0))
+            carried = len(runs[-1])
+        longest = max(longest, carried)
+    return longest
 
 
 def _xlsx_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any] | None, list[Issue]]]:

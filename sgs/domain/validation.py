@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from sgs.domain.identifiers import org_code_issues, ric_issues, uscc_issues
 from sgs.domain.issues import ROW, Issue, quote
-from sgs.domain.publication import longest_publicity_end
 from sgs.domain.template import (
     DATE,
     DECIMAL,
@@ -77,7 +76,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 def text_issue(column: str, text: str) -> Issue | None:
     """A text cell too long for any message, or carrying a control character (NUL, ESC, ...): it would end up in
-    record ids and in stores that refuse it."""
+    record ids and in stores that refuse it. Held back at upload with its reason, like every other defect (D12)."""
     if len(text) > MAX_TEXT_CHARS:
         return Issue(
             column,
@@ -174,7 +173,8 @@ def validate(
     kind: str, body: dict[str, Any], *, today: datetime.date | None = None, rules: RuleBook | None = None
 ) -> list[Issue]:
     """Every issue of an Avro-shaped licence or penalty record (envelope and annotations are ignored). `rules`, the
-    federation's rule book, bounds a stated 公示截止期 by the set in force (else by the longest any seed gives)."""
+    federation's rule book, bounds a stated 公示截止期 by the set in force on the decision date (without it, that
+    check is not made)."""
     if not isinstance(body, dict):
         return [Issue(ROW, "type", "记录应为对象（字段名到值）", quote(type(body).__name__))]
     today = today or datetime.date.today()
@@ -296,12 +296,15 @@ def _date_rules(kind: str, check: _Check, today: datetime.date, rules: RuleBook 
                 f"{check.column(later)}早于{check.column(earlier)}（{v[earlier].isoformat()}）",
                 v[later].isoformat(),
             )
-    # the rule book rules on the record's facts, so only on facts that passed their checks
-    ruled = all(check.has(name) for name in ("severity", "procedure", "category"))
-    longest = (
-        longest_publicity_end(kind, check.body, rules if ruled else None) if check.has("decided_on") else None
-    )
-    if longest is not None and check.has("publicity_end") and v["publicity_end"] > longest:
+    # the rule book rules on the record's facts, so only on facts that passed their checks; a record whose tier
+    # cannot be told is held to its set's limit for any tier
+    longest = None
+    if rules is not None and kind == "penalty" and check.has("decided_on") and check.has("publicity_end"):
+        ruled = all(check.has(name) for name in ("severity", "procedure", "category"))
+        longest = (
+            rules.longest_publicity(kind, check.body) if ruled else rules.stated_end_limit(v["decided_on"])
+        )
+    if longest is not None and v["publicity_end"] > longest:
         check.add(
             "publicity_end",
             "publicity_end.too_late",

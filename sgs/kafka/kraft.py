@@ -30,6 +30,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from sgs.kafka.launch import BrokerError, free_port
+from sgs.kafka.topics import MAX_BATCH_BYTES
 
 log = structlog.get_logger("kraft")
 
@@ -70,6 +71,7 @@ def cluster_settings(nodes: int) -> dict[str, str]:
         # 50 partitions each by default: 300 replicas to lead and fetch on a small machine for nothing
         "offsets.topic.num.partitions": "8",
         "transaction.state.log.num.partitions": "8",
+        "message.max.bytes": str(MAX_BATCH_BYTES),  # the federation's one message limit (sgs.kafka.topics)
     }
 
 

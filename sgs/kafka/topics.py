@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from sgs.domain.kinds import KINDS
 
 DAY_MS = 24 * 3600 * 1000
-# The largest message any producer of the federation sends and every topic takes: the one place both limits are set
-# (producer `max_request_size` in `sgs.kafka.producer.durable_producer`, topic `max.message.bytes` below; a broker engine
-# that has a broker-wide limit, `message.max.bytes`, reads it from here too). The node bounds what it takes well
-# below it (docs/node.md, "Limits"), so a message that still exceeds it is parked, never retried for ever.
+# The largest message any producer of the federation sends, and what every broker and topic takes: the one place
+# both limits are set. Producers: `max_request_size` in `sgs.kafka.producer.durable_producer` and the worker's faust
+# app. Brokers: `message.max.bytes` in `sgs.kafka.kraft.cluster_settings` (and docker-compose.yml's x-kafka-env,
+# checked against it), topics: `max.message.bytes` below; both MAX_BATCH_BYTES, a message of the largest size plus
+# the record batch around it. The node bounds what it takes well below (docs/node.md, "Limits"), so a message that
+# still exceeds it is parked, never retried for ever.
 MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_BATCH_BYTES = MAX_MESSAGE_BYTES + 1024
 
 SUBMITTED = {kind: f"sgs.submitted.{kind}" for kind in KINDS}  # key: record id; as the node received it
 ACCEPTED = {kind: f"sgs.accepted.{kind}" for kind in KINDS}  # key: record id; validated, reconciled, timed
@@ -31,7 +34,7 @@ class TopicSpec:
     retention_days: int = 7
 
     def configs(self) -> dict[str, str]:
-        size = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+        size = {"max.message.bytes": str(MAX_BATCH_BYTES)}
         if self.compacted:
             return {"cleanup.policy": "compact", **size}
         return {"cleanup.policy": "delete", "retention.ms": str(self.retention_days * DAY_MS), **size}

@@ -111,3 +111,5 @@ def read_csv(spec: BaseSpec, path: Path, encoding: str = "utf-8-sig") -> Iterato
                 yield CsvRow(reader.line_num, row, reasons)
         except UnicodeDecodeError as exc:
             raise RefbaseError(f"{path}: line {reader.line_num + 1}: not {encoding} text: {exc}") from None
+        except csv.Error as exc:  # e.g. a cell over the csv module's field limit: one line, not a traceback
+            raise RefbaseError(f"{path}: line {reader.line_num}: not valid CSV: {exc}") from None

@@ -11,6 +11,11 @@ class PublishError(RefbaseError):
     """The broker did not acknowledge the change stream; the load's transaction is rolled back."""
 
 
+class UnsendableEntry(PublishError):
+    """An entry the broker can never take (over the message limit, invalid): retrying cannot help, the row must be
+    fixed. The CSV bounds (sgs.refbase.load) keep every entry far below the limit, so this is a defect's symptom."""
+
+
 class ChangePublisher:
     """Publishes base entries to their compacted topic, key = code, acks=all, and waits for every ack."""
 
@@ -33,18 +38,35 @@ class ChangePublisher:
             raise PublishError(f"broker {bootstrap}: {exc}") from None
 
     def __call__(self, spec: BaseSpec, records: list[dict[str, Any]]) -> None:
-        try:
-            futures = [
-                self._producer.send(
-                    spec.topic, key=r[spec.key].encode("utf-8"), value=self._codec.encode(spec.schema, r)
+        """Send and wait for every acknowledgement. Errors sorted (issue 17): a broker away or slow is retried by
+        the producer, then PublishError (rerun the load); an entry that can never be sent is UnsendableEntry at
+        once, naming it, rather than a wait that cannot end well."""
+        from sgs.kafka.producer import unsendable
+
+        futures = []
+        for r in records:
+            try:
+                value = self._codec.encode(spec.schema, r)
+                futures.append(
+                    (r[spec.key], self._producer.send(spec.topic, key=r[spec.key].encode(), value=value))
                 )
-                for r in records
-            ]
+            except Exception as exc:  # noqa: BLE001 - sorted below: the entry's fault, or the broker's
+                if unsendable(exc):
+                    raise UnsendableEntry(
+                        f"{spec.topic}: entry {r[spec.key]!r} can never be sent: {exc}"
+                    ) from None
+                raise PublishError(f"{spec.topic}: {exc}") from None
+        try:
             self._producer.flush(timeout=30)
-            for f in futures:
-                f.get(timeout=30)
         except self._kafka_error as exc:
             raise PublishError(f"{spec.topic}: {exc}") from None
+        for code, f in futures:
+            if f.failed() and unsendable(f.exception):
+                raise UnsendableEntry(f"{spec.topic}: entry {code!r} can never be sent: {f.exception}")
+            try:
+                f.get(timeout=30)
+            except self._kafka_error as exc:
+                raise PublishError(f"{spec.topic}: {exc}") from None
 
     def close(self) -> None:
         self._producer.close(timeout=10)

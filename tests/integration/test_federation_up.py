@@ -131,6 +131,49 @@ def test_penalty_travels_from_district_node_to_national_sink_and_back(up, federa
     assert {"RECEIVED", "SENT", "ACCEPTED", "RELAYED_PROVINCIAL"} <= {s["status"] for s in receipt["history"]}
 
 
+def _csv(rows: list[dict[str, str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def test_a_template_file_with_the_envelope_columns_revokes_a_record_end_to_end(up, federation):
+    """Issue 15: a plain template file publishes a record (version 1, 新增); a file with 版本号 2 and 操作类型 撤销
+    revokes it (D4): both sinks withdraw it and the department's receipt of the revocation says so."""
+    item = _clean_penalty(federation, seed=151515)  # not the record the test above sent
+    node = f"http://127.0.0.1:{up.ports['node']}"
+    auth = {"Authorization": f"Bearer {item.department.token}", "Content-Type": "text/csv"}
+    row = item.row()
+    first = httpx.post(f"{node}/v1/files/penalty", content=_csv([row]), headers=auth, timeout=30)
+    assert first.status_code == 202, first.text
+    sinks = {tier: f"http://127.0.0.1:{up.ports[tier]}/v1/records/{item.record_id}" for tier in TIERS}
+    up.wait_for(
+        lambda: httpx.get(sinks["national"], timeout=5).status_code == 200, 90, "the record published"
+    )
+
+    revoke = {**row, "版本号": "2", "操作类型": "撤销", "公示时间": ""}
+    second = httpx.post(f"{node}/v1/files/penalty", content=_csv([revoke]), headers=auth, timeout=30)
+    assert second.status_code == 202, second.text
+    (result,) = second.json()["results"]
+    assert (result["status"], result["row"]) == ("taken", 2)
+
+    def withdrawn_everywhere():
+        return all(httpx.get(url, timeout=5).status_code == 404 for url in sinks.values())
+
+    up.wait_for(withdrawn_everywhere, 90, "the record withdrawn at both sinks")
+
+    def receipt_says_withdrawn():
+        reply = httpx.get(f"{node}/v1/receipts/{result['receipt_id']}", headers=auth, timeout=5).json()
+        return reply if reply["status"] == "WITHDRAWN" else None
+
+    receipt = up.wait_for(receipt_says_withdrawn, 60, "the WITHDRAWN receipt of the revocation")
+    assert receipt["version"] == 2
+    details = [step.get("detail") or "" for step in receipt["history"] if step["status"] == "WITHDRAWN"]
+    assert len(details) == 2 and all("决定已撤销" in d for d in details)
+
+
 def test_an_oversized_record_is_refused_at_intake_and_blocks_no_other_district(up, federation):
     """Issue 17: a 1.2 MB 违法事实 was taken (under the 16 MiB body limit), refused by the producer and retried for
     ever, stopping every district's records. Now it is refused at intake with its rule, and the next record, from
@@ -190,46 +233,3 @@ def test_ctrl_c_stops_every_process_and_frees_every_port(up):
             # SO_REUSEADDR ignores closed connections in TIME_WAIT but still fails on a listening socket.
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", port))
-
-
-def _csv(rows: list[dict[str, str]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
-
-
-def test_a_template_file_with_the_envelope_columns_revokes_a_record_end_to_end(up, federation):
-    """Issue 15: a plain template file publishes a record (version 1, 新增); a file with 版本号 2 and 操作类型 撤销
-    revokes it (D4): both sinks withdraw it and the department's receipt of the revocation says so."""
-    item = _clean_penalty(federation)
-    node = f"http://127.0.0.1:{up.ports['node']}"
-    auth = {"Authorization": f"Bearer {item.department.token}", "Content-Type": "text/csv"}
-    row = item.row()
-    first = httpx.post(f"{node}/v1/files/penalty", content=_csv([row]), headers=auth, timeout=30)
-    assert first.status_code == 202, first.text
-    sinks = {tier: f"http://127.0.0.1:{up.ports[tier]}/v1/records/{item.record_id}" for tier in TIERS}
-    up.wait_for(
-        lambda: httpx.get(sinks["national"], timeout=5).status_code == 200, 90, "the record published"
-    )
-
-    revoke = {**row, "版本号": "2", "操作类型": "撤销", "公示时间": ""}
-    second = httpx.post(f"{node}/v1/files/penalty", content=_csv([revoke]), headers=auth, timeout=30)
-    assert second.status_code == 202, second.text
-    (result,) = second.json()["results"]
-    assert (result["status"], result["row"]) == ("taken", 2)
-
-    def withdrawn_everywhere():
-        return all(httpx.get(url, timeout=5).status_code == 404 for url in sinks.values())
-
-    up.wait_for(withdrawn_everywhere, 90, "the record withdrawn at both sinks")
-
-    def receipt_says_withdrawn():
-        reply = httpx.get(f"{node}/v1/receipts/{result['receipt_id']}", headers=auth, timeout=5).json()
-        return reply if reply["status"] == "WITHDRAWN" else None
-
-    receipt = up.wait_for(receipt_says_withdrawn, 60, "the WITHDRAWN receipt of the revocation")
-    assert receipt["version"] == 2
-    details = [step.get("detail") or "" for step in receipt["history"] if step["status"] == "WITHDRAWN"]
-    assert len(details) == 2 and all("决定已撤销" in d for d in details)

@@ -13,7 +13,13 @@ import httpx
 import pytest
 
 from sgs.config import Federation
-from tests.support.bombs import empty_rows_bomb, entity_bomb, long_line_csv, shared_strings_bomb
+from tests.support.bombs import (
+    empty_rows_bomb,
+    entity_bomb,
+    long_cell_bomb,
+    long_line_csv,
+    shared_strings_bomb,
+)
 from tests.support.node_process import NodeProcess
 from tests.support.node_records import clean, csv_bytes, of_one_department
 from tests.support.polling import wait_until
@@ -49,6 +55,7 @@ BOMBS: dict[str, tuple[Callable[[Path, str], None], str, str]] = {
     "xlsx shared strings of 2 GiB": (shared_strings_bomb, XLSX, "67108864"),
     "xlsx of 70 million empty rows": (empty_rows_bomb, XLSX, "100:1"),
     "xlsx billion laughs": (entity_bomb, XLSX, "DOCTYPE"),
+    "xlsx cell of 100 MiB": (long_cell_bomb, XLSX, "65536"),
     "csv line of 50 MiB": (long_line_csv, "text/csv", "1048576"),
 }
 

@@ -6,7 +6,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +150,17 @@ def test_load_against_an_unreachable_broker_fails_with_exit_2_and_stores_nothing
     assert "broker" in out.stderr
     with RefBase(f"sqlite:///{data_dir}/refbase.db") as base:
         assert base.get(PERSONS, p) is None
+
+
+def test_an_entry_the_broker_can_never_take_is_named_at_once_not_retried(kafka: str) -> None:
+    """Issue 17: the publisher sorts its errors; an entry over the message limit fails at once, naming its code."""
+    from sgs.refbase.publisher import ChangePublisher, UnsendableEntry
+    from sgs.refbase.store import LEGAL_PERSONS
+
+    code = "91310115MA1K4CQ00" + uscc.calc_check_digit("91310115MA1K4CQ00")
+    entry = {"uscc": code, "name": "某" * 600_000, "status": "ACTIVE", "status_since": None}
+    entry["updated_at"] = datetime.now(UTC)
+    started = time.monotonic()
+    with ChangePublisher(kafka) as publish, pytest.raises(UnsendableEntry, match=code):
+        publish(LEGAL_PERSONS, [entry])
+    assert time.monotonic() - started < 10

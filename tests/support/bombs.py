@@ -4,6 +4,8 @@ bytes are repeated. The archive is real: inflating it gives the whole content, w
 
 from __future__ import annotations
 
+import base64
+import random
 import struct
 import zlib
 from pathlib import Path
@@ -103,6 +105,21 @@ def shared_strings_bomb(path: Path, kind: str, expands_to: int = 2 * 1024**3) ->
         + b'<row r="2"><c t="s"><v>0</v></c></row></sheetData></worksheet>'
     )
     write_zip(path, _workbook(sheet, strings))
+
+
+def long_cell_bomb(path: Path, kind: str, cell_bytes: int = 100 * 1024 * 1024) -> None:
+    """An XLSX whose one cell holds `cell_bytes` of letters that hardly compress (about 75 MB): under every size and
+    ratio bound of the archive, only the cell's own length gives it away."""
+    block = base64.b64encode(random.Random(17).randbytes(768 * 1024))  # 1 MiB of text deflating to ~0.77 MiB
+    sheet = _member(
+        f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}><sheetData>'.encode()
+        + _header_row(kind)
+        + b'<row r="2"><c t="inlineStr"><is><t>',
+        block,
+        cell_bytes // len(block),
+        b"</t></is></c></row></sheetData></worksheet>",
+    )
+    write_zip(path, _workbook(sheet))
 
 
 def empty_rows_bomb(path: Path, kind: str, rows: int = 70_000_000) -> None:

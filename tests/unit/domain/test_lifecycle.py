@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from sgs.config import load_rule_book
 from sgs.domain.lifecycle import (
     REPAIRS_KEPT,
     parse_decision,
@@ -15,11 +16,11 @@ from sgs.domain.lifecycle import (
     subject_key,
 )
 from sgs.domain.periods import add_months
-from sgs.domain.rulebook import Period, RuleBook
+from sgs.domain.rulebook import Period
 
 DECIDED = date(2026, 10, 9)  # under 令第36号 (from 2026-04-01)
 SEEDS_DECIDED = date(2025, 10, 9)  # under the seeds
-RULES = RuleBook.load()
+RULES = load_rule_book()
 
 
 def rule(kind: str = "penalty", severity: str | None = "GENERAL", end: date | None = None,

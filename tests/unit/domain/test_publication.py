@@ -9,12 +9,12 @@ from typing import Any
 
 from stdnum.cn import ric
 
+from sgs.config import load_rule_book
 from sgs.domain.periods import add_years
 from sgs.domain.publication import mask_id_number, mask_identifiers
-from sgs.domain.rulebook import RuleBook
 from sgs.serialization.codec import default_codec
 
-RULES = RuleBook.load()
+RULES = load_rule_book()
 SEEDS_DAY = date(2026, 3, 20)  # decided before 2026-04-01: the seeds' rule set
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from sgs.config import ConfigError, load_config
+from sgs.config import ConfigError, load_config, load_rule_book
 from sgs.domain.lifecycle import repeat_refusal
-from sgs.domain.rulebook import DEFAULT_RULE_BOOK, RuleBook, RuleBookError
+from sgs.domain.rulebook import DEFAULT_RULE_BOOK
 from tests.support.paths import REPO
 
-RULES = RuleBook.load()
+RULES = load_rule_book()
 BEFORE, ON, AFTER = date(2026, 3, 31), date(2026, 4, 1), date(2026, 5, 10)
 
 
@@ -80,12 +80,12 @@ def test_seeds_natural_person_penalty_published_by_the_province_only() -> None:
     assert "003 (五)" in r.sources
 
 
-def test_seeds_stated_end_wins_and_no_maximum_is_imposed_at_intake() -> None:
-    """003 (十四): 从其规定; so `longest_publicity` (the intake check's question) has no answer."""
+def test_seeds_stated_end_wins_up_to_the_sets_limit() -> None:
+    """003 (十四): 从其规定; the intake check's bound is the seeds' `stated_end_limit`, 5 years."""
     body = {"decided_on": BEFORE, "severity": "GENERAL", "procedure": "GENERAL", "publicity_end": date(2028, 1, 1),
             "counterpart": {"category": "LEGAL_PERSON"}}  # fmt: skip
     assert RULES.ruling("penalty", body).publicity_end == date(2028, 1, 1)
-    assert RULES.longest_publicity("penalty", body) is None
+    assert RULES.longest_publicity("penalty", body) == date(2031, 3, 31)
 
 
 # ---------------------------------------------------------------------------------------------- 令第36号
@@ -134,6 +134,24 @@ def test_order_36_bounds_a_stated_end_and_stops_at_the_maximum() -> None:
     body = {"decided_on": AFTER, "severity": "SERIOUS", "procedure": "GENERAL", "publicity_end": None,
             "counterpart": {"category": "LEGAL_PERSON"}}  # fmt: skip
     assert RULES.longest_publicity("penalty", body) == date(2029, 5, 10)
+
+
+def test_the_longest_stated_end_is_the_tier_maximum_or_the_sets_limit() -> None:
+    """The intake check's bound (publicity_end.too_late): 令第36号 bounds by tier; the seeds let a stated end win up
+    to 5 years; an unruleable tier gets its set's limit; a licence has none (its end is 有效期至)."""
+
+    def body(decided: date, severity: str = "GENERAL", procedure: str = "GENERAL") -> dict:
+        return {"decided_on": decided, "severity": severity, "procedure": procedure, "publicity_end": None,
+                "counterpart": {"category": "LEGAL_PERSON"}}  # fmt: skip
+
+    assert RULES.longest_publicity("penalty", body(AFTER)) == date(2027, 5, 10)
+    assert RULES.longest_publicity("penalty", body(AFTER, procedure="SIMPLE")) == date(2026, 8, 10)
+    assert RULES.longest_publicity("penalty", body(BEFORE, "SERIOUS")) == date(2031, 3, 31)
+    assert (RULES.stated_end_limit(BEFORE), RULES.stated_end_limit(AFTER)) == (
+        date(2031, 3, 31),
+        date(2029, 5, 10),
+    )
+    assert RULES.longest_publicity("license", {**body(AFTER), "valid_to": None}) is None
 
 
 def test_order_36_has_no_confirmed_bar_on_a_repair_soon_after_another() -> None:
@@ -205,9 +223,9 @@ def test_a_mistake_in_the_rule_book_names_the_file_and_key(
     assert edit[0] in text
     path = tmp_path / "rules.toml"
     path.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
-    with pytest.raises(RuleBookError) as caught:
-        RuleBook.load(path)
-    assert caught.value.key == key and str(path) in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        load_rule_book(path)
+    assert str(caught.value).startswith(f"{path}: {key}: ")
 
 
 def test_a_bad_floor_is_a_config_error_naming_the_key(tmp_path: Path) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from services.node.api import Limits, create_app
+from services.node.fairness import FairShare
 from services.node.intake import Intake
 from services.node.metrics import NodeMetrics
 from services.node.sender import SenderState
@@ -31,11 +33,11 @@ def store(tmp_path: Path) -> Iterator[NodeStore]:
     s.close()
 
 
-def intake(store: NodeStore, **kwargs: int) -> Intake:
+def intake(store: NodeStore, **kwargs: Any) -> Intake:
     return Intake(store, NodeMetrics(store, (DISTRICT,)), Calendar(), default_codec(), **kwargs)
 
 
-def submit(store: NodeStore, department: Department, body: dict, **kwargs: int) -> dict:
+def submit(store: NodeStore, department: Department, body: dict, **kwargs: Any) -> dict:
     (outcome,) = intake(store, **kwargs).submit_records(department, "penalty", [body])
     return outcome.as_json()
 
@@ -109,9 +111,8 @@ def test_a_record_whose_bytes_exceed_the_bound_is_refused_as_too_large(
     assert reason["rule"] == "record.too_large" and "200" in reason["message"]
 
 
-@pytest.fixture
-def client(store: NodeStore, federation: Federation, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(
+def app_for(store: NodeStore, federation: Federation, tmp_path: Path, share: FairShare | None = None) -> Any:
+    return create_app(
         federation,
         (DISTRICT,),
         store,
@@ -120,9 +121,35 @@ def client(store: NodeStore, federation: Federation, tmp_path: Path) -> Iterator
         lambda: SenderState(connected=True, last_error=None, last_error_at=None, last_sent_at=None),
         limits=Limits(),
         tmp_dir=tmp_path,
+        share=share,
     )
-    with TestClient(app) as c:
+
+
+@pytest.fixture
+def client(store: NodeStore, federation: Federation, tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(app_for(store, federation, tmp_path)) as c:
         yield c
+
+
+def test_over_its_rate_a_department_gets_429_with_retry_after_and_another_does_not(
+    store: NodeStore, federation: Federation, tmp_path: Path
+) -> None:
+    loud, quiet = federation.node(DISTRICT).departments[:2]
+    with TestClient(app_for(store, federation, tmp_path, FairShare(rate=1, burst=2, uploads=0))) as c:
+        statuses = [
+            c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.token}"}).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        r = c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.token}"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert c.get("/v1/receipts", headers={"Authorization": f"Bearer {quiet.token}"}).status_code == 200
+        r = c.post(
+            "/v1/files/penalty",
+            content=b"x",
+            headers={"Authorization": f"Bearer {quiet.token}", "Content-Type": "text/csv"},
+        )
+        assert r.status_code == 429 and "uploads" in r.json()["detail"] and r.headers["retry-after"]
 
 
 def rules(answer: dict) -> set[tuple[str, str]]:
@@ -161,14 +188,16 @@ def test_a_penalty_shown_until_9999_12_31_is_refused_beyond_the_longest_publicit
     body = {**item.http_body(), "处罚决定日期": "0001-01-01", "公示截止期": "9999-12-31"}
     answer = submit(store, item.department, body)
     assert answer["status"] == "rejected" and ("处罚决定日期", "date.floor") in rules(answer)
-    decided = item.record["decided_on"]
+    # the longest the rule book in force on the decision date allows this record (issue 15: its tier's maximum)
+    longest = federation.rules.longest_publicity("penalty", item.record)
+    assert longest is not None
     body = {**item.http_body(), "公示截止期": "9999-12-31"}
-    answer = submit(store, item.department, body)
+    answer = submit(store, item.department, body, rules=federation.rules)
     (reason,) = answer["errors"]
     assert reason["rule"] == "publicity_end.too_late"
-    assert str(decided.replace(year=decided.year + 5))[:4] in reason["message"]
-    body["公示截止期"] = decided.replace(year=decided.year + 3).isoformat()  # 严重失信: 3 years (D14)
-    assert submit(store, item.department, body)["status"] == "taken"
+    assert longest.isoformat() in reason["message"]
+    body["公示截止期"] = longest.isoformat()
+    assert submit(store, item.department, body, rules=federation.rules)["status"] == "taken"
 
 
 @pytest.mark.parametrize("version", [2**62 - 1, 1_000_001, 0])

@@ -274,3 +274,12 @@ def test_a_name_too_long_for_a_message_or_with_a_control_character_is_an_invalid
     assert any("[text.too_long]" in r for r in reasons)
     row, reasons = parse_person({"id_no": "11010519491231002X", "name": "张\x00三"})
     assert row is None and any("[text.control]" in r for r in reasons)
+
+
+def test_a_cell_over_the_csv_field_limit_is_a_refbase_error_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "legal.csv"
+    path.write_text(
+        "统一社会信用代码,名称,登记状态\n" + "x," + '"' + "某" * 200_000 + '"' + ",存续\n", encoding="utf-8"
+    )
+    with pytest.raises(RefbaseError, match="line"):
+        list(read_csv(LEGAL_PERSONS, path))
