@@ -5,6 +5,8 @@ Loaded from one TOML file and checked on load; every problem is a `ConfigError` 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import tomllib
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sgs.domain.rulebook import DEFAULT_RULE_BOOK, TIERS, RuleBook, RuleBookError, floor_from_config
+from sgs.tokens import check_hash_format, dev_token
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "federation.toml"
 _DIVISION = re.compile(r"^\d{6}$")
@@ -34,7 +37,12 @@ class Department:
     name: str
     node: str
     uscc: str  # the authority's 统一社会信用代码: records it submits must carry it (issue 4, D10)
-    token: str
+    token_hash: str | None  # scrypt hash of its upload token (sgs.tokens); None: only its development token
+
+    @property
+    def dev_token(self) -> str:
+        """The well-known token a development run (`sgs up`, `--dev`) accepts for this department."""
+        return dev_token(self.id)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,12 @@ class Federation:
     timeliness: Timeliness
     refbase_url: str
     rules: RuleBook  # the dated rule sets with this federation's floors (D11, D14, D16; rules.toml)
+    # signer -> its Ed25519 public keys, base64 (two during a rotation); `sgs.serialization.signing`, issue 16
+    keys: dict[str, tuple[str, ...]]
+
+    def signers(self) -> tuple[str, ...]:
+        """Every signer the federation has: each node, the worker, each sink."""
+        return (*(f"node.{n.code}" for n in self.nodes), "worker", *(f"sink.{t}" for t in TIERS))
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -83,12 +97,9 @@ class Federation:
                 return node
         raise KeyError(code)
 
-    def department_by_token(self, token: str) -> Department | None:
-        for node in self.nodes:
-            for dept in node.departments:
-                if dept.token == token:
-                    return dept
-        return None
+    def token_hashes(self) -> dict[str, str | None]:
+        """Department id -> the hash of its upload token (None: it has only its development token)."""
+        return {d.id: d.token_hash for n in self.nodes for d in n.departments}
 
 
 class _Reader:
@@ -130,10 +141,18 @@ def _node(r: _Reader, table: Any, where: str, level: str) -> Node:
         uscc = r.get(d, "uscc", dwhere, str)
         if not _USCC.match(uscc):
             raise r.fail(f"{dwhere}.uscc", f"{uscc!r} is not an 18-character 统一社会信用代码")
-        token = r.get(d, "token", dwhere, str)
-        if len(token) < 8:
-            raise r.fail(f"{dwhere}.token", "a token needs at least 8 characters")
-        departments.append(Department(f"{code}-{key}", key, r.get(d, "name", dwhere, str), code, uscc, token))
+        if "token" in d:
+            raise r.fail(
+                f"{dwhere}.token",
+                f"a token is never kept in the config, only its hash: `sgs tokens new {code}-{key}` writes one",
+            )
+        token_hash = r.get(d, "token_hash", dwhere, str, None)
+        if token_hash is not None and not check_hash_format(token_hash):
+            raise r.fail(
+                f"{dwhere}.token_hash", "not a hash `sgs tokens new` writes (scrypt$N$r$p$salt$hash)"
+            )
+        name = r.get(d, "name", dwhere, str)
+        departments.append(Department(f"{code}-{key}", key, name, code, uscc, token_hash))
     return Node(code, r.get(table, "name", where, str), level, tuple(departments))
 
 
@@ -162,12 +181,6 @@ def load_config(path: str | Path | None = None) -> Federation:
     districts = tuple(
         _node(r, d, f"districts[{i}]", "district") for i, d in enumerate(r.get(raw, "districts", "", list))
     )
-    seen: dict[str, str] = {}
-    for node in (municipal, *districts):
-        for dept in node.departments:
-            if dept.token in seen:
-                raise r.fail(f"{dept.id}.token", f"token already used by {seen[dept.token]}")
-            seen[dept.token] = dept.id
     codes = [n.code for n in (municipal, *districts)]
     if len(set(codes)) != len(codes):
         raise r.fail("districts", "two nodes share a division code")
@@ -191,6 +204,7 @@ def load_config(path: str | Path | None = None) -> Federation:
         calendar_overrides=(path.parent / overrides) if overrides else None,
     )
     stores = r.get(raw, "stores", "", dict, {})
+    keys = _keys(r, r.get(raw, "keys", "", dict, {}), (municipal, *districts))
     return Federation(
         path=path,
         name=r.get(fed, "name", "federation", str),
@@ -201,6 +215,7 @@ def load_config(path: str | Path | None = None) -> Federation:
         timeliness=timeliness,
         refbase_url=r.get(stores, "refbase_url", "stores", str, "sqlite:///{data_dir}/refbase.db"),
         rules=_rules(r, r.get(raw, "rules", "", dict, {})),
+        keys=keys,
     )
 
 
@@ -226,6 +241,27 @@ def _rules(r: _Reader, table: dict[str, Any]) -> RuleBook:
     except RuleBookError as exc:
         raise ConfigError(Path(exc.path), exc.key, exc.detail) from None
     return loaded.with_floors(floors)
+
+
+def _keys(r: _Reader, table: dict[str, Any], nodes: tuple[Node, ...]) -> dict[str, tuple[str, ...]]:
+    """`[keys]`: signer = ["<base64 Ed25519 public key>", ...], one key, or two during a rotation."""
+    known = {f"node.{n.code}" for n in nodes} | {"worker"} | {f"sink.{t}" for t in TIERS}
+    keys = {}
+    for signer, texts in table.items():
+        where = f"keys.{signer}"
+        if signer not in known:
+            raise r.fail(where, "not a signer of this federation (node.<code>, worker, sink.<tier>)")
+        if not isinstance(texts, list) or not 1 <= len(texts) <= 2:
+            raise r.fail(where, "expected a list of one public key, or two during a rotation")
+        for text in texts:
+            try:
+                raw = base64.b64decode(text, validate=True) if isinstance(text, str) else b""
+            except binascii.Error:
+                raw = b""
+            if len(raw) != 32:
+                raise r.fail(where, f"{text!r} is not a base64 Ed25519 public key (32 bytes)")
+        keys[signer] = tuple(texts)
+    return keys
 
 
 def store_url(template: str, data_dir: str | Path) -> str:

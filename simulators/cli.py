@@ -19,7 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sgs.cli.options import add_common_options, add_option
+from sgs.cli.options import add_common_options, add_option, key_dir
 
 if TYPE_CHECKING:
     import threading
@@ -193,6 +193,7 @@ def _drive(
 
     from tqdm import tqdm
 
+    from sgs.serialization.signing import Keyring
     from simulators.driver import TargetUnreachable, drive_http, drive_kafka
 
     log.info(
@@ -209,6 +210,9 @@ def _drive(
                 duration=duration,
                 rate=float(args.rate),
                 stop=stop,
+                signers=Keyring.of(federation).node_signers(
+                    key_dir(args), (n.code for n in federation.nodes)
+                ),
                 progress=bar.update,
             )
         else:

@@ -103,7 +103,7 @@ class DecisionLane:
 
     def _step(self, client: httpx.Client, p: _Pending) -> bool:
         """Post what is left of the item's decisions, then read their receipts; True when the item is done."""
-        headers = {"Authorization": f"Bearer {p.item.department.token}"}
+        headers = {"Authorization": f"Bearer {p.item.department.dev_token}"}
         decisions = p.item.decisions
         try:
             while p.posted < len(decisions):

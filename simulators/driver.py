@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from sgs.domain.records import to_json
 from sgs.domain.workdays import china_date
 from sgs.kafka.topics import SUBMITTED
 from sgs.serialization.codec import default_codec
+from sgs.serialization.signing import Signer
 from simulators.decisions import DecisionLane, observed_outcome
 from simulators.generator import APPLIED, DUPLICATE, REJECTED, Decision, Generator, Submission
 
@@ -197,10 +198,12 @@ def drive_kafka(
     duration: float | None,
     rate: float,
     stop: threading.Event,
+    signers: Mapping[str, Signer],
     progress: Callable[[int], Any] = lambda n: None,
 ) -> Summary:
     """Produce every item, invalid ones and duplicates included (as an old or foreign node might: the workers
-    validate and deduplicate again), Avro single-object, key = record id, acks=all."""
+    validate and deduplicate again), Avro single-object, key = record id, acks=all, signed with the key of the
+    item's node (`signers`: node code -> its key, issue 16)."""
     from kafka.errors import KafkaError
 
     from sgs.kafka.admin import ensure_topics
@@ -235,9 +238,9 @@ def drive_kafka(
             if wait and stop.wait(wait):
                 break
             try:
-                future = producer.send(
-                    SUBMITTED[item.kind], key=item.record_id.encode(), value=encode_submitted(item)
-                )
+                topic, key, value = SUBMITTED[item.kind], item.record_id.encode(), encode_submitted(item)
+                headers = signers[item.department.node].headers(topic, key, value)
+                future = producer.send(topic, key=key, value=value, headers=headers)
             except KafkaError as exc:
                 failed(exc)
                 continue
@@ -309,7 +312,7 @@ async def drive_http(
             department = items[0].department
             # One worker per department keeps each department's requests, and so each record's versions, in order.
             queue = queues[hash(department.id) % concurrency]
-            await queue.put(_Request(key[1], department.token, items))
+            await queue.put(_Request(key[1], department.dev_token, items))
 
         pace = Pace(rate)
         for item in stream(generator, count, duration, stop.is_set):

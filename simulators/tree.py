@@ -71,16 +71,14 @@ def national_tree_toml(partitions: int = 8) -> str:
         'code = "110000"',
         'name = "北京市公共信用信息服务平台（市级部门）"',
         "departments = [",
-        f'  {{ key = "scjg", name = "北京市市场监督管理局", uscc = "{authority_uscc("110000", "scjg")}", '
-        'token = "scale-110000-scjg" },',
+        f'  {{ key = "scjg", name = "北京市市场监督管理局", uscc = "{authority_uscc("110000", "scjg")}" }},',
         "]",
     ]
     for code, name, _province in counties:
         lines += ["", "[[districts]]", f'code = "{code}"', f'name = "{name}"', "departments = ["]
         for key, title in COUNTY_DEPARTMENTS:
             lines.append(
-                f'  {{ key = "{key}", name = "{name}{title}", uscc = "{authority_uscc(code, key)}", '
-                f'token = "scale-{code}-{key}" }},'
+                f'  {{ key = "{key}", name = "{name}{title}", uscc = "{authority_uscc(code, key)}" }},'
             )
         lines.append("]")
     return "\n".join(lines) + "\n"

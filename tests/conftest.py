@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sgs.config import Federation, load_config
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.engines import Engine, start_engine
+from sgs.serialization.signing import local_keys
 from tests.support.postgres_server import PostgresUnavailable, ThrowawayPostgres
 
 ENGINE = Engine(os.environ.get("SGS_ENGINE") or "tansu")
@@ -40,9 +41,26 @@ def engine() -> Engine:
     return ENGINE
 
 
+@pytest.fixture(scope="session", autouse=True)
+def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every signer's throwaway key for the session, and the shipped config with their public keys, made the way
+    `sgs up` makes them; the service processes the tests start find both through `SGS_CONFIG` and
+    `SGS_KEY_DIR`, and accept the development tokens (`SGS_DEV`) like under `sgs up` (issue 16)."""
+    key_dir = tmp_path_factory.mktemp("keys")
+    config = local_keys(load_config(), key_dir)
+    saved = {name: os.environ.get(name) for name in ("SGS_CONFIG", "SGS_KEY_DIR", "SGS_DEV")}
+    os.environ.update(SGS_CONFIG=str(config), SGS_KEY_DIR=str(key_dir), SGS_DEV="1")
+    yield config
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
-def federation() -> Federation:
-    return load_config()
+def federation(signing_keys: Path) -> Federation:
+    return load_config(signing_keys)
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,7 @@ from sgs.domain.template import schema_fields, template_fields
 from sgs.domain.template_files import TemplateError
 from sgs.domain.workdays import CHINA
 from sgs.serialization.codec import default_codec
+from sgs.tokens import TokenChecker
 
 log = structlog.get_logger("node.api")
 FILE_SUFFIX = {
@@ -278,7 +279,8 @@ async def current_department(request: Request) -> Department:
     request rate (429 with Retry-After, services/node/fairness.py)."""
     state = request.app.state
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    dept = state.federation.department_by_token(token.strip()) if scheme.lower() == "bearer" else None
+    dept_id = state.tokens.department(token.strip()) if scheme.lower() == "bearer" else None
+    dept = state.departments.get(dept_id)
     if dept is None:
         state.metrics.unauthorized.inc()
         raise HTTPException(
@@ -317,7 +319,9 @@ def create_app(
     limits: Limits,
     tmp_dir: Path,
     share: FairShare | None = None,
+    dev: bool = False,
 ) -> FastAPI:
+    """`dev`: the development tokens of the shipped config are accepted (`sgs up`, `--dev`; issue 16)."""
     report_days = federation.timeliness.report_working_days
     app = FastAPI(
         title="双公示 district node (区县信用子平台)",
@@ -327,6 +331,8 @@ def create_app(
     app.add_middleware(BodyLimit, limits=limits)
     app.state.federation = federation
     app.state.served = frozenset(nodes)
+    app.state.tokens = TokenChecker(federation.token_hashes(), dev=dev)
+    app.state.departments = {d.id: d for n in federation.nodes for d in n.departments}
     app.state.metrics = metrics
     app.state.department_limits = department_limits = DepartmentLimits(share or FairShare())
     # /healthz and /metrics have threads of their own, so they answer while every intake thread is busy
@@ -419,7 +425,12 @@ def create_app(
         if outcome.status == "rejected":
             return _error(400, "bad_decision", "决定有误 / the decision has issues", reasons=outcome.errors)
         if outcome.status == "forbidden":
-            return _error(403, "forbidden", "只能对本机关的记录作出决定 / not this authority's record")
+            return _error(
+                403,
+                "forbidden",
+                "只能报送本机关的记录和决定 / not this authority's record or decision",
+                reasons=outcome.errors,
+            )
         if outcome.status == "unknown":
             return _error(404, "unknown_record", "本节点没有报送过此记录 / no such record was taken here")
         if outcome.status == "not_accepted":

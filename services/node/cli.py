@@ -70,6 +70,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=2,
         help="template files in progress at once per department",
     )
+    add_option(
+        p,
+        "--dev",
+        action="store_true",
+        help="accept the development tokens of the shipped config (dev-…); `sgs up` sets it, nothing else should",
+    )
     p.set_defaults(run=run)
     parked = p.add_subparsers(dest="node_command", metavar="parked").add_parser(
         "parked",

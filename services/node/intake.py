@@ -37,7 +37,7 @@ from sgs.domain.lifecycle import DECISION_SCHEMA, parse_decision
 from sgs.domain.records import combine, parse_envelope, parse_row, split_envelope, to_json
 from sgs.domain.rulebook import RuleBook
 from sgs.domain.template_files import read_raw_rows
-from sgs.domain.validation import validate
+from sgs.domain.validation import authority_issues, validate
 from sgs.domain.workdays import CHINA, Calendar, china_date
 from sgs.kafka.topics import MAX_MESSAGE_BYTES
 from sgs.serialization.codec import Codec, SerializationError
@@ -184,8 +184,9 @@ class Intake:
     ) -> _Prepared:
         receipt_id = uuid.uuid4().hex
         authority = body.get("authority_uscc") if body else None
-        if isinstance(authority, str) and authority.strip().upper() != department.uscc:
-            return _Prepared(Outcome("forbidden", errors=[_forbidden(authority).as_reason()]))
+        foreign = authority_issues(body, department.name, department.uscc) if body else []
+        if foreign:
+            return _Prepared(Outcome("forbidden", errors=[i.as_reason() for i in foreign]))
         if body is not None and isinstance(authority, str):
             body["authority_uscc"] = department.uscc  # the canonical spelling: it is part of the identity
         version, operation, published_at, envelope_issues = parse_envelope(env, now)
@@ -343,6 +344,9 @@ class Intake:
         authority = rest.partition(":")[0]
         if kind not in SCHEMA_NAME or authority.upper() != department.uscc:
             return Outcome("forbidden", record_id=rid, errors=[_forbidden(authority).as_reason()])
+        foreign = authority_issues(body, department.name, department.uscc)  # 决定机关 too (issue 16)
+        if foreign:
+            return Outcome("forbidden", record_id=rid, errors=[i.as_reason() for i in foreign])
         accepted = self.store.record_accepted(rid)
         if not accepted:
             return Outcome("unknown" if accepted is None else "not_accepted", record_id=rid)

@@ -120,6 +120,12 @@ class NodeMetrics:
             ["district", "outcome"],
             registry=r,
         )
+        self.refused_signature = Counter(
+            "sgs_node_refused_signature",
+            "Receipts refused unread: not signed by the worker or a sink (issue 16), by rule.",
+            ["district", "rule"],
+            registry=r,
+        )
         self.portal_to_submit = Histogram(
             "sgs_node_portal_to_submit_working_days",
             "D6: working days from the department's portal publication to the node taking the record.",

@@ -2,7 +2,8 @@
 the municipal platform, rejected with reasons, relayed to the province or the nation, withdrawn (D4, D10, D12).
 
 At-least-once: offsets are committed after the receipts are in the store, and a receipt seen twice changes nothing.
-Receipts keyed for nodes this process does not serve are skipped without decoding.
+Receipts keyed for nodes this process does not serve are skipped without decoding. A receipt not signed by the
+worker or a sink is refused unread (issue 16).
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from services.node.metrics import NodeMetrics
-from services.node.store import NodeStore, ReceiptUpdate, StoreError
+from services.node.store import NodeStore, ReceiptUpdate, StoreError, now_ms
+from sgs.config import TIERS
 from sgs.kafka.topics import RECEIPTS
 from sgs.serialization.codec import SerializationError, default_codec
+from sgs.serialization.signing import WORKER, Keyring, SignatureError, refusal, sink_signer
 
 log = structlog.get_logger("node.receipts")
+# Who may tell a node what became of its records: the municipal worker and the sinks (issue 16).
+RECEIPT_SIGNERS = frozenset({WORKER, *(sink_signer(tier) for tier in TIERS)})
 
 
 def group_id(nodes: tuple[str, ...]) -> str:
@@ -44,6 +49,7 @@ class ReceiptListener(threading.Thread):
         *,
         group: str | None = None,
         retry_s: float = 2.0,
+        keyring: Keyring,
     ) -> None:
         super().__init__(name="receipt-listener", daemon=True)
         self.store = store
@@ -52,6 +58,7 @@ class ReceiptListener(threading.Thread):
         self.nodes = frozenset(nodes)
         self.group = group or group_id(nodes)
         self.retry_s = retry_s
+        self.keyring = keyring
         self._stopping = threading.Event()
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -106,6 +113,14 @@ class ReceiptListener(threading.Thread):
             log.debug("receipts.broker_unreachable", error=str(exc))
             return None
 
+    def _refuse(self, node: str, value: bytes, exc: SignatureError) -> None:
+        """A receipt not from the worker or a sink is never applied: it goes upward to `sgs.rejected` with its
+        bytes, and is counted (issue 16)."""
+        self.metrics.refused_signature.labels(node, exc.rule).inc()
+        log.warning("receipts.refused", node=node, rule=exc.rule, error=str(exc))
+        rejection = refusal(default_codec(), exc, value, node)
+        self.store.refused(node, node, rejection, now_ms())
+
     def _apply(self, messages: list[ConsumerRecord]) -> None:
         """One poll's receipts, stored in one transaction; a malformed one is logged and skipped (it must not stop
         the listener)."""
@@ -113,6 +128,13 @@ class ReceiptListener(threading.Thread):
         for message in messages:
             node = message.key.decode("utf-8", "replace") if message.key else ""
             if node not in self.nodes or message.value is None:
+                continue
+            try:
+                self.keyring.check(
+                    message.topic, message.key, message.value, message.headers, RECEIPT_SIGNERS
+                )
+            except SignatureError as exc:
+                self._refuse(node, message.value, exc)
                 continue
             try:
                 name, receipt = default_codec().decode(message.value)

@@ -16,6 +16,7 @@ or drops it (`sgs node parked`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -26,6 +27,7 @@ from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, Pending, now_ms
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.producer import durable_producer, unsendable
+from sgs.serialization.signing import Signer
 
 log = structlog.get_logger("node.sender")
 
@@ -54,6 +56,7 @@ class OutboxSender(threading.Thread):
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
         ack_timeout_s: float = 15.0,
+        signers: Mapping[str, Signer],
     ) -> None:
         super().__init__(name="outbox-sender", daemon=True)
         self.store = store
@@ -64,6 +67,7 @@ class OutboxSender(threading.Thread):
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.ack_timeout_s = ack_timeout_s
+        self.signers = signers  # node code -> its signing key: each node signs what it sends (issue 16)
         self.connected = False
         self._last_error: tuple[str, int] | None = None
         self._last_sent_at: int | None = None
@@ -111,9 +115,16 @@ class OutboxSender(threading.Thread):
         failed: Exception | None = None
         parked = 0
         for entry in entries:
+            signer = self.signers.get(entry.node)
+            if signer is None:  # written by an earlier run serving other nodes: it waits for their key
+                log.error("sender.no_signing_key", node=entry.node, waiting=len(entries))
+                failed = KeyError(f"no signing key for node {entry.node}")
+                break
             try:
+                key = entry.record_id.encode()
+                headers = signer.headers(entry.topic, key, entry.payload)
                 futures.append(
-                    (entry, producer.send(entry.topic, key=entry.record_id.encode(), value=entry.payload))
+                    (entry, producer.send(entry.topic, key=key, value=entry.payload, headers=headers))
                 )
             except Exception as exc:  # noqa: BLE001 - sorted here: the message's fault is parked, the rest retried
                 if not unsendable(exc):

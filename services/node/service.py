@@ -20,17 +20,25 @@ from services.node.store import NodeStore
 from sgs.domain.workdays import Calendar
 from sgs.logs import configure_logging
 from sgs.serialization.codec import default_codec
+from sgs.serialization.signing import Keyring
 
 
 def serve(settings: NodeSettings) -> int:
     log = configure_logging("node", settings.log_level)
     federation = settings.federation
+    keyring = Keyring.of(federation)
+    signers = keyring.node_signers(settings.key_dir, settings.nodes)
     store = NodeStore(settings.outbox)
     metrics = NodeMetrics(store, settings.nodes)
     sender = OutboxSender(
-        store, metrics, settings.kafka_bootstrap, federation.partitions, batch=settings.send_batch
+        store,
+        metrics,
+        settings.kafka_bootstrap,
+        federation.partitions,
+        batch=settings.send_batch,
+        signers=signers,
     )
-    listener = ReceiptListener(store, metrics, settings.kafka_bootstrap, settings.nodes)
+    listener = ReceiptListener(store, metrics, settings.kafka_bootstrap, settings.nodes, keyring=keyring)
     intake = Intake(
         store,
         metrics,
@@ -51,6 +59,7 @@ def serve(settings: NodeSettings) -> int:
         limits=Limits(settings.max_body_bytes, settings.max_file_bytes, settings.max_batch_records),
         tmp_dir=tmp_dir,
         share=settings.fair_share,
+        dev=settings.dev,
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.node.fairness import FairShare
-from sgs.cli.options import SettingsError
+from sgs.cli.options import SettingsError, key_dir
 from sgs.config import Federation, load_config
 
 
@@ -29,6 +29,8 @@ class NodeSettings:
     send_batch: int
     fair_share: FairShare
     log_level: str
+    key_dir: Path  # holds `node.<code>.key` of each node served (issue 16)
+    dev: bool  # the shipped development tokens are accepted (only `sgs up` and tests)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> NodeSettings:
@@ -40,9 +42,18 @@ class NodeSettings:
                 raise SettingsError(
                     f"--{flag.replace('_', '-')}: must be at least 1, got {getattr(args, flag)}"
                 )
+        nodes = resolve_nodes(federation, args.district)
+        unhashed = [
+            d.id for n in federation.nodes if n.code in nodes for d in n.departments if d.token_hash is None
+        ]
+        if unhashed and not args.dev:
+            raise SettingsError(
+                f"{federation.path}: {len(unhashed)} department(s) without a token_hash (e.g. {unhashed[0]}): "
+                "give each one with `sgs tokens new DEPT`, or run with --dev to accept the development tokens"
+            )
         return cls(
             federation=federation,
-            nodes=resolve_nodes(federation, args.district),
+            nodes=nodes,
             kafka_bootstrap=args.kafka_bootstrap,
             data_dir=data_dir,
             outbox=Path(args.outbox) if args.outbox else data_dir / "outbox.db",
@@ -56,6 +67,8 @@ class NodeSettings:
                 float(args.department_rate), int(args.department_burst), int(args.department_uploads)
             ),
             log_level=args.log_level,
+            key_dir=key_dir(args),
+            dev=bool(args.dev),
         )
 
 

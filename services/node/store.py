@@ -395,6 +395,17 @@ class NodeStore:
                     tx.add_event(r.receipt_id, r.status, r.at, r.detail, r.reasons)
         return known
 
+    def refused(self, node: str, key: str, rejection: bytes, at: int) -> None:
+        """A message from the federation refused unread, its signature not its writer's (issue 16): `rejection`
+        (an encoded `sgs.Rejection`, stage `signature`) waits in the outbox for `sgs.rejected`, like the node's
+        own rejections, so what reached this node is on record where operators look."""
+        with self.transaction() as tx:
+            tx.db.execute(
+                "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at, topic) "
+                "VALUES (?, ?, 'receipt', ?, '', ?, ?, ?)",
+                (f"refused-{at}", key, node, rejection, at, REJECTED),
+            )
+
     def receipt(self, receipt_id: str) -> ReceiptView | None:
         with self._lock:
             row = self._db.execute(

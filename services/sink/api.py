@@ -190,15 +190,18 @@ def create_app(
     ) -> dict[str, Any]:
         if tier != "provincial":
             raise HTTPException(404, "完整记录查阅仅在省级平台提供")
-        secret = (authorization or "").removeprefix("Bearer ").strip()
+        scheme, _, secret = (authorization or "").partition(" ")
+        secret = secret.strip() if scheme.lower() == "bearer" else ""
         operator = next(
             (op for tok, op in tokens.items() if secret and hmac.compare_digest(tok, secret)), None
         )
-        if operator is None:
-            metrics.operator_reads.labels(tier, "denied").inc()
-            log.warning("sink.operator_denied", client=request.client.host if request.client else None)
-            raise HTTPException(401, "需要操作员令牌", headers={"WWW-Authenticate": "Bearer"})
         client = request.client.host if request.client else None
+        if operator is None:
+            # Refused attempts are on the access log like granted reads (D17, issue 16).
+            store.operator_denied(record_id, client)
+            metrics.operator_reads.labels(tier, "denied").inc()
+            log.warning("sink.operator_denied", client=client)
+            raise HTTPException(401, "需要操作员令牌", headers={"WWW-Authenticate": "Bearer"})
         row = store.operator_read(record_id, operator, client)
         metrics.operator_reads.labels(tier, "found" if row else "not_found").inc()
         log.info("sink.operator_read", operator=operator, record_id=record_id, found=row is not None)

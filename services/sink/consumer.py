@@ -32,9 +32,11 @@ from sgs.domain.rulebook import RuleBook, label
 from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
 from sgs.kafka.engines import Engine
 from sgs.kafka.producer import durable_producer, unsendable
-from sgs.kafka.topics import RECEIPTS
+from sgs.kafka.topics import RECEIPTS, REJECTED
 from sgs.serialization.codec import SerializationError, default_codec
+from sgs.serialization.signing import WORKER, Keyring, SignatureError, Signer, refusal
 
+WORKER_ONLY = frozenset({WORKER})
 RELAY_SCHEMAS = ("sgs.LicenseRecord", "sgs.PenaltyRecord", "sgs.Withdrawal")
 RELAYED_STATUS = {"provincial": "RELAYED_PROVINCIAL", "national": "RELAYED_NATIONAL"}
 TIER_LABELS = {"provincial": "省公共信用信息平台", "national": "信用中国"}
@@ -144,6 +146,8 @@ class RelayConsumer:
         group_id: str,
         engine: Engine = DEFAULT_ENGINE,
         receipts_topic: str = RECEIPTS,
+        keyring: Keyring,
+        signer: Signer,
     ) -> None:
         self.store, self.metrics, self.tier, self.topic = store, metrics, tier, topic
         self.rules = rules  # which tiers hold a record (D11), by the rule set of its decision date
@@ -152,6 +156,7 @@ class RelayConsumer:
         self.receipts_topic = receipts_topic
         self.receipt_for: Callable[[str, dict[str, Any]], tuple[str, bytes]] = ReceiptBuilder(tier)
         self.codec = default_codec()
+        self.keyring, self.signer = keyring, signer  # relays come from the worker; receipts go out signed
         try:
             self.consumer = KafkaConsumer(
                 bootstrap_servers=bootstrap,
@@ -224,7 +229,27 @@ class RelayConsumer:
         self.producer.flush(10)
         self.producer.close(10)
 
+    def _signed(self, message: Any) -> bool:
+        """Only the municipal worker relays and withdraws (issue 16): anything else is refused unread, counted,
+        and sent with its bytes to `sgs.rejected`, signed by this sink."""
+        try:
+            self.keyring.check(message.topic, message.key, message.value, message.headers, WORKER_ONLY)
+            return True
+        except SignatureError as exc:
+            self.metrics.refused_signature.labels(self.tier, exc.rule).inc()
+            log.warning(
+                "sink.refused", topic=message.topic, offset=message.offset, rule=exc.rule, error=str(exc)
+            )
+            self.send(REJECTED, message.key, refusal(self.codec, exc, message.value or b""))
+            return False
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
+        """Hand a message, signed by this sink, to the producer; its future."""
+        return self.producer.send(topic, key=key, value=value, headers=self.signer.headers(topic, key, value))
+
     def _decode(self, message: Any) -> tuple[str, dict[str, Any]] | None:
+        if not self._signed(message):
+            return None
         try:
             name, record = self.codec.decode(message.value or b"")
             if name not in RELAY_SCHEMAS:
@@ -327,7 +352,7 @@ class RelayConsumer:
             failed: Exception | None = None
             for i, k, v in pending:
                 try:
-                    futures.append((i, self.producer.send(self.receipts_topic, key=k.encode(), value=v)))
+                    futures.append((i, self.send(self.receipts_topic, k.encode(), v)))
                 except Exception as exc:  # noqa: BLE001 - sorted: the receipt's own fault is parked
                     if not unsendable(exc):
                         failed = exc

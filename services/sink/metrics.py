@@ -43,6 +43,12 @@ class SinkMetrics:
             "sgs_sink_poison_total", "Relay messages that could not be decoded or stored, skipped.", ["tier"],
             registry=r,
         )  # fmt: skip
+        self.refused_signature = Counter(
+            "sgs_sink_refused_signature_total",
+            "Relay messages refused unread: not signed by the municipal worker (issue 16), by rule.",
+            ["tier", "rule"],
+            registry=r,
+        )
         self.receipts = Counter("sgs_sink_receipts_total", "Receipts sent.", ["tier"], registry=r)
         self.receipts_parked = Counter(
             "sgs_sink_receipts_parked_total",

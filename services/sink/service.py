@@ -18,11 +18,14 @@ from services.sink.metrics import SinkMetrics
 from services.sink.settings import SinkSettings
 from services.sink.store import SinkStore, StoreError
 from sgs.logs import configure_logging
+from sgs.serialization.signing import Keyring, sink_signer
 
 
 def serve(settings: SinkSettings) -> int:
     tier = settings.tier
     log = configure_logging(f"sink-{tier}", settings.log_level)
+    keyring = Keyring.of(settings.federation)
+    signer = keyring.signer(settings.key_dir, sink_signer(tier))
     try:
         store = SinkStore(settings.store_url)
     except StoreError as exc:
@@ -64,6 +67,8 @@ def serve(settings: SinkSettings) -> int:
             engine=settings.engine,
             topic=topic,
             group_id=settings.group_id,
+            keyring=keyring,
+            signer=signer,
         )
     except ConnectionError as exc:
         log.error("sink.kafka_unreachable", error=str(exc))

@@ -7,7 +7,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from sgs.cli.options import SettingsError
+from sgs.cli.options import SettingsError, key_dir
 from sgs.config import TIERS, Federation, load_config, store_url
 from sgs.kafka.engines import Engine, engine_of
 from sgs.kafka.topics import RELAY
@@ -44,6 +44,7 @@ class SinkSettings:
     group_id: str
     relay_topic: str
     log_level: str
+    key_dir: Path  # holds `sink.<tier>.key`, the sink's signing key (issue 16)
     engine: Engine
 
     @property
@@ -69,5 +70,6 @@ class SinkSettings:
             group_id=args.group_id or f"sgs-sink-{tier}",
             relay_topic=args.relay_topic or RELAY[tier],
             log_level=args.log_level,
+            key_dir=key_dir(args),
             engine=engine_of(args),
         )

@@ -567,6 +567,20 @@ class SinkStore:
             )
             return row
 
+    def operator_denied(self, record_id: str, client: str | None) -> None:
+        """A refused attempt at a full record, logged like a read: no operator, purpose `operator.denied`."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                self.access_log.insert().values(
+                    at=datetime.now(UTC).replace(tzinfo=None),
+                    operator="",
+                    record_id=record_id,
+                    version=None,
+                    client=client,
+                    purpose="operator.denied",
+                )
+            )
+
     def access_entries(self) -> list[sa.Row[Any]]:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(self.access_log).order_by(self.access_log.c.id)).all())

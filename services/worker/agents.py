@@ -19,7 +19,7 @@ from typing import Any
 
 import faust
 
-from services.worker.context import KIND_BY_TOPIC, Context, Step, guarded
+from services.worker.context import KIND_BY_TOPIC, WORKER_ONLY, Context, Step, guarded
 from services.worker.reference_mirror import ReferenceBases
 from services.worker.stages import dedup, reconcile, route, timeliness, validate
 
@@ -59,12 +59,15 @@ def register(ctx: Context, refs: ReferenceBases) -> None:
         await _from_reconcile(event, record, step, held_since=None)
 
     async def _held(event: faust.EventT, step: Step) -> None:
+        if not await ctx.signed(event, "unknown", WORKER_ONLY):
+            return
         held_since = reconcile.held_since(event)
         _, record = ctx.codec.decode(event.value)
         await _from_reconcile(event, record, step, held_since)
 
     async def _expire(event: faust.EventT, step: Step) -> None:
-        await route.expire(ctx, event)
+        if await ctx.signed(event, "unknown", WORKER_ONLY):
+            await route.expire(ctx, event)
 
     async def _from_reconcile(
         event: faust.EventT, record: dict[str, Any], step: Step, held_since: int | None

@@ -20,11 +20,15 @@ from typing import Any
 
 import faust
 
-from services.worker.context import Context, Step, guarded
+from services.worker.context import WORKER_ONLY, Context, Step, guarded
+from sgs.config import TIERS
 from sgs.kafka import topics
+from sgs.serialization.signing import WORKER, sink_signer
 
 
 def register(ctx: Context) -> None:
+    writers = ctx.node_signers | WORKER_ONLY | {sink_signer(tier) for tier in TIERS}
+
     def raw_topic(*names: str) -> faust.TopicT:
         return ctx.app.topic(
             *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
@@ -38,12 +42,20 @@ def register(ctx: Context) -> None:
             await guarded(ctx, "bulletin", event, "unknown", _rejection)
 
     async def _rejection(event: faust.EventT, step: Step) -> None:
+        # Every process that refuses messages writes here (issue 16); only the worker's own rejections and those of
+        # the department's node count, which is checked once the rejection is decoded.
+        signer = await ctx.signed(event, "unknown", writers)
+        if signer is None:
+            return
         try:
             name, rejection = ctx.codec.decode(event.value)
         except Exception:  # a foreign message on the topic: not ours to count, nor to reject again
             return
         if name != "sgs.Rejection" or not rejection.get("receipt_id") or rejection["stage"] == "decision":
             return  # a decision on a record (D15, D16) is not a record: the bulletin counts records
+        if signer != WORKER and signer != ctx.node_signer_of(rejection):
+            await ctx.refuse(event, "unknown", "signature.wrong_signer", f"{signer} 不是部门的节点")
+            return
         record_id = rejection.get("record_id") or ""
         kind = record_id.split(":", 1)[0] if record_id.split(":", 1)[0] in topics.KINDS else "unknown"
         labels = ctx.labels(kind, rejection)

@@ -30,11 +30,13 @@ import structlog
 from services.worker import metrics
 from services.worker.exactly_once import CommitGate
 from services.worker.settings import WorkerSettings
+from sgs.config import Department
 from sgs.domain.issues import Issue, quote
 from sgs.domain.workdays import china_date
 from sgs.kafka import topics
 from sgs.kafka.topics import TopicSpec
 from sgs.serialization.codec import Codec, default_codec
+from sgs.serialization.signing import WORKER, Keyring, SignatureError, node_signer
 
 log = structlog.get_logger("worker")
 
@@ -45,6 +47,7 @@ UNKNOWN = "unknown"  # metric label for a district or department the federation 
 INTERNAL_TOPICS = ("held", "expiry", "repairs", "repair-outcomes")
 # faust names a table's changelog `<app id>-<table>-changelog`; created the same way (compacted).
 TABLES = ("records", "daily", "subjects")
+WORKER_ONLY = frozenset({WORKER})  # who may write the app's own topics (issue 16)
 
 
 def app_topics(app_id: str) -> tuple[TopicSpec, ...]:
@@ -124,6 +127,40 @@ class Context:
         departments = {d.id: d for n in s.federation.nodes for d in n.departments}
         self._departments = departments
         self._nodes = {n.code for n in s.federation.nodes}
+        # Everything the worker writes is signed with its key; everything it reads is checked (issue 16).
+        self.keyring = Keyring.of(s.federation)
+        self.signer = self.keyring.signer(s.key_dir, WORKER)
+        self.node_signers = frozenset(node_signer(code) for code in self._nodes)
+
+    def department(self, dept_id: str) -> Department:
+        return self._departments[dept_id]
+
+    def node_signer_of(self, message: dict[str, Any]) -> str | None:
+        """The only signer a message about a department's record may come from: the node the department reports
+        through (D10), and only when the message names that node as its source."""
+        dept = self._departments.get(str(message.get("department")))
+        if dept is None or message.get("source_node") != dept.node:
+            return None
+        return node_signer(dept.node)
+
+    async def signed(self, event: faust.EventT, kind: str, allowed: frozenset[str] | set[str]) -> str | None:
+        """The signer of the message in hand when it is one of `allowed`; otherwise None, and the message is
+        refused unread: its bytes go to `sgs.rejected` (stage `signature`, rule `signature.*`), counted on
+        `sgs_worker_refused_signature_total`, never for the department it names (it may not be theirs)."""
+        topic = event.message.topic
+        value = event.value if isinstance(event.value, bytes) else None
+        try:
+            return self.keyring.check(topic, event.key, value, event.headers, allowed)
+        except SignatureError as exc:
+            await self.refuse(event, kind, exc.rule, str(exc))
+            return None
+
+    async def refuse(self, event: faust.EventT, kind: str, rule: str, message: str) -> None:
+        topic = event.message.topic
+        metrics.labelled(metrics.REFUSED_SIGNATURE, topic, rule).inc()
+        log.warning("message.refused", topic=topic, rule=rule, error=message)
+        raw = event.value if isinstance(event.value, bytes) else b""
+        await self.reject("signature", kind, event.key, raw, [reason("-", rule, message)], counted=False)
 
     def labels(self, kind: str, envelope: dict[str, Any] | None) -> Labels:
         """District = the node the department reports through (D10); unknown codes are one label, not many."""
@@ -147,8 +184,9 @@ class Context:
         the event in hand came from: faust commits that partition's offsets in that transaction, so the message
         and the event's being done become visible together or not at all. (faust's own `Topic.send` would pick
         the transaction of the partition the message goes to, which commits someone else's offsets.)"""
+        signed = [*(headers or {}).items(), *self.signer.headers(topic, key, value)]
         await self.app.producer.send(
-            topic, key, value, None, None, headers, transactional_id=self._transaction()
+            topic, key, value, None, None, signed, transactional_id=self._transaction()
         )
 
     def _transaction(self) -> str | None:

@@ -26,6 +26,11 @@ RELAYED = Counter("sgs_worker_relayed_total", "Records relayed to a sink tier (D
 WITHDRAWN = Counter(
     "sgs_worker_withdrawn_total", "Withdrawals sent to a sink tier (D4, D14, D16).", ["tier", "reason"]
 )
+REFUSED_SIGNATURE = Counter(
+    "sgs_worker_refused_signature_total",
+    "Messages refused unread because their signature is missing, wrong or not their writer's (issue 16).",
+    ["topic", "rule"],
+)
 WORKING_DAYS = Histogram(
     "sgs_worker_working_days",
     "Working days from decision (D5) or portal publication (D6) to submission: event-time delay.",

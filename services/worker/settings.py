@@ -7,6 +7,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from sgs.cli.options import key_dir
 from sgs.config import Federation, load_config, store_url
 from sgs.domain.workdays import Calendar
 from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
@@ -27,6 +28,7 @@ class WorkerSettings:
     sweep_interval_s: float
     aggregates_url: str
     log_level: str
+    key_dir: Path  # holds `worker.key`, the worker's signing key (issue 16)
     engine: Engine = DEFAULT_ENGINE
 
     @property
@@ -50,5 +52,6 @@ class WorkerSettings:
             sweep_interval_s=float(args.sweep_interval_s),
             aggregates_url=store_url(args.aggregates_url, data_dir),
             log_level=args.log_level,
+            key_dir=key_dir(args),
             engine=engine_of(args),
         )

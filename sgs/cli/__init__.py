@@ -3,7 +3,7 @@
 Read `options` first: every flag `--some-name` also reads `SGS_SOME_NAME`. Then `main` below. A deployable process
 owns its command module (`services/<service>/cli.py`, `simulators/cli.py`, `simulators/bench/cli.py`); the shared
 commands are the other modules here, one each (`broker`, `calendar`, `validate`, `refbase`, `report`, `chaos`,
-`up`). A command module only builds its parser and imports the heavy code (faust, FastAPI, ...) when run, so
+`up`, `keys`, `tokens`). A command module only builds its parser and imports the heavy code (faust, FastAPI, ...) when run, so
 `sgs --help` stays fast. `python -m services.X` is `main(["X", ...])`: one path, one error behaviour.
 """
 
@@ -32,6 +32,8 @@ COMMAND_MODULES = (
     "sgs.cli.refbase",
     "services.lag_exporter.cli",
     "sgs.cli.report",
+    "sgs.cli.keys",
+    "sgs.cli.tokens",
 )
 
 

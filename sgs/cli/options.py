@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any
 
 from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
@@ -44,8 +45,19 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         parser, "--data-dir", default="var", help="directory for local state (SQLite stores, outboxes, logs)"
     )
     add_option(
+        parser,
+        "--key-dir",
+        default=None,
+        help="directory of this process's private signing keys, <signer>.key (default: {data_dir}/keys)",
+    )
+    add_option(
         parser, "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level"
     )
+
+
+def key_dir(args: argparse.Namespace) -> Path:
+    """Where the process's private signing keys are (`--key-dir`, else `<data dir>/keys`)."""
+    return Path(args.key_dir) if args.key_dir else Path(args.data_dir) / "keys"
 
 
 def add_engine_option(parser: argparse.ArgumentParser) -> None:

@@ -347,3 +347,36 @@ def amount_issues(column: str, value: Decimal, precision: int = 18, scale: int =
     if isinstance(exponent, int) and exponent < -scale:
         return [Issue(column, "amount.scale", f"金额（万元）至多{scale}位小数", quote(value))]
     return []
+
+
+# The fields that say who decided and who supplied a record or a decision, with the department's attribute each
+# must equal: 许可机关/处罚机关/决定机关 and 数据来源单位, name and 统一社会信用代码.
+_OWN_FIELDS = (
+    ("authority", "name"),
+    ("authority_uscc", "uscc"),
+    ("source_unit", "name"),
+    ("source_unit_uscc", "uscc"),
+)
+
+
+def authority_issues(body: dict[str, Any], name: str, uscc: str) -> list[Issue]:
+    """D10, "谁产生、谁公示、谁负责": a department reports only what it decided itself, so the deciding authority and
+    the data source unit, by name and by code, are the department's own as the federation config names it
+    (`name`, `uscc`); rule `authority.forbidden`. A field the body leaves empty claims no one (issue 16)."""
+    own = {"name": name, "uscc": uscc.upper()}
+    issues = []
+    for field_name, attribute in _OWN_FIELDS:
+        value = body.get(field_name)
+        if value is None or value == "":
+            continue
+        given = value.strip().upper() if attribute == "uscc" and isinstance(value, str) else value
+        if given != own[attribute]:
+            issues.append(
+                Issue(
+                    field_name,
+                    "authority.forbidden",
+                    f"只能报送本机关作出并提供的决定：应为「{own[attribute]}」",
+                    quote(value),
+                )
+            )
+    return issues

@@ -21,8 +21,10 @@ from typing import IO
 
 import structlog
 
+from sgs.config import Federation
 from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
 from sgs.kafka.engines import Engine
+from sgs.serialization.signing import local_keys
 
 STOP_GRACE_S = 15.0
 
@@ -78,15 +80,25 @@ SGS = [sys.executable, "-m", "sgs"]
 
 
 def child_env(
-    bootstrap: str, data_dir: Path, config: Path, log_level: str, engine: Engine = DEFAULT_ENGINE
+    bootstrap: str, data_dir: Path, federation: Federation, log_level: str, engine: Engine = DEFAULT_ENGINE
 ) -> dict[str, str]:
-    """The environment every child reads its settings from (`SGS_*`, sgs.cli.options)."""
+    """The environment every child reads its settings from (`SGS_*`, sgs.cli.options). The children accept the
+    shipped development tokens (`SGS_DEV`), which nothing else does, and sign with keys made for one machine
+    under `<data dir>/keys` (`local_keys`), unless the config lists keys of its own: then its signers' private
+    keys are in `SGS_KEY_DIR` (issue 16)."""
+    keys: dict[str, str] = {}
+    config = federation.path
+    if not federation.keys:
+        config = local_keys(federation, data_dir / "keys")
+        keys["SGS_KEY_DIR"] = str(data_dir / "keys")
     return dict(
         os.environ,
+        **keys,
         SGS_ENGINE=engine.name,
         SGS_KAFKA_BOOTSTRAP=bootstrap,
         SGS_DATA_DIR=str(data_dir),
         SGS_CONFIG=str(config),
+        SGS_DEV="1",
         SGS_LOG_LEVEL=log_level,
         PYTHONUNBUFFERED="1",
     )

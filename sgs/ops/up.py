@@ -78,7 +78,7 @@ def run_federation(args: argparse.Namespace) -> int:
     ensure_topics(bootstrap, federation.partitions)
     kept = records_kept(bootstrap, federation.partitions) if broker and engine.name == "kafka" else 0
 
-    env = child_env(bootstrap, data_dir, federation.path, args.log_level, engine)
+    env = child_env(bootstrap, data_dir, federation, args.log_level, engine)
     children = federation_children(ports)
     children.append(
         Child(

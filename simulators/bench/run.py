@@ -78,7 +78,9 @@ def build_requests(items: list[Submission], batch: int, lanes: int) -> list[list
         indexes = buffers.pop(key)
         first = items[indexes[0]]
         body = json.dumps(to_json([items[i].http_body() for i in indexes]), ensure_ascii=False).encode()
-        out[lane_of[first.department.id]].append(Request(first.kind, first.department.token, body, indexes))
+        out[lane_of[first.department.id]].append(
+            Request(first.kind, first.department.dev_token, body, indexes)
+        )
 
     for i, item in enumerate(items):
         key = (item.department.id, item.kind)
@@ -292,7 +294,7 @@ class Bench:
             print("(b) starting the federation ...", file=sys.stderr)
             ports = {name: free_port() for name in ("node", "provincial", "national")}
             worker_ports = [free_port() for _ in range(int(args.workers))]
-            env = child_env(bootstrap, data_dir, federation.path, args.log_level, engine)
+            env = child_env(bootstrap, data_dir, federation, args.log_level, engine)
             worker_args = [
                 "--unknown-subject-hold-s",
                 str(args.unknown_subject_hold_s),

@@ -102,7 +102,7 @@ def _clean_penalty(federation, district="310115", seed=424242):
 def test_penalty_travels_from_district_node_to_national_sink_and_back(up, federation):
     item = _clean_penalty(federation)
     node = f"http://127.0.0.1:{up.ports['node']}"
-    auth = {"Authorization": f"Bearer {item.department.token}"}
+    auth = {"Authorization": f"Bearer {item.department.dev_token}"}
     answer = httpx.post(f"{node}/v1/records/penalty", json=item.http_body(), headers=auth, timeout=10)
     assert answer.status_code == 202, answer.text
     receipt_id = answer.json()["receipt_id"]
@@ -144,7 +144,7 @@ def test_a_template_file_with_the_envelope_columns_revokes_a_record_end_to_end(u
     revokes it (D4): both sinks withdraw it and the department's receipt of the revocation says so."""
     item = _clean_penalty(federation, seed=151515)  # not the record the test above sent
     node = f"http://127.0.0.1:{up.ports['node']}"
-    auth = {"Authorization": f"Bearer {item.department.token}", "Content-Type": "text/csv"}
+    auth = {"Authorization": f"Bearer {item.department.dev_token}", "Content-Type": "text/csv"}
     row = item.row()
     first = httpx.post(f"{node}/v1/files/penalty", content=_csv([row]), headers=auth, timeout=30)
     assert first.status_code == 202, first.text
@@ -182,7 +182,7 @@ def test_an_oversized_record_is_refused_at_intake_and_blocks_no_other_district(u
     big = _clean_penalty(federation, "310101", seed=171717)
     body = big.http_body()
     body["违法事实"] = "违" * 400_000  # 1.2 MB of UTF-8
-    auth = {"Authorization": f"Bearer {big.department.token}"}
+    auth = {"Authorization": f"Bearer {big.department.dev_token}"}
     answer = httpx.post(f"{node}/v1/records/penalty", json=body, headers=auth, timeout=30)
     assert answer.status_code == 422, answer.text
     (reason,) = answer.json()["errors"]
@@ -190,7 +190,7 @@ def test_an_oversized_record_is_refused_at_intake_and_blocks_no_other_district(u
 
     item = _clean_penalty(federation, "310115", seed=171718)
     assert item.department.node != big.department.node
-    auth = {"Authorization": f"Bearer {item.department.token}"}
+    auth = {"Authorization": f"Bearer {item.department.dev_token}"}
     answer = httpx.post(f"{node}/v1/records/penalty", json=item.http_body(), headers=auth, timeout=10)
     assert answer.status_code == 202, answer.text
     national = f"http://127.0.0.1:{up.ports['national']}/v1/records/{item.record_id}"

@@ -52,7 +52,7 @@ def test_one_department_flooding_the_node_starves_no_one_and_the_probes_answer(
     bodies = node.data_dir / "loud.json"
     bodies.write_text(json.dumps([i.http_body() for i in loud], ensure_ascii=False))
     flooder = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.flood", node.url, loud[0].department.token, str(FLOOD_S)]
+        [sys.executable, "-m", "tests.support.flood", node.url, loud[0].department.dev_token, str(FLOOD_S)]
         + [str(CONNECTIONS - 1), str(bodies)],
         stdout=subprocess.PIPE,
         text=True,
@@ -69,7 +69,7 @@ def test_one_department_flooding_the_node_starves_no_one_and_the_probes_answer(
             r = client.post(
                 "/v1/records/penalty",
                 json=[i.http_body() for i in batch],
-                headers={"Authorization": f"Bearer {batch[0].department.token}"},
+                headers={"Authorization": f"Bearer {batch[0].department.dev_token}"},
             )
             quiet_answers.append((r.status_code, time.monotonic() - began))
             for path in ("/healthz", "/metrics"):

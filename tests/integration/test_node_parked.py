@@ -52,15 +52,15 @@ def test_a_never_sendable_message_is_parked_and_everything_after_it_flows(
     node = NodeProcess(kafka, tmp_path).start()
     try:
         items = clean(federation, 20, DISTRICT, kind="penalty")
-        token = items[0].department.token
+        token = items[0].department.dev_token
         with httpx.Client(base_url=node.url, timeout=30) as client:
             for item in items:
                 r = client.post(
                     "/v1/records/penalty", json=item.http_body(), headers={"Authorization": f"Bearer {token}"}
                 )
-                if item.department.token == token:
+                if item.department.dev_token == token:
                     assert r.status_code == 202, r.text
-        mine = {i.record_id for i in items if i.department.token == token}
+        mine = {i.record_id for i in items if i.department.dev_token == token}
         assert {rid for rid, _ in submitted_versions(kafka, mine, timeout_s=60)} == mine
         wait_until(lambda: node.metric("sgs_node_parked", district=DISTRICT) == 1, 30, "the poison parked")
         assert node.metric("sgs_node_messages_parked_total", reason="MessageSizeTooLargeError") == 1

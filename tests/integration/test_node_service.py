@@ -24,6 +24,7 @@ from sgs.serialization.codec import default_codec
 from tests.support.node_process import NodeProcess, submitted_versions
 from tests.support.node_records import clean, of_one_department
 from tests.support.polling import wait_until
+from tests.support.signed import headers as signed_headers
 
 DISTRICT = "310115"
 
@@ -32,7 +33,7 @@ def post_batches(node: NodeProcess, items: list, batch: int = 50) -> list[dict]:
     """Post `items` in batches of `batch`, each batch under its department's token; every record must be taken."""
     by_department: dict[str, list] = {}
     for item in items:
-        by_department.setdefault(item.department.token, []).append(item)
+        by_department.setdefault(item.department.dev_token, []).append(item)
     results = []
     with httpx.Client(base_url=node.url, timeout=30) as client:
         for token, group in by_department.items():
@@ -83,7 +84,7 @@ def test_records_posted_while_the_broker_is_down_all_arrive_once_it_is_back(
         wait_until(lambda: node.metric("sgs_node_outbox_depth") == 0, 30, "outbox drained")
         assert node.metric("sgs_node_records_sent_total") >= 1000
         some = results[0]["receipt_id"]
-        token = next(i.department.token for i in items if i.record_id == results[0]["record_id"])
+        token = next(i.department.dev_token for i in items if i.record_id == results[0]["record_id"])
         receipt = httpx.get(
             f"{node.url}/v1/receipts/{some}", headers={"Authorization": f"Bearer {token}"}
         ).json()
@@ -99,7 +100,7 @@ def test_node_killed_mid_send_and_restarted_loses_nothing_it_accepted(
 ) -> None:
     node = NodeProcess(kafka, tmp_path).start()
     items = of_one_department(federation, 3000, "penalty", DISTRICT)
-    token = items[0].department.token
+    token = items[0].department.dev_token
     accepted: list[str] = []
     attempted: set[str] = set()
     stop = threading.Event()
@@ -150,7 +151,7 @@ def test_receipts_from_the_federation_update_the_department_view(
             r = httpx.post(
                 f"{node.url}/v1/records/{item.kind}",
                 json=item.http_body(),
-                headers={"Authorization": f"Bearer {item.department.token}"},
+                headers={"Authorization": f"Bearer {item.department.dev_token}"},
             )
             assert r.status_code == 202, r.text
             taken.append((item, r.json()["receipt_id"]))
@@ -169,18 +170,27 @@ def test_receipts_from_the_federation_update_the_department_view(
                     "detail": "测试",
                     "reasons": reasons,
                 }
-                producer.send(RECEIPTS, key=item.node.encode(), value=codec.encode("sgs.Receipt", receipt))
-        producer.send(RECEIPTS, key=DISTRICT.encode(), value=b"not avro")  # must not stop the listener
+                key, value = item.node.encode(), codec.encode("sgs.Receipt", receipt)
+                producer.send(
+                    RECEIPTS, key=key, value=value, headers=signed_headers("worker", RECEIPTS, key, value)
+                )
+        # must not stop the listener
+        producer.send(
+            RECEIPTS,
+            key=DISTRICT.encode(),
+            value=b"x",
+            headers=signed_headers("worker", RECEIPTS, DISTRICT.encode(), b"x"),
+        )
         producer.flush(10)
         producer.close()
 
         def status(item, receipt_id: str) -> str:
-            headers = {"Authorization": f"Bearer {item.department.token}"}
+            headers = {"Authorization": f"Bearer {item.department.dev_token}"}
             return httpx.get(f"{node.url}/v1/receipts/{receipt_id}", headers=headers).json()["status"]
 
         for item, receipt_id in taken:
             wait_until(lambda: status(item, receipt_id) == "RELAYED_PROVINCIAL", 60, "receipt applied")  # noqa: B023
-            headers = {"Authorization": f"Bearer {item.department.token}"}
+            headers = {"Authorization": f"Bearer {item.department.dev_token}"}
             view = httpx.get(f"{node.url}/v1/receipts/{receipt_id}", headers=headers).json()
             statuses = [e["status"] for e in view["history"]]
             assert statuses[0] == "RECEIVED" and {"SENT", "ACCEPTED", "RELAYED_PROVINCIAL"} <= set(statuses)
@@ -199,7 +209,7 @@ def test_record_rejected_at_the_node_reaches_sgs_rejected_with_every_reason(
         r = httpx.post(
             f"{node.url}/v1/records/penalty",
             json=body,
-            headers={"Authorization": f"Bearer {item.department.token}"},
+            headers={"Authorization": f"Bearer {item.department.dev_token}"},
         )
         assert r.status_code == 422, r.text
         answer = r.json()
@@ -258,7 +268,7 @@ def test_file_of_100000_rows_is_taken_in_bounded_memory(federation: Federation, 
             r = httpx.post(
                 f"{node.url}/v1/files/penalty",
                 content=fh,
-                headers={"Authorization": f"Bearer {item.department.token}", "Content-Type": "text/csv"},
+                headers={"Authorization": f"Bearer {item.department.dev_token}", "Content-Type": "text/csv"},
                 timeout=600,
             )
         assert r.status_code == 207

@@ -70,7 +70,7 @@ def test_an_upload_bomb_is_refused_within_the_memory_bound_and_the_node_keeps_se
     build, media_type, limit = BOMBS[bomb]
     path = tmp_path / "bomb"
     build(path, "penalty")
-    token = federation.node(DISTRICT).departments[0].token
+    token = federation.node(DISTRICT).departments[0].dev_token
     started = time.monotonic()
     with path.open("rb") as body:
         r = httpx.post(
@@ -91,7 +91,7 @@ def test_an_upload_bomb_is_refused_within_the_memory_bound_and_the_node_keeps_se
     r = httpx.post(
         f"{process.url}/v1/records/{item.kind}",
         json=item.http_body(),
-        headers={"Authorization": f"Bearer {item.department.token}"},
+        headers={"Authorization": f"Bearer {item.department.dev_token}"},
         timeout=30,
     )
     assert r.status_code == 202, r.text
@@ -104,7 +104,7 @@ def test_a_file_whose_client_disconnects_stops_being_parsed(
     process, _ = node
     items = of_one_department(federation, 20_000, "penalty", DISTRICT)
     body = csv_bytes("penalty", [i.row() for i in items])
-    token = items[0].department.token
+    token = items[0].department.dev_token
     received = process.metric("sgs_node_records_received_total")
     with socket.create_connection(("127.0.0.1", process.port)) as sock:
         sock.sendall(

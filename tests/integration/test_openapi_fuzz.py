@@ -54,7 +54,7 @@ def node(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeP
 def test_the_node_answers_every_generated_request_as_documented(
     node: NodeProcess, federation: Federation
 ) -> None:
-    token = federation.node("310115").departments[0].token
+    token = federation.node("310115").departments[0].dev_token
     covered = fuzz(node.url, {"Authorization": f"Bearer {token}"})
     assert {
         "POST /v1/records/{kind}",

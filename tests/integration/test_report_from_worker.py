@@ -72,7 +72,10 @@ def test_simulated_month_through_the_worker_makes_the_bulletin(
             "rejected_at": datetime(2025, 3, 10, 2, 0, tzinfo=UTC),
         }
         submitter.raw(
-            REJECTED, refused["receipt_id"].encode(), default_codec().encode("sgs.Rejection", refused)
+            REJECTED,
+            refused["receipt_id"].encode(),
+            default_codec().encode("sgs.Rejection", refused),
+            signer=f"node.{dept.node}",
         )
     finally:
         submitter.close()

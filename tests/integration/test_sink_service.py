@@ -15,6 +15,7 @@ from services.sink.store import SinkStore
 from sgs.kafka.topics import MAX_MESSAGE_BYTES, RECEIPTS
 from sgs.serialization.codec import SerializationError, default_codec
 from tests.support.polling import wait_until
+from tests.support.signed import headers
 from tests.support.sink_process import SinkProcess, produce, relay_topic
 from tests.support.sink_records import license_record, penalty_record, person, unique_tag, withdrawal
 
@@ -141,7 +142,10 @@ def test_a_poison_message_is_counted_and_skipped(
     topic = relay_topic(kafka, partitions=1)
     tag = unique_tag()
     producer = KafkaProducer(bootstrap_servers=kafka)
-    producer.send(topic, key=b"penalty:x:y", value=b"not avro at all")
+    garbage = b"not avro at all"
+    producer.send(
+        topic, key=b"penalty:x:y", value=garbage, headers=headers("worker", topic, b"penalty:x:y", garbage)
+    )
     producer.flush(10)
     producer.close()
     after = license_record(f"许〔{tag}〕1号", f"{tag}公司")

@@ -265,7 +265,7 @@ def test_poison_message_is_rejected_with_its_bytes_and_the_worker_keeps_going(
     """An undecodable message is a rejection (stage decode), never a crash or a restart loop."""
     poison_key = f"poison-{new_uscc()}".encode()
     garbage = b"\x00\xffnot avro at all" + poison_key
-    submitter.raw(topics.SUBMITTED["penalty"], poison_key, garbage)
+    submitter.raw(topics.SUBMITTED["penalty"], poison_key, garbage, signer="node.310115")  # a node's bug
     after = known(
         submitter,
         record(federation, "penalty", decided_on=date(2026, 10, 9), submitted_on=date(2026, 10, 12)),

@@ -19,6 +19,7 @@ from sgs.kafka.admin import ensure_topics
 from sgs.kafka.offsets import fetched_end_offsets
 from sgs.kafka.tansu import EmbeddedBroker
 from tests.support.polling import wait_until
+from tests.support.signed import headers
 from tests.support.worker_process import Outputs, Submitter, WorkerProcess
 from tests.support.worker_records import record
 
@@ -36,11 +37,10 @@ def test_killed_worker_restarts_without_loss_or_duplicates(kafka, federation, en
 
     def feed() -> None:  # about 100 records/s, so the kill lands mid-stream however fast the worker is
         for i, rec in enumerate(records):
-            submitter.producer.send(
-                topics.SUBMITTED["license"],
-                key=rec["envelope"]["record_id"].encode(),
-                value=submitter.codec.encode("sgs.LicenseRecord", rec),
-            )
+            topic, key = topics.SUBMITTED["license"], rec["envelope"]["record_id"].encode()
+            value = submitter.codec.encode("sgs.LicenseRecord", rec)
+            node = f"node.{rec['envelope']['source_node']}"
+            submitter.producer.send(topic, key=key, value=value, headers=headers(node, topic, key, value))
             if i % 10 == 9:
                 submitter.producer.flush()
                 time.sleep(0.1)

@@ -11,6 +11,7 @@ from services.sink.store import SinkStore
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.topics import TopicSpec
 from tests.support.service_process import ServiceProcess
+from tests.support.signed import headers
 from tests.support.sink_records import encoded, unique_tag
 
 
@@ -26,7 +27,12 @@ def produce(kafka: str, topic: str, messages: list[dict[str, Any]]) -> dict[int,
     offsets are not exact on Tansu: it reports the last batch's base offset + 1)."""
     producer = KafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=5)
     try:
-        futures = [producer.send(topic, key=encoded(m)[0], value=encoded(m)[1]) for m in messages]
+        futures = []
+        for m in messages:  # signed by the worker, as the sinks accept nothing else (issue 16)
+            key, value = encoded(m)
+            futures.append(
+                producer.send(topic, key=key, value=value, headers=headers("worker", topic, key, value))
+            )
         producer.flush(30)
         ends: dict[int, int] = {}
         for f in futures:

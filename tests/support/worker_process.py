@@ -15,6 +15,7 @@ from sgs.kafka import topics
 from sgs.serialization.codec import default_codec
 from tests.support.polling import wait_until
 from tests.support.service_process import ServiceProcess
+from tests.support.signed import headers
 
 OUTPUT_TOPICS = (
     *topics.ACCEPTED.values(),
@@ -72,6 +73,7 @@ class Submitter:
             topics.SUBMITTED[kind],
             record["envelope"]["record_id"].encode(),
             self.codec.encode(schema, record),
+            signer=f"node.{record['envelope']['source_node']}",
         )
 
     def decide(self, record: dict[str, Any], decision: str, decided_on: Any, **fields: Any) -> dict[str, Any]:
@@ -91,12 +93,17 @@ class Submitter:
             **fields,
         }
         self.raw(
-            topics.DECISIONS, env["record_id"].encode(), self.codec.encode("sgs.LifecycleDecision", value)
+            topics.DECISIONS,
+            env["record_id"].encode(),
+            self.codec.encode("sgs.LifecycleDecision", value),
+            signer=f"node.{env['source_node']}",
         )
         return value
 
-    def raw(self, topic: str, key: bytes | None, value: bytes) -> None:
-        self.producer.send(topic, key=key, value=value)
+    def raw(self, topic: str, key: bytes | None, value: bytes, signer: str | None = None) -> None:
+        """Send one message, signed by `signer` (issue 16), or unsigned (reference-base changes, forgeries)."""
+        signed = headers(signer, topic, key, value) if signer else None
+        self.producer.send(topic, key=key, value=value, headers=signed)
         self.producer.flush()
 
     def legal_person(self, uscc: str, name: str, status: str = "ACTIVE", since: Any = None) -> None:

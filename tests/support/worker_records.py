@@ -9,7 +9,7 @@ from typing import Any
 
 from stdnum.cn import uscc
 
-from sgs.config import Federation
+from sgs.config import Department, Federation
 
 SHANGHAI_OFFSET = timedelta(hours=8)
 
@@ -47,9 +47,11 @@ def record(
     severity: str = "GENERAL",
     doc_no: str | None = None,
     published_on: date | None = None,
+    department: Department | None = None,
 ) -> dict[str, Any]:
-    """One record of `kind` ("license" or "penalty") from the first department of the first district."""
-    dept = federation.districts[0].departments[0]
+    """One record of `kind` ("license" or "penalty") from `department`, by default the first department of the
+    first district."""
+    dept = department or federation.districts[0].departments[0]
     doc_no = doc_no or f"测试〔2026〕{uuid.uuid4().hex[:10]}号"
     record_id = f"{kind}:{dept.uscc}:{doc_no}"
     if person_id:

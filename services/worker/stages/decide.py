@@ -38,7 +38,7 @@ from typing import Any
 import faust
 
 from services.worker import metrics
-from services.worker.context import Context, Step, guarded, log, reason
+from services.worker.context import WORKER_ONLY, Context, Step, guarded, log, reason
 from services.worker.stages import route
 from sgs.domain.lifecycle import (
     DECISION_SCHEMA,
@@ -112,10 +112,12 @@ def register(ctx: Context) -> None:
         await apply(ctx, event)
 
     async def _judge(event: faust.EventT, step: Step) -> None:
-        await judge_repair(ctx, event)
+        if await ctx.signed(event, "penalty", WORKER_ONLY):
+            await judge_repair(ctx, event)
 
     async def _settle(event: faust.EventT, step: Step) -> None:
-        await settle_repair(ctx, event)
+        if await ctx.signed(event, "penalty", WORKER_ONLY):
+            await settle_repair(ctx, event)
 
 
 def objection_open(ctx: Context, record_id: str) -> bool:
@@ -126,6 +128,9 @@ def objection_open(ctx: Context, record_id: str) -> bool:
 async def apply(ctx: Context, event: faust.EventT) -> None:
     """A decision from `sgs.decisions`, in its record's partition."""
     raw = event.value if isinstance(event.value, bytes) else b""
+    signer = await ctx.signed(event, "unknown", ctx.node_signers)
+    if signer is None:
+        return
     try:
         name, body = ctx.codec.decode(raw)
     except SerializationError as exc:
@@ -136,6 +141,11 @@ async def apply(ctx: Context, event: faust.EventT) -> None:
     if name != DECISION_SCHEMA:
         await ctx.reject(
             "decode", "unknown", event.key, raw, [reason("-", "schema", f"决定主题不接受 {name} 记录", name)]
+        )
+        return
+    if signer != ctx.node_signer_of(body):  # only the node of the department's district (D10, issue 16)
+        await ctx.refuse(
+            event, "unknown", "signature.wrong_signer", f"{signer} 不是部门 {body['department']} 的节点"
         )
         return
     decision = Decision(raw, body, event.message.offset)

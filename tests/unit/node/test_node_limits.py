@@ -122,6 +122,7 @@ def app_for(store: NodeStore, federation: Federation, tmp_path: Path, share: Fai
         limits=Limits(),
         tmp_dir=tmp_path,
         share=share,
+        dev=True,
     )
 
 
@@ -137,17 +138,19 @@ def test_over_its_rate_a_department_gets_429_with_retry_after_and_another_does_n
     loud, quiet = federation.node(DISTRICT).departments[:2]
     with TestClient(app_for(store, federation, tmp_path, FairShare(rate=1, burst=2, uploads=0))) as c:
         statuses = [
-            c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.token}"}).status_code
+            c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.dev_token}"}).status_code
             for _ in range(3)
         ]
         assert statuses == [200, 200, 429]
-        r = c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.token}"})
+        r = c.get("/v1/receipts", headers={"Authorization": f"Bearer {loud.dev_token}"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
-        assert c.get("/v1/receipts", headers={"Authorization": f"Bearer {quiet.token}"}).status_code == 200
+        assert (
+            c.get("/v1/receipts", headers={"Authorization": f"Bearer {quiet.dev_token}"}).status_code == 200
+        )
         r = c.post(
             "/v1/files/penalty",
             content=b"x",
-            headers={"Authorization": f"Bearer {quiet.token}", "Content-Type": "text/csv"},
+            headers={"Authorization": f"Bearer {quiet.dev_token}", "Content-Type": "text/csv"},
         )
         assert r.status_code == 429 and "uploads" in r.json()["detail"] and r.headers["retry-after"]
 
@@ -157,7 +160,7 @@ def rules(answer: dict) -> set[tuple[str, str]]:
 
 
 def test_a_35_digit_receipts_offset_is_a_422_not_a_500(client: TestClient, federation: Federation) -> None:
-    token = federation.node(DISTRICT).departments[0].token
+    token = federation.node(DISTRICT).departments[0].dev_token
     r = client.get("/v1/receipts", params={"offset": "1" * 35}, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "offset"]
 
@@ -169,13 +172,13 @@ def test_a_record_decided_0001_01_01_published_at_plus_14_00_is_a_422_with_its_r
     item = clean(federation, 1, DISTRICT, kind="penalty")[0]
     body = {**item.http_body(), "处罚决定日期": "0001-01-01", "published_at": "0001-01-01T00:00:00+14:00"}
     r = client.post(
-        "/v1/records/penalty", json=body, headers={"Authorization": f"Bearer {item.department.token}"}
+        "/v1/records/penalty", json=body, headers={"Authorization": f"Bearer {item.department.dev_token}"}
     )
     assert r.status_code == 422, r.text
     assert {("处罚决定日期", "date.floor"), ("published_at", "published_at.floor")} <= rules(r.json())
     body["published_at"] = "9999-12-31T23:59:59-14:00"
     r = client.post(
-        "/v1/records/penalty", json=body, headers={"Authorization": f"Bearer {item.department.token}"}
+        "/v1/records/penalty", json=body, headers={"Authorization": f"Bearer {item.department.dev_token}"}
     )
     assert r.status_code == 422 and ("published_at", "published_at.future") in rules(r.json())
 

@@ -140,7 +140,7 @@ def test_posts_keep_each_departments_records_in_order_on_one_connection(federati
             assert len(body) == len(request.items) <= 50
             for i in request.items:
                 item = items[i]
-                assert item.kind == request.kind and item.department.token == request.token
+                assert item.kind == request.kind and item.department.dev_token == request.token
                 assert lane_of.setdefault(item.department.id, n) == n
                 assert last_index.get(item.record_id, -1) < i  # D4: versions in sending order
                 last_index[item.record_id] = i

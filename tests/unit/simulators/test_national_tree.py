@@ -19,7 +19,7 @@ def test_national_tree_is_a_valid_config_of_every_county_level_division(tmp_path
     )  # provinces, autonomous regions, municipalities
     departments = [d for node in federation.nodes for d in node.departments]
     assert all(len(node.departments) <= 3 for node in federation.nodes)
-    assert len({d.token for d in departments}) == len(departments)
+    assert len({d.dev_token for d in departments}) == len(departments)
     assert len({d.uscc for d in departments}) == len(departments)
     assert all(uscc.is_valid(d.uscc) for d in departments)
     # the layout does not grow with the tree: the partitions are the config's, not one per node

@@ -137,10 +137,17 @@ def test_not_for_publication_records_reach_operators_only_and_every_read_is_logg
     url = f"/v1/operator/records/{rid(rec)}"
     assert client.get(url).status_code == 401
     assert client.get(url, headers={"Authorization": "Bearer wrong-secret"}).status_code == 401
-    full = client.get(url, headers={"Authorization": "Bearer op-secret-123"}).json()
+    assert client.get(url, headers={"Authorization": "op-secret-123"}).status_code == 401  # Bearer, issue 16
+    full = client.get(url, headers={"Authorization": "bearer op-secret-123"}).json()
     assert full["for_publication"] is False
     assert full["record"]["counterpart"]["legal_rep_id_no"] == "310101********1234"
-    assert [(e.operator, e.record_id) for e in store.access_entries()] == [("审核员甲", rid(rec))]
+    # Refused attempts are on the access log like the granted read (issue 16).
+    assert [(e.operator, e.record_id, e.purpose) for e in store.access_entries()] == [
+        ("", rid(rec), "operator.denied"),
+        ("", rid(rec), "operator.denied"),
+        ("", rid(rec), "operator.denied"),
+        ("审核员甲", rid(rec), "operator.record"),
+    ]
 
 
 def test_the_national_tier_offers_no_operator_access(store: SinkStore) -> None:
