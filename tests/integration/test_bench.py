@@ -77,7 +77,8 @@ def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: 
     # where the time goes: every process that handled the records used CPU for them
     cpu = results["cpu_ms_per_record"]
     assert {"node", "worker", "provincial-sink", "national-sink", "bench"} <= set(cpu)
-    brokers = [name for name in cpu if name == "broker" or name.startswith("broker-")]  # Tansu; a KRaft node each
+    # the broker: "broker" on Tansu, "broker-N" for each KRaft node
+    brokers = [name for name in cpu if name == "broker" or name.startswith("broker-")]
     assert brokers and all(cpu[name] > 0 for name in brokers)
     assert all(cpu[name] > 0 for name in ("node", "worker", "provincial-sink", "national-sink"))
     assert "CPU ms per record" in done.stderr
