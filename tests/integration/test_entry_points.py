@@ -33,16 +33,21 @@ def _module(service: str) -> str:
     return "services." + service.replace("-", "_")
 
 
+def _stopped_with_one_line(argv: list[str], bad_config: Path, cwd: Path) -> None:
+    """Exit 2 and one line on stderr naming the file and the broken key."""
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=cwd)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(bad_config) in lines[0] and "federation.partitions" in lines[0], lines[0]
+
+
 @pytest.mark.parametrize("service", sorted(SERVICES))
 @pytest.mark.parametrize("way", ["python -m services.X", "sgs X"])
 def test_a_bad_config_stops_every_service_with_one_line_and_exit_2(service, way, bad_config, tmp_path):
     start = [sys.executable, "-m", _module(service)] if way.startswith("python") else [str(SGS), service]
     argv = [*start, "--config", str(bad_config), "--data-dir", str(tmp_path), *SERVICES[service]]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert str(bad_config) in lines[0] and "federation.partitions" in lines[0], lines[0]
+    _stopped_with_one_line(argv, bad_config, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -61,9 +66,4 @@ def test_a_bad_config_stops_every_service_with_one_line_and_exit_2(service, way,
 )
 def test_a_bad_config_stops_every_command_that_reads_it_before_anything_starts(command, bad_config, tmp_path):
     argv = [str(SGS), *command, "--config", str(bad_config)]  # cwd: the default --data-dir var/ is the test's
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(bad_config) in lines[0] and "federation.partitions" in lines[0], (
-        result.stderr
-    )
+    _stopped_with_one_line(argv, bad_config, tmp_path)
