@@ -18,6 +18,7 @@ from services.worker.reference_mirror import ReferenceBases
 from services.worker.settings import WorkerSettings
 from services.worker.stages import decide
 from services.worker.tansu import TailMarkingConsumer
+from sgs.kafka import security
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.partitioner import partition_by_key
 from sgs.kafka.topics import MAX_MESSAGE_BYTES
@@ -26,11 +27,18 @@ from sgs.logs import configure_logging
 STOP_GRACE_S = 10.0  # a clean stop (commit, flush) takes about a second; `sgs up` waits 15 s before SIGKILL
 
 
+def _credentials() -> faust.SSLCredentials | None:
+    """The worker principal's mutual TLS (`sgs.kafka.security`), for every client faust opens; None: plaintext."""
+    context = security.current().ssl_context()
+    return None if context is None else faust.SSLCredentials(context)
+
+
 def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
     """The faust app with its topics, tables and agents (see `agents.py`)."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
+        broker_credentials=_credentials(),
         store="memory://",  # tables recover from their changelog topics
         datadir=str(settings.data_dir / f"faust-{settings.app_id}"),
         autodiscover=False,
