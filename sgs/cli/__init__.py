@@ -2,7 +2,7 @@
 
 Read `options` first: every flag `--some-name` also reads `SGS_SOME_NAME`. Then `main` below. A deployable process
 owns its command module (`services/<service>/cli.py`, `simulators/cli.py`, `simulators/bench/cli.py`); the shared
-commands are the other modules here, one each (`broker`, `calendar`, `validate`, `refbase`, `report`, `chaos`,
+commands are the other modules here, one each (`broker`, `cluster`, `calendar`, `validate`, `refbase`, `report`, `chaos`,
 `up`, `keys`, `tokens`). A command module only builds its parser and imports the heavy code (faust, FastAPI, ...) when run, so
 `sgs --help` stays fast. `python -m services.X` is `main(["X", ...])`: one path, one error behaviour.
 """
@@ -22,6 +22,7 @@ from sgs.kafka import security
 COMMAND_MODULES = (
     "sgs.cli.up",
     "sgs.cli.broker",
+    "sgs.cli.cluster",
     "services.node.cli",
     "services.sink.cli",
     "services.worker.cli",

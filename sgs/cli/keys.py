@@ -52,6 +52,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         tls, "--config", default=None, help="federation config (TOML): its nodes and sinks are principals"
     )
     add_option(tls, "--kafka-certs", default="var/tls", help="directory of the CA and certificates, kept")
+    add_option(
+        tls,
+        "--owner",
+        type=int,
+        default=None,
+        help="user id to own the files (run as root; docker-compose.yml: the sgs image's user)",
+    )
+    add_option(
+        tls,
+        "--store-owner",
+        type=int,
+        default=None,
+        help="user id to own the Java key stores instead (the broker and schema registry images' user)",
+    )
     tls.set_defaults(run=run_tls)
 
 
@@ -81,9 +95,18 @@ def run_local(args: argparse.Namespace) -> int:
 
 
 def run_tls(args: argparse.Namespace) -> int:
+    import os
+
     from sgs.config import TIERS, load_config
-    from sgs.kafka.security import make_certs, principals
+    from sgs.kafka.security import JAVA_PRINCIPALS, keystore_path, make_certs, principals
 
     federation = load_config(args.config)
-    print(make_certs(Path(args.kafka_certs), principals((n.code for n in federation.nodes), TIERS)))
+    cert_dir = make_certs(Path(args.kafka_certs), principals((n.code for n in federation.nodes), TIERS))
+    if args.owner is not None:
+        for path in (cert_dir, *cert_dir.iterdir()):
+            os.chown(path, args.owner, -1)
+    if args.store_owner is not None:
+        for principal in JAVA_PRINCIPALS:
+            os.chown(keystore_path(cert_dir, principal), args.store_owner, -1)
+    print(cert_dir)
     return 0

@@ -30,7 +30,15 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from sgs.kafka.launch import BrokerError, free_port
-from sgs.kafka.security import ADMIN, BROKER, SUPER_USERS, Identity, kafka_settings, make_certs
+from sgs.kafka.security import (
+    ADMIN,
+    BROKER,
+    SUPER_USERS,
+    Identity,
+    kafka_settings,
+    keystore_path,
+    make_certs,
+)
 from sgs.kafka.topics import MAX_BATCH_BYTES
 
 log = structlog.get_logger("kraft")
@@ -110,7 +118,7 @@ def listener_settings(node: Node, voters: str, cert_dir: Path | None = None) -> 
         "controller.listener.names": "CONTROLLER",
         "controller.quorum.voters": voters,
         **auth_settings(),
-        "ssl.keystore.location": str(cert_dir / "broker.keystore.pem"),
+        "ssl.keystore.location": str(keystore_path(cert_dir, BROKER)),
         "ssl.truststore.location": str(cert_dir / "ca.pem"),
     }
 

@@ -41,7 +41,11 @@ REFBASE = "refbase"  # `sgs refbase load|publish`
 LAG_EXPORTER = "lag-exporter"
 BENCH = "bench"  # `sgs bench`'s own measurements (its scratch topics, reading sgs.rejected)
 NODES = "nodes"
+SCHEMA_REGISTRY = (
+    "schema-registry"  # docker-compose.yml's Confluent schema registry, which keeps its store on Kafka
+)
 SUPER_USERS = (BROKER, ADMIN)
+JAVA_PRINCIPALS = (BROKER, SCHEMA_REGISTRY)  # these read a PEM key store: key and chain in one file
 WORKER_PREFIX = "sgs-municipal"  # the worker's app ids: its group, its own topics and changelogs, its txn ids
 
 CA = "ca"
@@ -71,6 +75,7 @@ def principals(node_codes: Iterable[str], tiers: Iterable[str]) -> tuple[str, ..
         REFBASE,
         LAG_EXPORTER,
         BENCH,
+        SCHEMA_REGISTRY,
         NODES,
         *(f"node.{c}" for c in node_codes),
         *(sink_principal(t) for t in tiers),
@@ -86,6 +91,10 @@ def cert_path(cert_dir: Path, principal: str) -> Path:
 
 def key_path(cert_dir: Path, principal: str) -> Path:
     return cert_dir / f"{principal}.key"
+
+
+def keystore_path(cert_dir: Path, principal: str) -> Path:
+    return cert_dir / f"{principal}.keystore.pem"
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
@@ -148,11 +157,17 @@ def _new_cert(cert_dir: Path, principal: str) -> None:
     pem = cert.public_bytes(serialization.Encoding.PEM)
     _write_key(key_path(cert_dir, principal), key)
     cert_path(cert_dir, principal).write_bytes(pem)
-    if principal == BROKER:  # Kafka's PEM key store: the key and the certificate chain in one file
-        keystore = key_path(cert_dir, principal).read_bytes() + pem
-        fd = os.open(cert_dir / "broker.keystore.pem", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if principal in JAVA_PRINCIPALS:
+        keystore = keystore_path(cert_dir, principal)
+        fd = os.open(keystore, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(keystore)
+            out.write(key_path(cert_dir, principal).read_bytes() + pem)
+        # what Kafka's own tools connect with as this principal (the brokers' healthcheck in docker-compose.yml)
+        (cert_dir / f"{principal}.client.properties").write_text(
+            "security.protocol=SSL\nssl.keystore.type=PEM\n"
+            f"ssl.keystore.location={keystore}\nssl.truststore.type=PEM\n"
+            f"ssl.truststore.location={cert_path(cert_dir, CA)}\n"
+        )
 
 
 def make_certs(cert_dir: Path, names: Iterable[str]) -> Path:
@@ -279,7 +294,7 @@ def acl_bindings(node_codes: Iterable[str], tiers: Iterable[str]) -> list[Grant]
     for resource in ("topic", "group", "transactional_id"):
         grants.append(Grant(WORKER, "ALL", resource, WORKER_PREFIX, prefixed=True))
     # creating its own topics, the worker and the bench ask how many brokers there are (replication)
-    grants += [Grant(p, "DESCRIBE", "cluster", "kafka-cluster") for p in (WORKER, BENCH)]
+    grants += [Grant(p, "DESCRIBE", "cluster", "kafka-cluster") for p in (WORKER, BENCH, SCHEMA_REGISTRY)]
     for tier in tiers:
         sink = sink_principal(tier)
         grants += _topics(sink, "READ", RELAY[tier], prefixed=True)  # prefixed: tests' relays of a tier
@@ -287,6 +302,8 @@ def acl_bindings(node_codes: Iterable[str], tiers: Iterable[str]) -> list[Grant]
         grants.append(Grant(sink, "READ", "group", "sgs-sink-", prefixed=True))
     grants += _topics(REFBASE, "WRITE", "sgs.ref.", prefixed=True)
     grants += [Grant(LAG_EXPORTER, "DESCRIBE", r, "*") for r in ("topic", "group")]
+    grants += _topics(SCHEMA_REGISTRY, "ALL", "_schemas")
+    grants.append(Grant(SCHEMA_REGISTRY, "ALL", "group", "schema-registry"))
     grants += _topics(BENCH, "ALL", "sgs.bench.", prefixed=True)
     grants += _topics(BENCH, "READ", REJECTED)
     for principal in principals(node_codes, tiers):
