@@ -23,14 +23,15 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING, Any
 
 from sgs.kafka.topics import ALERTS, DECISIONS, RECEIPTS, REJECTED, RELAY, SUBMITTED
+
+if (
+    TYPE_CHECKING
+):  # `cryptography` is imported where certificates are made, so every `sgs` command starts fast
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 # The principals: one per process role. A node's is `node.<division code>`; a process serving several districts
 # (`sgs up`'s one node process, `sgs simulate --via kafka`) is `nodes`, with the same rights.
@@ -98,6 +99,8 @@ def keystore_path(cert_dir: Path, principal: str) -> Path:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    from cryptography.hazmat.primitives import serialization
+
     # PKCS#8, unencrypted: what Kafka's PEM key store and Python's ssl both read; the file is the secret (0600)
     data = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -108,6 +111,10 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def _load_ca(cert_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     cert = x509.load_pem_x509_certificate(cert_path(cert_dir, CA).read_bytes())
     key = serialization.load_pem_private_key(key_path(cert_dir, CA).read_bytes(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
@@ -115,6 +122,11 @@ def _load_ca(cert_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateK
 
 
 def _new_ca(cert_dir: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sgs federation CA")])
     now = datetime.datetime.now(datetime.UTC)
@@ -137,6 +149,11 @@ def _new_ca(cert_dir: Path) -> None:
 
 
 def _new_cert(cert_dir: Path, principal: str) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     ca_cert, ca_key = _load_ca(cert_dir)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
