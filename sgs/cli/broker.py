@@ -77,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
             topics_created=len(created),
             partitions=partitions,
         )
-        tls = f" (mutual TLS; certificates in {certs})" if certs else ""
-        print(f"sgs broker: {engine.name} on {broker.bootstrap}{tls}", flush=True)
+        print(f"sgs broker: {engine.name} on {broker.bootstrap}", flush=True)
+        if certs:
+            print(f"sgs broker: mutual TLS, each principal's certificate in {certs}", flush=True)
         stop.wait()
     finally:
         broker.stop()
