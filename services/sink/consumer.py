@@ -350,9 +350,11 @@ class RelayConsumer:
             futures = []
             parked: list[tuple[int, BaseException]] = []
             failed: Exception | None = None
-            for i, k, v in pending:
+            topic = self.receipts_topic
+            signatures = self.signer.batch_headers([(topic, k.encode(), v) for _, k, v in pending])
+            for (i, k, v), headers in zip(pending, signatures, strict=True):
                 try:
-                    futures.append((i, self.send(self.receipts_topic, k.encode(), v)))
+                    futures.append((i, self.producer.send(topic, key=k.encode(), value=v, headers=headers)))
                 except Exception as exc:  # noqa: BLE001 - sorted: the receipt's own fault is parked
                     if not unsendable(exc):
                         failed = exc
