@@ -15,6 +15,7 @@ or drops it (`sgs node parked`).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,15 +115,15 @@ class OutboxSender(threading.Thread):
         futures = []
         failed: Exception | None = None
         parked = 0
-        for entry in entries:
-            signer = self.signers.get(entry.node)
-            if signer is None:  # written by an earlier run serving other nodes: it waits for their key
-                log.error("sender.no_signing_key", node=entry.node, waiting=len(entries))
-                failed = KeyError(f"no signing key for node {entry.node}")
-                break
+        # an entry written by an earlier run serving other nodes waits for their key, and so do those behind it
+        signable = list(itertools.takewhile(lambda e: e.node in self.signers, entries))
+        if len(signable) < len(entries):
+            node = entries[len(signable)].node
+            log.error("sender.no_signing_key", node=node, waiting=len(entries))
+            failed = KeyError(f"no signing key for node {node}")
+        for entry, headers in zip(signable, self._sign(signable), strict=True):
             try:
                 key = entry.record_id.encode()
-                headers = signer.headers(entry.topic, key, entry.payload)
                 futures.append(
                     (entry, producer.send(entry.topic, key=key, value=entry.payload, headers=headers))
                 )
@@ -163,6 +164,20 @@ class OutboxSender(threading.Thread):
         if parked and len(futures) > len(acked):  # the broker refused one: start the next batch afresh
             self._close_producer()
         return True
+
+    def _sign(self, entries: list[Pending]) -> list[list[tuple[str, bytes]]]:
+        """Each entry's signature headers, one signature for a node's messages (`Signer.batch_headers`, issue 14)."""
+        headers: list[list[tuple[str, bytes]]] = [[] for _ in entries]
+        by_node: dict[str, list[int]] = {}
+        for i, entry in enumerate(entries):
+            by_node.setdefault(entry.node, []).append(i)
+        for node, indices in by_node.items():
+            messages = [
+                (entries[i].topic, entries[i].record_id.encode(), entries[i].payload) for i in indices
+            ]
+            for i, signed in zip(indices, self.signers[node].batch_headers(messages), strict=True):
+                headers[i] = signed
+        return headers
 
     def _park(self, entry: Pending, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"[:1000]

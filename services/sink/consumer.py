@@ -26,7 +26,7 @@ from kafka import (
 from kafka.errors import KafkaError
 
 from services.sink.metrics import SinkMetrics
-from services.sink.store import Outcome, Row, SinkStore, kind_of
+from services.sink.store import Outcome, Relayed, Row, SinkStore, kind_of
 from sgs.domain.kinds import KIND_OF_SCHEMA
 from sgs.domain.rulebook import RuleBook, label
 from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
@@ -247,7 +247,8 @@ class RelayConsumer:
         """Hand a message, signed by this sink, to the producer; its future."""
         return self.producer.send(topic, key=key, value=value, headers=self.signer.headers(topic, key, value))
 
-    def _decode(self, message: Any) -> tuple[str, dict[str, Any]] | None:
+    def _decode(self, message: Any) -> Relayed | None:
+        """(schema name, record), with its `Row` for a record: every column the store needs can be extracted."""
         if not self._signed(message):
             return None
         try:
@@ -255,7 +256,7 @@ class RelayConsumer:
             if name not in RELAY_SCHEMAS:
                 raise SerializationError(f"{name} does not belong on a relay topic")
             if name != "sgs.Withdrawal":
-                Row.from_record(record)  # every column the store needs can be extracted
+                return name, record, Row.from_record(record)
             return name, record
         except (SerializationError, KeyError, TypeError, AttributeError, ValueError) as exc:
             self.metrics.poison.labels(self.tier).inc()
@@ -270,12 +271,12 @@ class RelayConsumer:
 
     def process(self, tp: TopicPartition, messages: list[Any], stop: threading.Event) -> None:
         """Apply one partition's polled messages; the store's offset moves past every one of them."""
-        good: list[tuple[str, dict[str, Any]]] = []
+        good: list[Relayed] = []
         for message in messages:
             decoded = self._decode(message)
             if decoded is None:
                 continue
-            rule = refusal_rule(self.tier, self.rules, *decoded)
+            rule = refusal_rule(self.tier, self.rules, decoded[0], decoded[1])
             if rule:
                 self.metrics.refused.labels(self.tier, KIND_OF_SCHEMA[decoded[0]], rule).inc()
                 log.warning("sink.refused", record_id=decoded[1]["envelope"]["record_id"], rule=rule)
@@ -294,7 +295,7 @@ class RelayConsumer:
 
     def _apply(
         self,
-        good: list[tuple[str, dict[str, Any]]],
+        good: list[Relayed],
         offsets: dict[tuple[str, int], int],
         stop: threading.Event,
     ) -> Outcome | None:
@@ -310,9 +311,7 @@ class RelayConsumer:
                 return self._apply_one_by_one(good, offsets)
         return None  # stopping: nothing stored, the batch is consumed again on restart
 
-    def _apply_one_by_one(
-        self, good: list[tuple[str, dict[str, Any]]], offsets: dict[tuple[str, int], int]
-    ) -> Outcome:
+    def _apply_one_by_one(self, good: list[Relayed], offsets: dict[tuple[str, int], int]) -> Outcome:
         """A batch the database refused: find the message it cannot take, skip it as poison, keep the rest."""
         total = Outcome()
         for item in good:
@@ -350,9 +349,11 @@ class RelayConsumer:
             futures = []
             parked: list[tuple[int, BaseException]] = []
             failed: Exception | None = None
-            for i, k, v in pending:
+            topic = self.receipts_topic
+            signatures = self.signer.batch_headers([(topic, k.encode(), v) for _, k, v in pending])
+            for (i, k, v), headers in zip(pending, signatures, strict=True):
                 try:
-                    futures.append((i, self.send(self.receipts_topic, k.encode(), v)))
+                    futures.append((i, self.producer.send(topic, key=k.encode(), value=v, headers=headers)))
                 except Exception as exc:  # noqa: BLE001 - sorted: the receipt's own fault is parked
                     if not unsendable(exc):
                         failed = exc

@@ -122,6 +122,10 @@ class Row:
         )
 
 
+# A decoded relay message: (schema name, record), or with its `Row` when the caller made it already.
+Relayed = tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], Row]
+
+
 def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
     records = sa.Table(
         "sink_records",
@@ -378,7 +382,7 @@ class SinkStore:
 
     def apply(
         self,
-        messages: Sequence[tuple[str, dict[str, Any]]],
+        messages: Sequence[Relayed],
         offsets: dict[tuple[str, int], int],
         receipt_for: Any,
         *,
@@ -386,11 +390,12 @@ class SinkStore:
     ) -> Outcome:
         """Apply decoded relay messages (schema name, record) and advance the stored offsets, in ONE
         transaction; the receipts that `receipt_for(kind_of_event, record)` builds go to the outbox in the same
-        transaction, so none is lost if the process dies before sending them."""
+        transaction, so none is lost if the process dies before sending them. A record's `Row` may come with it,
+        when the caller already made it (the consumer does, to refuse what cannot be stored)."""
         now = now or datetime.now(UTC).replace(tzinfo=None)
         outcome = Outcome()
         with self.engine.begin() as conn:
-            for name, record in messages:
+            for name, record, *made in messages:
                 if name == "sgs.Withdrawal":
                     if self._withdraw(conn, record, now):
                         outcome.withdrawn.append(record)
@@ -400,7 +405,7 @@ class SinkStore:
                     else:
                         outcome.ignored_withdrawals.append(record)
                     continue
-                row = Row.from_record(record)
+                row = made[0] if made else Row.from_record(record)
                 if conn.execute(self.upsert, self._upsert_values(row, now)).first() is not None:
                     outcome.upserted.append(row)
                     self._queue(conn, receipt_for("withdrawn" if row.revoked else "relayed", record))

@@ -183,11 +183,32 @@ class Context:
         With transactions (exactly-once, `sgs.kafka.engines`), the message joins the transaction of the partition
         the event in hand came from: faust commits that partition's offsets in that transaction, so the message
         and the event's being done become visible together or not at all. (faust's own `Topic.send` would pick
-        the transaction of the partition the message goes to, which commits someone else's offsets.)"""
+        the transaction of the partition the message goes to, which commits someone else's offsets.)
+
+        Inside an agent the message waits until the one in hand is done (`flush`, called by `guarded`), so that
+        everything a message causes is signed with one signature (issue 14: a signature costs more CPU than the
+        rest of an output)."""
+        work = _WORK.get(None)
+        if work is not None:
+            work.outputs.append((topic, key, value, headers))
+            return
         signed = [*(headers or {}).items(), *self.signer.headers(topic, key, value)]
         await self.app.producer.send(
             topic, key, value, None, None, signed, transactional_id=self._transaction()
         )
+
+    async def flush(self) -> None:
+        """Hand the outputs of the message in hand to the producer, in the order they were emitted, signed as one
+        batch (`Signer.batch_headers`)."""
+        work = _WORK.get()
+        outputs, work.outputs = work.outputs, []
+        if not outputs:
+            return
+        signatures = self.signer.batch_headers([(topic, key, value) for topic, key, value, _ in outputs])
+        transaction = self._transaction()
+        for (topic, key, value, headers), signature in zip(outputs, signatures, strict=True):
+            signed = [*(headers or {}).items(), *signature]
+            await self.app.producer.send(topic, key, value, None, None, signed, transactional_id=transaction)
 
     def _transaction(self) -> str | None:
         """The transactional id faust's `TransactionManager.commit` uses for the event in hand's partition; None
@@ -324,6 +345,8 @@ class _Work:
         default_factory=dict
     )  # (stored, current)
     tally: list[tuple[str, str]] = field(default_factory=list)  # (day key, measure)
+    # what it emitted, sent when it is done (`Context.flush`): (topic, key, value, headers)
+    outputs: list[tuple[str, bytes | None, bytes, dict[str, bytes] | None]] = field(default_factory=list)
 
 
 _WORK: ContextVar[_Work] = ContextVar("work")  # one per agent task: agents interleave at every await
@@ -386,6 +409,10 @@ async def guarded(
             log.exception("stage.reject_failed", stage=step.name)
     finally:
         step.done()
+        try:
+            await ctx.flush()
+        except Exception:  # as when each output was sent on its own: logged, the message is done
+            log.exception("stage.send_failed", stage=step.name)
         try:
             ctx.settle()
         except Exception:

@@ -15,6 +15,7 @@ Signers, their key files and the config's `[keys]` table:
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import struct
@@ -31,9 +32,15 @@ from sgs.serialization.codec import Codec
 
 SIGNER_HEADER = "sgs-signer"
 SIGNATURE_HEADER = "sgs-signature"
+PROOF_HEADER = "sgs-proof"  # only on a message signed as one of a batch (`Signer.batch_headers`)
 WORKER = "worker"
 _DOMAIN = b"sgs-message-v1\x00"  # a signature made for anything else never verifies here
+_BATCH_DOMAIN = b"sgs-batch-v1\x00"  # a batch's root: neither kind of signature passes for the other
+_LEAF, _NODE = b"\x00", b"\x01"  # hash prefixes: an inner node never passes for a message, nor the reverse
 _LENGTH = struct.Struct(">i")
+_INDEX = struct.Struct(">I")
+BATCH_MAX = 64  # messages under one signature: a proof of 4 + 6 x 32 bytes each
+_VERIFIED_ROOTS = 4096  # batch roots whose signature a reader has checked, kept until there are this many
 _RELATIVE_FILE = re.compile(r'^(\s*(?:book|calendar_overrides)\s*=\s*)"([^"]*)"', re.M)  # paths in a config
 
 Headers = Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None
@@ -86,6 +93,46 @@ def signed_bytes(topic: str, key: bytes | None, value: bytes | None) -> bytes:
         else:
             out += _LENGTH.pack(len(part)) + part
     return bytes(out)
+
+
+def _leaf(topic: str, key: bytes | None, value: bytes | None) -> bytes:
+    return hashlib.sha256(_LEAF + signed_bytes(topic, key, value)).digest()
+
+
+def _parent(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(_NODE + left + right).digest()
+
+
+def _merkle(leaves: list[bytes]) -> tuple[bytes, list[bytes]]:
+    """The root of a Merkle tree over `leaves` (a level of odd length pairs its last node with itself) and each
+    leaf's proof: its index, then the sibling hash at every level from the bottom."""
+    proofs = [bytearray(_INDEX.pack(i)) for i in range(len(leaves))]
+    members = [[i] for i in range(len(leaves))]  # which leaves each node of the level covers
+    level = leaves
+    while len(level) > 1:
+        if len(level) % 2:
+            level, members = [*level, level[-1]], [*members, []]
+        for i in range(0, len(level), 2):
+            for leaf in members[i]:
+                proofs[leaf] += level[i + 1]
+            for leaf in members[i + 1]:
+                proofs[leaf] += level[i]
+        level = [_parent(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        members = [members[i] + members[i + 1] for i in range(0, len(members), 2)]
+    return level[0], [bytes(p) for p in proofs]
+
+
+def _root_of(leaf: bytes, proof: bytes) -> bytes | None:
+    """The root a leaf and its proof lead to; None for a proof that is not one."""
+    if len(proof) < _INDEX.size or (len(proof) - _INDEX.size) % 32 or len(proof) > _INDEX.size + 32 * 32:
+        return None
+    (index,) = _INDEX.unpack_from(proof)
+    node = leaf
+    for at in range(_INDEX.size, len(proof), 32):
+        sibling = proof[at : at + 32]
+        node = _parent(sibling, node) if index & 1 else _parent(node, sibling)
+        index >>= 1
+    return node if index == 0 else None
 
 
 def encode_public(key: Ed25519PublicKey) -> str:
@@ -157,6 +204,29 @@ class Signer:
         signature = self._key.sign(signed_bytes(topic, key, value))
         return [(SIGNER_HEADER, self._id_bytes), (SIGNATURE_HEADER, signature)]
 
+    def batch_headers(
+        self, messages: Sequence[tuple[str, bytes | None, bytes | None]]
+    ) -> list[list[tuple[str, bytes]]]:
+        """The headers of each of `messages` (topic, key, value) sent together, with one signature for all of them
+        (issue 14: a signature costs far more CPU than the rest of a message): the root of a Merkle tree over the
+        messages is signed, and each message carries that signature and its proof (`sgs-proof`: its index and
+        one SHA-256 per level), so each is still checked on its own, and a reader checks a root's signature
+        once. A signature covers up to BATCH_MAX messages, so a proof stays a few hashes long; a message alone is
+        signed as `headers` does."""
+        out: list[list[tuple[str, bytes]]] = []
+        for at in range(0, len(messages), BATCH_MAX):
+            chunk = messages[at : at + BATCH_MAX]
+            if len(chunk) == 1:
+                out.append(self.headers(*chunk[0]))
+                continue
+            root, proofs = _merkle([_leaf(*m) for m in chunk])
+            signature = self._key.sign(_BATCH_DOMAIN + root)
+            out += [
+                [(SIGNER_HEADER, self._id_bytes), (SIGNATURE_HEADER, signature), (PROOF_HEADER, proof)]
+                for proof in proofs
+            ]
+        return out
+
 
 def _header(headers: Headers, name: str) -> bytes | None:
     if not headers:
@@ -173,6 +243,10 @@ class Keyring:
 
     def __init__(self, keys: Mapping[str, Sequence[str]]) -> None:
         self._keys = {signer: tuple(decode_public(k) for k in texts) for signer, texts in keys.items()}
+        # (signer, signature, root) of the batches already checked: the other messages of a batch need only
+        # their proof (`Signer.batch_headers`)
+        # (a dict: each step is atomic under the GIL, and the node checks receipts and decisions on two threads)
+        self._verified: dict[tuple[str, bytes, bytes], None] = {}
 
     @classmethod
     def of(cls, federation: Federation) -> Keyring:
@@ -216,14 +290,13 @@ class Keyring:
         public_keys = self._keys.get(signer)
         if not public_keys:
             raise SignatureError("signature.unknown_signer", f"签名者 {signer[:64]!r} 不在联邦配置中")
-        data = signed_bytes(topic, key, value)
-        for public in public_keys:
-            try:
-                public.verify(signature, data)
-                break
-            except InvalidSignature:
-                continue
+        proof = _header(headers, PROOF_HEADER)
+        if proof is None:
+            verified = self._verifies(public_keys, signature, signed_bytes(topic, key, value))
         else:
+            root = _root_of(_leaf(topic, key, value), proof)
+            verified = root is not None and self._batch_verifies(signer, public_keys, signature, root)
+        if not verified:
             raise SignatureError("signature.invalid", f"{signer} 的签名不符（消息被篡改或挪用）")
         if signer not in allowed:
             raise SignatureError(
@@ -231,6 +304,29 @@ class Keyring:
                 f"{signer} 无权写此消息（应为 {', '.join(sorted(allowed)) or '无'}）",
             )
         return signer
+
+    @staticmethod
+    def _verifies(public_keys: Sequence[Ed25519PublicKey], signature: bytes, data: bytes) -> bool:
+        for public in public_keys:
+            try:
+                public.verify(signature, data)
+                return True
+            except InvalidSignature:
+                continue
+        return False
+
+    def _batch_verifies(
+        self, signer: str, public_keys: Sequence[Ed25519PublicKey], signature: bytes, root: bytes
+    ) -> bool:
+        seen = (signer, signature, root)
+        if seen in self._verified:
+            return True
+        if not self._verifies(public_keys, signature, _BATCH_DOMAIN + root):
+            return False
+        if len(self._verified) >= _VERIFIED_ROOTS:
+            self._verified.clear()  # a batch's messages arrive together: only the latest roots are worth keeping
+        self._verified[seen] = None
+        return True
 
 
 def local_keys(federation: Federation, key_dir: Path) -> Path:

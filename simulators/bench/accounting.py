@@ -116,6 +116,7 @@ class Row:
     received_at: datetime  # the held version's arrival
     withdrawn_at: datetime | None
     submitted_at: datetime | None  # the held version's envelope: when its district node took it
+    subject_hold: bool = False  # its counterpart was unknown to the reference base: the worker held it (D13)
 
     @property
     def settled_at(self) -> datetime:
@@ -263,8 +264,8 @@ def account(
 def read_sink(url: str, *, with_submission: bool = False) -> tuple[dict[str, Row], int]:
     """The rows of one sink store (any SQLAlchemy URL) and how many (record id, version) pairs it holds twice.
 
-    `with_submission` also reads each held record's envelope `submitted_at` (for latency): it parses every
-    stored record, so progress polls leave it off."""
+    `with_submission` also reads each held record's envelope `submitted_at` (for latency) and whether the worker
+    held it for its unknown subject (D13): it parses every stored record, so progress polls leave it off."""
     import json
 
     import sqlalchemy as sa
@@ -288,10 +289,13 @@ def read_sink(url: str, *, with_submission: bool = False) -> tuple[dict[str, Row
     try:
         with store.engine.connect() as conn:
             for db_row in conn.execute(sa.select(*columns)):
-                submitted = None
+                submitted, subject_hold = None, False
                 if with_submission:
-                    text = json.loads(db_row.record)["envelope"]["submitted_at"]
-                    submitted = datetime.fromisoformat(text)
+                    stored = json.loads(db_row.record)
+                    submitted = datetime.fromisoformat(stored["envelope"]["submitted_at"])
+                    # UNKNOWN_CODE is final only after the worker's hold ran out (D13)
+                    reconciliation = (stored.get("annotations") or {}).get("reconciliation")
+                    subject_hold = reconciliation == "UNKNOWN_CODE"
                 withdrawn = db_row.withdrawn_version
                 held = Held(
                     int(db_row.version),
@@ -304,6 +308,7 @@ def read_sink(url: str, *, with_submission: bool = False) -> tuple[dict[str, Row
                     db_row.received_at,
                     db_row.withdrawn_at,
                     submitted,
+                    subject_hold,
                 )
             twice = sa.select(r.c.record_id).group_by(r.c.record_id, r.c.version).having(sa.func.count() > 1)
             duplicates = int(

@@ -38,7 +38,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(kafka_bootstrap=os.environ.get("SGS_KAFKA_BOOTSTRAP"))  # unset: start the engine
     add_cluster_options(p)
     add_option(p, "--records", type=int, default=10_000, help="decisions to send")
-    add_option(p, "--workers", type=int, default=1, help="municipal worker processes (one consumer group)")
+    add_option(
+        p,
+        "--workers",
+        type=worker_counts,
+        default="1",
+        help="municipal worker processes (one consumer group); a list (1,2,4) runs the bench once per count and "
+        "prints records/s for each",
+    )
     add_option(p, "--batch", type=int, default=200, help="records per HTTP request (one department and kind)")
     add_option(p, "--concurrency", type=int, default=4, help="HTTP connections posting in parallel")
     add_option(
@@ -75,7 +82,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from simulators.bench.run import Bench
+def worker_counts(text: str) -> tuple[int, ...]:
+    """`--workers`: one count, or several separated by commas (the scale-out curve)."""
+    try:
+        counts = tuple(int(part) for part in str(text).split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a worker count or a list of them (1,2,4)"
+        ) from None
+    if not counts or min(counts) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: worker counts must be positive")
+    return counts
 
-    return Bench(args).run()
+
+def run(args: argparse.Namespace) -> int:
+    from simulators.bench.run import Bench, scale_out
+
+    counts = tuple(args.workers)
+    if len(counts) == 1:
+        return Bench(argparse.Namespace(**{**vars(args), "workers": counts[0]})).run()
+    return scale_out(args, counts)

@@ -88,10 +88,19 @@ def render(results: dict[str, Any], rec: Accounting) -> str:
             + "  ".join(f"{name} {ms:.2f}" for name, ms in sorted(cpu.items(), key=lambda kv: -kv[1]))
         )
     for tier in TIERS:
-        p = lat[tier]
-        lines.append(
-            f"  (c) latency {tier:<11}     p50 {_s(p['p50'])}  p95 {_s(p['p95'])}  p99 {_s(p['p99'])}"
+        p, q = lat[tier], results["latency_not_held_s"][tier]
+        lines += [
+            f"  (c) latency {tier:<11}     p50 {_s(p['p50'])}  p95 {_s(p['p95'])}  p99 {_s(p['p99'])}",
+            f"      not held (D13)          p50 {_s(q['p50'])}  p95 {_s(q['p95'])}  p99 {_s(q['p99'])}",
+        ]
+    hold = results["settings"]["unknown_subject_hold_s"]
+    lines.append(
+        f"  (c) D13 hold of {hold:g} s        "
+        + "  ".join(
+            f"{tier} {results['held_records'][tier]:,} held, p50 {_s(results['latency_held_s'][tier]['p50'])}"
+            for tier in TIERS
         )
+    )
     lines += [
         f"  (d) relayed                 provincial {rec.relayed.get('provincial', 0):,}  national "
         f"{rec.relayed.get('national', 0):,}  withdrawn {sum(rec.withdrawn.values()):,}  "

@@ -220,6 +220,7 @@ class Bench:
         self.timed_out = threading.Event()
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         self.log: structlog.stdlib.BoundLogger = configure_logging("bench", args.log_level)
+        self.results: dict[str, Any] | None = None  # the figures, once reported
 
     # --- the whole run ------------------------------------------------------------------------------------------
 
@@ -583,12 +584,17 @@ class Bench:
         node_rate = round(len(taken_times) / (taken_times[-1] - feed.started), 1) if taken_times else 0.0
 
         latencies: dict[str, list[tuple[float, float]]] = {}
+        # the records the worker held for their unknown subject (D13), and the others
+        held_latencies: dict[str, list[float]] = {tier: [] for tier in TIERS}
+        free_latencies: dict[str, list[float]] = {tier: [] for tier in TIERS}
         for tier in TIERS:
-            latencies[tier] = [
-                (_epoch(row.submitted_at), (_epoch(row.received_at) - _epoch(row.submitted_at)))
-                for row in final[tier].values()
-                if row.submitted_at is not None and row.held.withdrawn_version is None
-            ]
+            latencies[tier] = []
+            for row in final[tier].values():
+                if row.submitted_at is None or row.held.withdrawn_version is not None:
+                    continue
+                latency = _epoch(row.received_at) - _epoch(row.submitted_at)
+                latencies[tier].append((_epoch(row.submitted_at), latency))
+                (held_latencies if row.subject_hold else free_latencies)[tier].append(latency)
         failures = []
         if outcome["stalled"]:
             failures.append(f"stalled: nothing settled for {args.stall_timeout:.0f} s")
@@ -623,6 +629,11 @@ class Bench:
             "lost": rec.lost,
             "duplicated": rec.duplicated,
             "latency_s": {tier: percentiles([lat for _, lat in latencies[tier]]) for tier in TIERS},
+            # what users feel: every record but those deliberately held for an unknown subject (D13) ...
+            "latency_not_held_s": {tier: percentiles(free_latencies[tier]) for tier in TIERS},
+            # ... and those, which wait out --unknown-subject-hold-s on purpose
+            "latency_held_s": {tier: percentiles(held_latencies[tier]) for tier in TIERS},
+            "held_records": {tier: len(held_latencies[tier]) for tier in TIERS},
             "reconciliation": rec.as_dict(),
             "expected": dict(exp.outcomes),
             "node_answers": dict(answered),
@@ -648,6 +659,7 @@ class Bench:
             "started_at": datetime.fromtimestamp(feed.started, UTC).isoformat(timespec="seconds"),
             "machine": machine(),
         }
+        self.results = results
         print(render(results, rec), file=sys.stderr)
         if args.out:
             out = Path(args.out)
@@ -667,6 +679,7 @@ class Bench:
                         "lost",
                         "duplicated",
                         "latency_s",
+                        "latency_not_held_s",
                         "status",
                     )
                 },
@@ -674,3 +687,34 @@ class Bench:
             )
         )
         return 1 if failures else 0
+
+
+def scale_out(args: argparse.Namespace, counts: tuple[int, ...]) -> int:
+    """`--workers 1,2,4`: the whole bench once per worker count, each on a broker of its own (the sinks of a run
+    read their topics from the beginning), then records/s for each count. With `--out`, each run writes to
+    `<out>/workers-<n>/` and the curve to `<out>/scale_out.json`. Exit 1 when any run failed."""
+    curve: list[dict[str, Any]] = []
+    code = 0
+    for count in counts:
+        out = str(Path(args.out) / f"workers-{count}") if args.out else None
+        bench = Bench(argparse.Namespace(**{**vars(args), "workers": count, "out": out}))
+        print(f"sgs bench: scale-out, {count} worker(s)", file=sys.stderr)
+        code = max(code, bench.run())
+        if bench.results is None:  # stopped or refused before it measured anything
+            return code
+        figures = {
+            k: bench.results[k] for k in ("e2e_records_per_s", "ratio", "lost", "duplicated", "status")
+        }
+        curve.append({"workers": count, **figures})
+    lines = ["", "  scale-out (one run per worker count, same records and seed)"]
+    lines += [
+        f"  workers {point['workers']:>3}   {point['e2e_records_per_s']:>10,.1f} records/s   ratio {point['ratio']}"
+        f"   {point['status']}"
+        for point in curve
+    ]
+    print("\n".join(lines) + "\n", file=sys.stderr)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "scale_out.json").write_text(json.dumps(curve, indent=2) + "\n")
+    print(json.dumps({"scale_out": curve}))
+    return code

@@ -77,6 +77,17 @@ def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: 
     for tier in ("provincial", "national"):
         lat = results["latency_s"][tier]
         assert lat["p50"] is not None and 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
+    # latency users feel (issue 14): without the records held for their unknown subject (D13), which wait out the
+    # 3 s hold on purpose and have a line of their own
+    for tier in ("provincial", "national"):
+        free, held, every = (results[k][tier] for k in ("latency_not_held_s", "latency_held_s", "latency_s"))
+        assert free["p50"] is not None and 0 < free["p50"] <= free["p95"] <= free["p99"] <= every["p99"]
+        if results["held_records"][tier]:
+            assert held["p50"] >= 3 and every["p99"] >= 3
+        else:
+            assert held == {"p50": None, "p95": None, "p99": None}
+    assert sum(results["held_records"].values()) > 0  # seed 8 has counterparts the base lacks
+    assert "not held (D13)" in done.stderr and "D13 hold of 3 s" in done.stderr
     assert results["machine"]["cpus"] >= 1
     # where the time goes: every process that handled the records used CPU for them
     cpu = results["cpu_ms_per_record"]
@@ -95,6 +106,28 @@ def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: 
     assert sum(rec["decisions_applied"].values()) == expected.pop(APPLIED) > 0
     assert rec["decisions_refused"] == dict(expected) and expected
     assert {"REPAIRED", "OBJECTION_UPHELD"} <= set(rec["withdrawal_reasons"])
+
+
+@pytest.mark.engine("tansu")
+def test_a_list_of_worker_counts_runs_the_bench_once_per_count_and_prints_each_rate(tmp_path: Path):
+    """`--workers 1,2`: the scale-out curve of issue 14, one whole run per count, every one balanced."""
+    done = subprocess.run(
+        [*BENCH, "--records", "100", "--clean", "--workers", "1,2", "--timeout", "300"]
+        + ["--data-dir", str(tmp_path / "var"), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=660,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    curve = json.loads((tmp_path / "out" / "scale_out.json").read_text())
+    assert [point["workers"] for point in curve] == [1, 2]
+    assert all(p["e2e_records_per_s"] > 0 and p["lost"] == 0 and p["duplicated"] == 0 for p in curve)
+    for count in (1, 2):
+        results = json.loads((tmp_path / "out" / f"workers-{count}" / "results.json").read_text())
+        assert results["settings"]["workers"] == count and results["settled"] == 100
+    assert "scale-out" in done.stderr and "workers   2" in done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"scale_out": curve}
 
 
 def test_a_sink_stopped_for_good_mid_run_fails_the_reconciliation(tmp_path: Path):

@@ -10,6 +10,8 @@ import pytest
 from sgs.cli import main
 from sgs.config import ConfigError, Federation, load_config
 from sgs.serialization.signing import (
+    BATCH_MAX,
+    PROOF_HEADER,
     SIGNATURE_HEADER,
     SIGNER_HEADER,
     Keyring,
@@ -52,6 +54,71 @@ def test_a_signature_binds_topic_key_and_exact_bytes(
     with pytest.raises(SignatureError) as err:
         keyring.check(topic, key, value, h, {"worker"})
     assert err.value.rule == "signature.invalid"
+
+
+BATCH = [
+    (TOPIC, f"penalty:1:{i}".encode(), VALUE + bytes([i])) for i in range(7)
+]  # odd: a level pairs with itself
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 130])
+def test_a_batch_is_signed_once_and_each_message_is_checked_on_its_own(
+    federation: Federation, keyring: Keyring, size: int
+) -> None:
+    """Issue 14: one signature for a batch of messages (the root of a Merkle tree over them); each message carries
+    its proof and checks alone, in any order, in a reader that has seen none of the others."""
+    batch = [(TOPIC, f"penalty:1:{i}".encode(), VALUE + str(i).encode()) for i in range(size)]
+    headers = signer("worker").batch_headers(batch)
+    assert len({dict(h)[SIGNATURE_HEADER] for h in headers}) == -(-size // BATCH_MAX)  # one per 64
+    assert all(len(dict(h).get(PROOF_HEADER, b"")) <= 4 + 6 * 32 for h in headers)
+    for (topic, key, value), h in reversed(list(zip(batch, headers, strict=True))):
+        assert Keyring.of(federation).check(topic, key, value, h, {"worker"}) == "worker"
+        assert keyring.check(topic, key, value, dict(h), {"worker"}) == "worker"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t, k, v, p: ("sgs.relay.provincial", k, v, p),  # replayed onto another topic
+        lambda t, k, v, p: (t, b"penalty:1:99", v, p),  # under another key
+        lambda t, k, v, p: (t, k, v + b"\x00", p),  # one byte more
+        lambda t, k, v, p: (t, k, BATCH[1][2], p),  # another message's bytes of the same batch
+        lambda t, k, v, p: (t, k, v, p[:4] + bytes(32) + p[36:]),  # a forged sibling
+        lambda t, k, v, p: (t, k, v, (1).to_bytes(4, "big") + p[4:]),  # another position
+        lambda t, k, v, p: (t, k, v, p[:-32]),  # a level short
+        lambda t, k, v, p: (t, k, v, p + bytes(32)),  # a level too many
+        lambda t, k, v, p: (t, k, v, p[:-1]),  # not whole hashes
+    ],
+)
+def test_a_batch_signature_binds_each_message_and_its_place(keyring: Keyring, change) -> None:
+    h = signer("worker").batch_headers(BATCH)[0]
+    topic, key, value = BATCH[0]
+    keyring.check(topic, key, value, h, {"worker"})  # the root is now known to the reader: proofs still count
+    topic, key, value, proof = change(topic, key, value, dict(h)[PROOF_HEADER])
+    forged = [(n, proof if n == PROOF_HEADER else v) for n, v in h]
+    with pytest.raises(SignatureError) as err:
+        keyring.check(topic, key, value, forged, {"worker"})
+    assert err.value.rule == "signature.invalid"
+
+
+def test_a_batch_signature_is_no_single_signature_and_names_its_signer(keyring: Keyring) -> None:
+    topic, key, value = BATCH[0]
+    h = dict(signer("worker").batch_headers(BATCH)[0])
+    without_proof = [(SIGNER_HEADER, h[SIGNER_HEADER]), (SIGNATURE_HEADER, h[SIGNATURE_HEADER])]
+    with pytest.raises(SignatureError) as err:
+        keyring.check(topic, key, value, without_proof, {"worker"})
+    assert err.value.rule == "signature.invalid"
+    claimed = [
+        (SIGNER_HEADER, b"sink.national"),
+        *list(h.items())[1:],
+    ]  # the worker's batch claimed by a sink
+    with pytest.raises(SignatureError) as err:
+        keyring.check(topic, key, value, claimed, {"sink.national"})
+    assert err.value.rule == "signature.invalid"
+    node = signer("node.310101").batch_headers(BATCH)[0]  # genuine, but a node may not write a relay
+    with pytest.raises(SignatureError) as err:
+        keyring.check(topic, key, value, node, {"worker"})
+    assert err.value.rule == "signature.wrong_signer"
 
 
 def test_missing_unknown_and_unauthorised_signers_are_refused_by_rule(keyring: Keyring) -> None:
