@@ -52,9 +52,9 @@ up: $(STAMP)
 test: lint $(TOOLS_STAMP)
 	$(PY) -m pytest
 
-# The integration tests again on a 3-node Apache Kafka cluster (one for the whole run, tests/conftest.py). Not yet
-# part of `make test`: on the merged code of 2026-11-30 eight tests fail there (README, Tests), and CI must stay
-# green; it becomes part of `make test` once they pass.
+# The integration tests again on a 3-node Apache Kafka cluster, started once for the run (tests/conftest.py). Not
+# yet part of `make test`: one test fails there (the bench with the worker SIGKILLed and restarted loses records
+# under exactly-once; README, Tests), and CI must stay a true signal; it joins `make test` once that passes.
 test-kafka: $(STAMP) $(TOOLS_STAMP) $(KAFKA_STAMP)
 	SGS_ENGINE=kafka $(PY) -m pytest tests/integration
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 import threading
+import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import faust
 from faust.transport.consumer import Consumer
+from kafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.worker import agents, aggregates
@@ -25,6 +30,11 @@ from sgs.kafka.topics import MAX_MESSAGE_BYTES
 from sgs.logs import configure_logging
 
 STOP_GRACE_S = 10.0  # a clean stop (commit, flush) takes about a second; `sgs up` waits 15 s before SIGKILL
+RESTART_AFTER_S = 5.0  # after a crash, and between start attempts while the cluster is still away
+RESTARTED = "SGS_WORKER_RESTARTED"  # set in a restarted worker's environment: how many times it restarted
+STOP_ASKED = (
+    threading.Event()
+)  # SIGINT or SIGTERM came: a crash then ends the process instead of restarting it
 
 
 def _credentials() -> faust.SSLCredentials | None:
@@ -125,8 +135,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
 def serve(settings: WorkerSettings) -> int:
     log = configure_logging("worker", settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_topics(settings.bootstrap, settings.federation.partitions)
-    ensure_topics(settings.bootstrap, settings.federation.partitions, app_topics(settings.app_id))
+    _ensure_topics(settings)
     app, _ = build_app(settings)
     log.info(
         "worker.starting", app_id=settings.app_id, bootstrap=settings.bootstrap, http_port=settings.http_port
@@ -138,31 +147,99 @@ def serve(settings: WorkerSettings) -> int:
         redirect_stdouts=False,
         quiet=True,
     )
-    worker.execute_from_commandline()  # returns by SystemExit(0) after SIGINT/SIGTERM and a clean stop
+    try:
+        worker.execute_from_commandline()  # returns by SystemExit(0) after SIGINT/SIGTERM and a clean stop
+    except SystemExit as done:
+        if done.code not in (0, None) and not STOP_ASKED.is_set():
+            if worker.crash_timer is not None:
+                worker.crash_timer.cancel()  # the crashed app did stop in time
+            restart("the app crashed")
+        raise
     return 0
+
+
+def _ensure_topics(settings: WorkerSettings) -> None:
+    """The federation's and the app's own topics. A restarted worker waits here for a cluster that is away."""
+    while True:
+        try:
+            ensure_topics(settings.bootstrap, settings.federation.partitions)
+            ensure_topics(settings.bootstrap, settings.federation.partitions, app_topics(settings.app_id))
+            return
+        except KafkaError as exc:
+            if RESTARTED not in os.environ:
+                raise  # a first start against no cluster says so (exit 1), as before
+            log.warning("worker.cluster_unreachable", error=repr(exc), retry_s=RESTART_AFTER_S)
+            _sleep_or_stop(RESTART_AFTER_S)
+
+
+def restart(reason: str) -> None:
+    """Start this worker again as a new program in the same process (same pid, arguments and log), after
+    `RESTART_AFTER_S`. A crashed faust app is not restarted in place: under exactly-once its tables may hold writes
+    of an aborted transaction, so only a fresh start, recovering them from the committed changelogs and reading on
+    from the committed offsets, is right (docs/worker.md). A SIGTERM or SIGINT meanwhile ends it with 0: nothing is
+    under way. From the stop timer's thread (the crashed app's stop hung) it starts again at once, unless a stop
+    was asked for meanwhile."""
+    count = int(os.environ.get(RESTARTED, "0")) + 1
+    if threading.current_thread() is threading.main_thread():
+        log.error("worker.restarting", reason=reason, after_s=RESTART_AFTER_S, restarts=count)
+        _sleep_or_stop(RESTART_AFTER_S)
+    elif STOP_ASKED.is_set():
+        _give_up("crash")
+    else:
+        log.error("worker.restarting", reason=reason, after_s=0, restarts=count)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, sys.orig_argv, {**os.environ, RESTARTED: str(count)})
+
+
+def _sleep_or_stop(seconds: float) -> None:
+    def stop(signum: int, _frame: object) -> None:
+        log.info("worker.stopped_while_waiting", signal=signal.Signals(signum).name)
+        os._exit(0)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    time.sleep(seconds)
 
 
 class BoundedStopWorker(faust.Worker):
     """faust's worker with a bound on how long a stop may take. With the broker gone, aiokafka's consumer and
     producer wait for it through faust's 60 s per-service shutdown timeouts, so SIGTERM seemed ignored. After
     `STOP_GRACE_S` the process exits with status 1: everything is at-least-once, so the next start redoes what was
-    not committed and dedup absorbs what was."""
+    not committed and dedup absorbs what was. A crash (the app's own stop) is bounded the same way, and the worker
+    then starts again (`restart`)."""
+
+    crash_timer: threading.Timer | None = None
 
     def _on_sigint(self) -> None:
-        _exit_after(STOP_GRACE_S, "SIGINT")
+        STOP_ASKED.set()
+        _after(STOP_GRACE_S, lambda: _give_up("SIGINT"))
         super()._on_sigint()
 
     def _on_sigterm(self) -> None:
-        _exit_after(STOP_GRACE_S, "SIGTERM")
+        STOP_ASKED.set()
+        _after(STOP_GRACE_S, lambda: _give_up("SIGTERM"))
         super()._on_sigterm()
 
+    def _crash(self, reason: BaseException) -> None:
+        """mode calls this on the root service when any service crashes: the app then stops itself."""
+        if not STOP_ASKED.is_set() and not self.crashed:
+            log.error("worker.crashed", reason=repr(reason))
+            self.crash_timer = _after(
+                STOP_GRACE_S, lambda: restart(f"the crashed app did not stop within {STOP_GRACE_S:.0f} s")
+            )
+        super()._crash(reason)
 
-def _exit_after(grace_s: float, signal_name: str) -> None:
-    def give_up() -> None:
-        log.error("worker.stop_timeout", signal=signal_name, grace_s=grace_s)
-        logging.shutdown()
-        os._exit(1)
 
-    timer = threading.Timer(grace_s, give_up)
+def _give_up(why: str) -> None:
+    log.error("worker.stop_timeout", signal=why, grace_s=STOP_GRACE_S)
+    logging.shutdown()
+    os._exit(1)
+
+
+def _after(seconds: float, then: Callable[[], None]) -> threading.Timer:
+    timer = threading.Timer(seconds, then)
     timer.daemon = True
     timer.start()
+    return timer

@@ -32,6 +32,7 @@ class Up:
     """`sgs up` as a child process, its stdout collected line by line."""
 
     def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
         self.ports = {
             name: free_port() for name in ("node", "worker", "provincial", "national", "lag-exporter")
         }
@@ -72,12 +73,16 @@ class Up:
         return pids
 
 
+def _ready(running: Up) -> Up:
+    running.wait_for(lambda: any(READY_LINE in line for line in running.lines), 180, "the ready banner")
+    return running
+
+
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running = Up(tmp_path_factory.mktemp("up") / "var")
     try:
-        running.wait_for(lambda: any(READY_LINE in line for line in running.lines), 180, "the ready banner")
-        yield running
+        yield _ready(running)
     finally:
         if running.proc.poll() is None:
             running.proc.kill()
@@ -233,3 +238,24 @@ def test_ctrl_c_stops_every_process_and_frees_every_port(up):
             # SO_REUSEADDR ignores closed connections in TIME_WAIT but still fails on a listening socket.
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", port))
+
+
+@pytest.mark.engine("kafka")
+def test_a_second_up_finds_the_first_runs_records_still_in_the_cluster(up):
+    """Issue 13: Apache Kafka keeps its log under `--data-dir`, so `sgs up` started again there finds what the
+    first run was sent by the tests above (the banner counts it) and stops cleanly on Ctrl-C again."""
+    if up.proc.poll() is None:  # the test above stops the first run; alone, this one does
+        up.proc.send_signal(signal.SIGINT)
+        assert up.proc.wait(60) == 0, up.errors[-20:]
+    again = Up(up.data_dir)
+    try:
+        _ready(again)
+        kept = [line for line in again.lines if "kept from before:" in line]
+        assert kept, again.lines
+        assert int(kept[0].split(":")[1].split()[0].replace(",", "")) >= 1
+        again.proc.send_signal(signal.SIGINT)
+        assert again.proc.wait(60) == 0, again.errors[-20:]
+    finally:
+        if again.proc.poll() is None:
+            again.proc.kill()
+            again.proc.wait()

@@ -118,6 +118,28 @@ def test_a_worker_whose_broker_is_gone_still_stops_on_sigterm(federation, tmp_pa
     assert "worker.stop_timeout" in worker.log_tail(50)
 
 
+@pytest.mark.engine("tansu")  # a broker of its own, started late on a port chosen first
+def test_a_restarted_worker_waits_for_its_cluster_instead_of_exiting(tmp_path):
+    """A worker whose app crashed starts again in the same process (`SGS_WORKER_RESTARTED` set); while the whole
+    cluster is away (the outage that crashed it) it waits and retries, and goes on once the cluster is back."""
+    broker = EmbeddedBroker()  # its port is chosen; nothing listens there yet
+    worker = WorkerProcess(broker.bootstrap, tmp_path)
+    worker.env = {"SGS_WORKER_RESTARTED": "1"}
+    worker.start_timeout_s = 120
+    # later than kafka-python's admin client waits for a bootstrap (35 s): a first start would have exited 1
+    back = threading.Timer(40, broker.start)
+    back.start()
+    try:
+        worker.start()
+        worker.wait_ready()
+        assert "worker.cluster_unreachable" in worker.log_path.read_text()
+    finally:
+        stopped = worker.stop()  # also when it failed: a restarted worker waits for its cluster for ever
+        back.join()
+        broker.stop()
+    assert stopped == 0, worker.log_tail()
+
+
 def test_a_restarted_worker_recovers_the_state_of_every_committed_record(kafka, federation, tmp_path):
     """The state of records whose offsets were committed comes back only from the tables' changelogs; on Tansu faust
     read them only up to the last batch's first message (`offsets.TailMarkingConsumer`). A decision needs that

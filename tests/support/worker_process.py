@@ -178,5 +178,16 @@ class Outputs:
                 return
         raise AssertionError(f"timed out waiting for {what or predicate}")
 
+    def read_to_end(self, timeout_s: float = 60) -> None:
+        """Read on until every output partition's end as of now (for a committed reader, its last stable offset):
+        whatever the worker committed before the call is then in `messages`. A receipt read does not say that its
+        transaction's messages on other topics were read too; they are fetched from other partitions."""
+        ends = self.consumer.end_offsets(list(self.consumer.assignment()))
+        self.wait(
+            lambda: all(self.consumer.position(tp) >= end for tp, end in ends.items()),
+            timeout_s,
+            "the output topics read to their end",
+        )
+
     def close(self) -> None:
         self.consumer.close()
