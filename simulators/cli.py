@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sgs.cli.options import add_common_options, add_option, key_dir
+from sgs.kafka import security
 
 if TYPE_CHECKING:
     import threading
@@ -94,7 +95,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p, "--files-out", default=None, help="write template files per department here instead of sending"
     )
     add_option(p, "--files-format", default="csv", choices=["csv", "xlsx"], help="format of --files-out")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, kafka_principal=security.NODES)  # `--via kafka` produces as the nodes
 
 
 def fault_mix(args: argparse.Namespace) -> FaultMix:

@@ -4,6 +4,9 @@ PostgreSQL.
 The broker is the engine `SGS_ENGINE` names (sgs/kafka/engines.py): the embedded Tansu by default, or with
 `SGS_ENGINE=kafka` a 3-node Apache Kafka cluster (`SGS_TEST_BROKERS` changes the count), started once for the
 session. The service processes the tests start inherit the variable, so they run as they would on that engine.
+On Apache Kafka the cluster's links are mutual TLS with ACLs (issue 16): the session makes a certificate for every
+principal, the processes the tests start find theirs through `SGS_KAFKA_CERTS`, and the test process itself (its
+raw producers and consumers, `sgs.kafka.security.kafka_settings`) is the admin principal.
 A test marked `engine("kafka")` or `engine("tansu")` is about that engine's code and runs on that engine only.
 PostgreSQL is `SGS_TEST_POSTGRES_URL` when set, else a throwaway server started for the session."""
 
@@ -17,8 +20,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sgs.config import Federation, load_config
-from sgs.kafka.admin import ensure_topics
+from sgs.config import TIERS, Federation, load_config
+from sgs.kafka import security
+from sgs.kafka.admin import prepare_cluster
 from sgs.kafka.engines import Engine, start_engine
 from sgs.serialization.signing import local_keys
 from tests.support.postgres_server import PostgresUnavailable, ThrowawayPostgres
@@ -64,15 +68,35 @@ def federation(signing_keys: Path) -> Federation:
 
 
 @pytest.fixture(scope="session")
-def kafka(federation: Federation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap address of the session's real broker, with every topic created.
+def kafka_certs(federation: Federation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]:
+    """On Apache Kafka, every principal's certificate (`sgs keys tls`), named to the processes the tests start
+    by `SGS_KAFKA_CERTS`; the test process is the admin. None on Tansu (no broker auth)."""
+    if ENGINE.name != "kafka":
+        yield None
+        return
+    certs = security.make_certs(
+        tmp_path_factory.mktemp("tls"), security.principals((n.code for n in federation.nodes), TIERS)
+    )
+    security.use(security.Identity(security.ADMIN, certs))
+    os.environ["SGS_KAFKA_CERTS"] = str(certs)
+    yield certs
+    os.environ.pop("SGS_KAFKA_CERTS", None)
+    security.use(security.Identity("ANONYMOUS"))
+
+
+@pytest.fixture(scope="session")
+def kafka(
+    federation: Federation, kafka_certs: Path | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Bootstrap address of the session's real broker, with every topic created (and on Apache Kafka every
+    principal's ACLs).
 
     Tests share its topics, so each test uses record ids, groups and stores of its own."""
     where = tmp_path_factory.mktemp("broker")
     brokers = int(os.environ.get("SGS_TEST_BROKERS", "3")) if ENGINE.name == "kafka" else 1
-    broker = start_engine(ENGINE, data_dir=where, log_dir=where, brokers=brokers)
+    broker = start_engine(ENGINE, data_dir=where, log_dir=where, brokers=brokers, cert_dir=kafka_certs)
     try:
-        ensure_topics(broker.bootstrap, federation.partitions)
+        prepare_cluster(broker.bootstrap, federation)
         yield broker.bootstrap
     finally:
         broker.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sgs.cli.options import add_common_options, add_option
+from sgs.kafka import security
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_option(
         p, "--group-prefix", default="", help="export only groups whose id starts with this (empty: all)"
     )
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, kafka_principal=security.LAG_EXPORTER)
 
 
 def run(args: argparse.Namespace) -> int:

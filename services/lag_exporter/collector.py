@@ -24,6 +24,8 @@ from kafka.errors import KafkaError
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sgs.kafka.security import kafka_settings
+
 log = structlog.get_logger("lag")
 
 
@@ -87,7 +89,7 @@ class ConsumerLagCollector(Collector):
     def _connect(self) -> KafkaAdminClient:
         if self._admin is None:
             self._admin = KafkaAdminClient(
-                bootstrap_servers=self.bootstrap,
+                **kafka_settings(self.bootstrap),
                 client_id="sgs-lag-exporter",
                 request_timeout_ms=self.request_timeout_ms,
                 bootstrap_timeout_ms=self.request_timeout_ms,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sgs.cli.options import add_common_options, add_option
+from sgs.kafka import security
 
 DISTRICT_GIVEN = "district_given_on_command_line"
 
@@ -76,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="accept the development tokens of the shipped config (dev-…); `sgs up` sets it, nothing else should",
     )
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, kafka_principal=_principal)
     parked = p.add_subparsers(dest="node_command", metavar="parked").add_parser(
         "parked",
         help="messages the broker refused for good: list, resend or drop them",
@@ -141,6 +142,13 @@ def run_parked(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def _principal(args: argparse.Namespace) -> str:
+    """`node.<code>` for a process serving one district, `nodes` for one serving several (issue 16)."""
+    values = args.district if isinstance(args.district, list) else [args.district or ""]
+    codes = [c.strip() for v in values for c in str(v).split(",") if c.strip()]
+    return security.NODES if codes == ["all"] else security.node_principal(codes)
 
 
 def run(args: argparse.Namespace) -> int:

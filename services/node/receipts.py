@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, ReceiptUpdate, StoreError, now_ms
 from sgs.config import TIERS
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import RECEIPTS
 from sgs.serialization.codec import SerializationError, default_codec
 from sgs.serialization.signing import WORKER, Keyring, SignatureError, refusal, sink_signer
@@ -96,7 +97,7 @@ class ReceiptListener(threading.Thread):
         try:
             return KafkaConsumer(
                 RECEIPTS,
-                bootstrap_servers=self.bootstrap,
+                **kafka_settings(self.bootstrap),
                 group_id=self.group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",

@@ -6,6 +6,7 @@ import argparse
 
 from sgs.cli.options import add_common_options, add_option
 from sgs.config import TIERS
+from sgs.kafka import security
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_option(p, "--group-id", default=None, help="Kafka consumer group (default sgs-sink-<tier>)")
     add_option(p, "--relay-topic", default=None, help="topic to consume (default sgs.relay.<tier>)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, kafka_principal=lambda a: security.sink_principal(a.tier))
 
 
 def run(args: argparse.Namespace) -> int:

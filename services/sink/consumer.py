@@ -32,6 +32,7 @@ from sgs.domain.rulebook import RuleBook, label
 from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
 from sgs.kafka.engines import Engine
 from sgs.kafka.producer import durable_producer, unsendable
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import RECEIPTS, REJECTED
 from sgs.serialization.codec import SerializationError, default_codec
 from sgs.serialization.signing import WORKER, Keyring, SignatureError, Signer, refusal
@@ -159,7 +160,7 @@ class RelayConsumer:
         self.keyring, self.signer = keyring, signer  # relays come from the worker; receipts go out signed
         try:
             self.consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap,
+                **kafka_settings(bootstrap),
                 group_id=group_id,
                 client_id=f"sgs-sink-{tier}",
                 enable_auto_commit=False,
@@ -209,7 +210,7 @@ class RelayConsumer:
         if not self.engine.forgets_on_restart:
             return True
         try:
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"sgs-sink-{self.tier}")
+            admin = KafkaAdminClient(**kafka_settings(self.bootstrap), client_id=f"sgs-sink-{self.tier}")
             try:
                 cluster_id = admin.describe_cluster()["cluster_id"]
             finally:

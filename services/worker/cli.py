@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sgs.cli.options import add_calendar_overrides_option, add_common_options, add_option
+from sgs.kafka import security
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -42,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "worker", help="municipal stream processors: validate, reconcile, time, relay (D5-D18)"
     )
     add_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, kafka_principal=security.WORKER)
 
 
 def run(args: argparse.Namespace) -> int:

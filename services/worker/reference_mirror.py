@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.worker.context import log
 from sgs.kafka import topics
 from sgs.kafka.offsets import fetched_end_offsets
+from sgs.kafka.security import aiokafka_settings
 from sgs.serialization.codec import Codec
 
 
@@ -37,7 +38,7 @@ class ReferenceBases:
     async def follow(self) -> None:
         """Read both topics from the beginning, then keep following them until cancelled."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+            **aiokafka_settings(self.bootstrap), enable_auto_commit=False, auto_offset_reset="earliest"
         )
         await consumer.start()
         try:
@@ -90,7 +91,7 @@ async def _partitions(bootstrap: str, topic: str) -> set[int]:
     """The topic's partitions, asked of the cluster: an assigning consumer's own metadata names no topics on
     Apache Kafka (aiokafka asks for none when nothing is subscribed). On a 3-node cluster that has just created
     topics their leaders are being elected for a few seconds, hence the patience."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**aiokafka_settings(bootstrap))
     await admin.start()
     try:
         for _ in range(100):

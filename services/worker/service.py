@@ -23,6 +23,7 @@ from services.worker.reference_mirror import ReferenceBases
 from services.worker.settings import WorkerSettings
 from services.worker.stages import decide
 from services.worker.tansu import TailMarkingConsumer
+from sgs.kafka import security
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.partitioner import partition_by_key
 from sgs.kafka.topics import MAX_MESSAGE_BYTES
@@ -36,11 +37,18 @@ STOP_ASKED = (
 )  # SIGINT or SIGTERM came: a crash then ends the process instead of restarting it
 
 
+def _credentials() -> faust.SSLCredentials | None:
+    """The worker principal's mutual TLS (`sgs.kafka.security`), for every client faust opens; None: plaintext."""
+    context = security.current().ssl_context()
+    return None if context is None else faust.SSLCredentials(context)
+
+
 def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
     """The faust app with its topics, tables and agents (see `agents.py`)."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
+        broker_credentials=_credentials(),
         store="memory://",  # tables recover from their changelog topics
         datadir=str(settings.data_dir / f"faust-{settings.app_id}"),
         autodiscover=False,

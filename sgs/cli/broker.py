@@ -1,4 +1,5 @@
-"""`sgs broker`: run the engine alone (embedded Tansu, or an Apache Kafka KRaft cluster), with the topics created."""
+"""`sgs broker`: run the engine alone (embedded Tansu, or an Apache Kafka KRaft cluster), with the topics created;
+on Apache Kafka its links are mutual TLS with every principal's ACLs (`--kafka-certs`, default DATA_DIR/tls)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from sgs.cli.options import add_cluster_options, add_engine_option, add_option
+from sgs.cli.options import add_cluster_options, add_engine_option, add_kafka_certs_option, add_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p, "--partitions", type=int, default=None, help="partitions per topic (default: from the config)"
     )
     add_option(p, "--config", default=None, help="federation config file (TOML)")
+    add_kafka_certs_option(p)
     add_option(
         p, "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level"
     )
@@ -36,28 +38,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from sgs.config import load_config
-    from sgs.kafka.admin import ensure_topics
+    from sgs.kafka.admin import prepare_cluster
     from sgs.kafka.engines import engine_of, start_engine
     from sgs.kafka.launch import BrokerError
     from sgs.logs import configure_logging
+    from sgs.ops.supervisor import kafka_certs
 
     log = configure_logging("broker", args.log_level)
-    partitions = args.partitions or load_config(args.config).partitions
+    federation = load_config(args.config)
+    partitions = args.partitions or federation.partitions
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     data_dir = Path(args.data_dir)
     engine = engine_of(args)
+    certs = kafka_certs(Path(args.kafka_certs) if args.kafka_certs else None, data_dir, federation, engine)
     try:
         broker = start_engine(
-            engine, data_dir=data_dir, log_dir=data_dir / "logs", brokers=args.brokers, port=args.broker_port
+            engine,
+            data_dir=data_dir,
+            log_dir=data_dir / "logs",
+            brokers=args.brokers,
+            port=args.broker_port,
+            cert_dir=certs,
         )
     except BrokerError as exc:
         print(f"sgs broker: {exc}", file=sys.stderr)
         return 1
     try:
-        created = ensure_topics(broker.bootstrap, partitions)
+        created = prepare_cluster(broker.bootstrap, replace(federation, partitions=partitions))
         log.info(
             "broker.ready",
             engine=engine.name,
@@ -66,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
             partitions=partitions,
         )
         print(f"sgs broker: {engine.name} on {broker.bootstrap}", flush=True)
+        if certs:
+            print(f"sgs broker: mutual TLS, each principal's certificate in {certs}", flush=True)
         stop.wait()
     finally:
         broker.stop()

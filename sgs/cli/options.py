@@ -50,8 +50,21 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="directory of this process's private signing keys, <signer>.key (default: {data_dir}/keys)",
     )
+    add_kafka_certs_option(parser)
     add_option(
         parser, "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level"
+    )
+
+
+def add_kafka_certs_option(parser: argparse.ArgumentParser) -> None:
+    """Where this process's Kafka certificate is (issue 16): unset, its links are plaintext."""
+    add_option(
+        parser,
+        "--kafka-certs",
+        default=None,
+        help="directory of the federation CA (ca.pem) and this process's Kafka certificate and key "
+        "(<principal>.pem, <principal>.key; `sgs keys tls` makes them): links are mutual TLS as that principal "
+        "(--engine kafka); unset: plaintext",
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sgs.cli.options import add_common_options, add_option
+from sgs.kafka import security
 
 BATCH = 1000
 
@@ -40,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         load, "--progress", action="store_true", help="force the progress bar even when stderr is not a tty"
     )
     common(load)
-    load.set_defaults(run=run_load)
+    load.set_defaults(run=run_load, kafka_principal=security.REFBASE)
 
     pub = rsub.add_parser("publish", help="republish a whole base (e.g. to a fresh broker)")
     pub.add_argument("base", nargs="?", choices=["legal-persons", "persons", "all"], default="all")
@@ -48,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         pub, "--progress", action="store_true", help="force the progress bar even when stderr is not a tty"
     )
     common(pub)
-    pub.set_defaults(run=run_publish)
+    pub.set_defaults(run=run_publish, kafka_principal=security.REFBASE)
 
 
 def _open(args: argparse.Namespace, federation: Federation):  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""Kafka plumbing, in reading order: `topics` (names, keys, retention), `admin` (creating them), `producer` (the
+"""Kafka plumbing, in reading order: `topics` (names, keys, retention), `security` (who a process is on Apache Kafka: its
+certificate, the link settings every client takes, the ACLs), `admin` (creating topics and ACLs), `producer` (the
 durable producer every writer uses), `partitioner` (murmur2 by key), `offsets` (end offsets read right on any
 engine), and the engines: `engines` (the one setting, `--engine tansu|kafka` / `SGS_ENGINE`, that picks one, what
 follows from it, and `start_engine`), `launch` (what launchers share), `tansu` (the embedded broker), `kraft`

@@ -56,14 +56,21 @@ class RunningEngine(Protocol):
 
 
 def start_engine(
-    engine: Engine, *, data_dir: Path, log_dir: Path, brokers: int = 1, port: int | None = None
+    engine: Engine,
+    *,
+    data_dir: Path,
+    log_dir: Path,
+    brokers: int = 1,
+    port: int | None = None,
+    cert_dir: Path | None = None,
 ) -> RunningEngine:
     """Start the engine on loopback and wait until it answers. Tansu listens on `port` (default: a free one) and
-    keeps nothing; Apache Kafka keeps its log under `data_dir/kafka` across starts."""
+    keeps nothing; Apache Kafka keeps its log under `data_dir/kafka` across starts, and with `cert_dir` its
+    links are mutual TLS with ACLs (`sgs.kafka.security`; Tansu has no broker auth)."""
     if engine.name == "kafka":
         from sgs.kafka.kraft import KraftCluster
 
-        return KraftCluster(data_dir / "kafka", brokers, log_dir=log_dir).start()
+        return KraftCluster(data_dir / "kafka", brokers, log_dir=log_dir, cert_dir=cert_dir).start()
     from sgs.kafka.tansu import EmbeddedBroker
 
     return EmbeddedBroker(port, log_path=log_dir / "broker.log").start()

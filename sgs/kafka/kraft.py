@@ -7,7 +7,7 @@ ports (kept in `cluster.json`), so a restarted cluster holds every topic and com
 Every broker setting is in three places: `cluster_settings(n)` (what every node of a cluster shares; the same as
 docker-compose.yml's `x-kafka-env`, checked by tests/unit/deploy/test_compose.py), `MACHINE_SETTINGS` (thread pools for
 a 2-core machine) and `listener_settings()` (one place for the listeners: who talks on which, with which security
-protocol, where SASL and ACLs will go).
+protocol, and with `--kafka-certs` the mutual TLS and the authorizer of issue 16).
 """
 
 from __future__ import annotations
@@ -30,6 +30,15 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from sgs.kafka.launch import BrokerError, free_port
+from sgs.kafka.security import (
+    ADMIN,
+    BROKER,
+    SUPER_USERS,
+    Identity,
+    kafka_settings,
+    keystore_path,
+    make_certs,
+)
 from sgs.kafka.topics import MAX_BATCH_BYTES
 
 log = structlog.get_logger("kraft")
@@ -86,17 +95,46 @@ class Node:
     controller_port: int  # the KRaft quorum
 
 
-def listener_settings(node: Node, voters: str) -> dict[str, str]:
-    """The listeners of one node: PLAINTEXT for clients and replication between brokers, CONTROLLER for the KRaft
-    quorum, both on loopback. SASL and ACLs (issue 16) change the protocol map and add `sasl.*` and
-    `authorizer.class.name` here."""
+def listener_settings(node: Node, voters: str, cert_dir: Path | None = None) -> dict[str, str]:
+    """The listeners of one node, on loopback: one for clients and replication between brokers, CONTROLLER for the
+    KRaft quorum. With `cert_dir` (issue 16) both are mutual TLS with the federation's CA, a certificate's CN is
+    its principal, and the StandardAuthorizer refuses what no ACL allows (`sgs.kafka.security.acl_bindings`);
+    the brokers (among themselves and to the controllers) and the admin are super users. Without it, PLAINTEXT
+    and no authorizer."""
+    if cert_dir is None:
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "controller.quorum.voters": voters,
+        }
     return {
-        "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
+        "listeners": f"SSL://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"SSL://127.0.0.1:{node.port}",
+        "listener.security.protocol.map": "CONTROLLER:SSL,SSL:SSL",
+        "inter.broker.listener.name": "SSL",
         "controller.listener.names": "CONTROLLER",
         "controller.quorum.voters": voters,
+        **auth_settings(),
+        "ssl.keystore.location": str(keystore_path(cert_dir, BROKER)),
+        "ssl.truststore.location": str(cert_dir / "ca.pem"),
+    }
+
+
+def auth_settings() -> dict[str, str]:
+    """What every node of an authenticated cluster shares, wherever its files are (docker-compose.yml's
+    `x-kafka-auth` holds the same, checked by tests/unit/deploy/test_compose.py)."""
+    return {
+        "ssl.client.auth": "required",
+        "ssl.keystore.type": "PEM",
+        "ssl.truststore.type": "PEM",
+        "ssl.endpoint.identification.algorithm": "https",
+        "ssl.principal.mapping.rules": "RULE:^CN=([^,]+)$/$1/,DEFAULT",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": ";".join(f"User:{p}" for p in SUPER_USERS),
+        "allow.everyone.if.no.acl.found": "false",
     }
 
 
@@ -142,12 +180,17 @@ class KraftCluster:
 
     `kill`, `start_node`, `pause` and `resume` act on one node, for the fault injection of `sgs bench`."""
 
-    def __init__(self, data_dir: Path, nodes: int = 1, log_dir: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, nodes: int = 1, log_dir: Path | None = None, cert_dir: Path | None = None
+    ) -> None:
         if nodes not in (1, 3):
             raise ValueError(f"a KRaft cluster here has 1 or 3 nodes, not {nodes}")
         self.data_dir = data_dir.resolve()
         self.log_dir = (log_dir or self.data_dir).resolve()
         self.size = nodes
+        # links authenticated (issue 16): the brokers' certificate and the admin's, made here when missing
+        self.cert_dir = make_certs(cert_dir.resolve(), (BROKER, ADMIN)) if cert_dir else None
+        self.admin = Identity(ADMIN, self.cert_dir)
         self.cluster_id, self.nodes = self._layout()
         self.bootstrap = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
@@ -176,7 +219,7 @@ class KraftCluster:
             "log.dirs": str(self.data_dir / f"node-{node.id}"),
             **cluster_settings(self.size),
             **MACHINE_SETTINGS,
-            **listener_settings(node, voters),
+            **listener_settings(node, voters, self.cert_dir),
         }
 
     def _config(self, node: Node) -> Path:
@@ -248,7 +291,9 @@ class KraftCluster:
                 continue
             try:
                 admin = KafkaAdminClient(
-                    bootstrap_servers=self.bootstrap, request_timeout_ms=3000, reconnect_backoff_max_ms=500
+                    **kafka_settings(self.bootstrap, self.admin),
+                    request_timeout_ms=3000,
+                    reconnect_backoff_max_ms=500,
                 )
                 try:
                     brokers = len(admin.describe_cluster()["brokers"])

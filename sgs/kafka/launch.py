@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from sgs.kafka.security import kafka_settings
+
 
 class BrokerError(Exception):
     """The broker could not be started or reached."""
@@ -38,7 +40,7 @@ def wait_for_broker(bootstrap: str, timeout_s: float, proc: subprocess.Popen[byt
                     f"broker exited with code {proc.returncode} before answering on {bootstrap}"
                 )
             try:
-                admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+                admin = KafkaAdminClient(**kafka_settings(bootstrap), request_timeout_ms=2000)
                 admin.list_topics()
                 admin.close()
                 return

@@ -11,6 +11,8 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from sgs.kafka.security import aiokafka_settings, kafka_settings
+
 PROBE_TIMEOUT_S = 10.0
 
 
@@ -19,7 +21,7 @@ async def fetched_end_offsets(bootstrap: str, partitions: list[TopicPartition]) 
     last batch."""
     if not partitions:
         return {}
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    probe = AIOKafkaConsumer(**aiokafka_settings(bootstrap), enable_auto_commit=False, fetch_max_wait_ms=10)
     await probe.start()
     try:
         probe.assign(partitions)
@@ -44,7 +46,7 @@ def records_kept(bootstrap: str, partitions: int) -> int:
 
     from sgs.kafka.topics import SUBMITTED
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_settings(bootstrap), enable_auto_commit=False)
     try:
         parts = [Partition(topic, p) for topic in SUBMITTED.values() for p in range(partitions)]
         return sum(consumer.end_offsets(parts).values())

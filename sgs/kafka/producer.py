@@ -13,6 +13,7 @@ from kafka.errors import (
     RecordListTooLargeError,
 )
 
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import MAX_MESSAGE_BYTES
 
 
@@ -22,7 +23,7 @@ def durable_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
     linger 5 ms so that bursts travel together. It refuses a message over MAX_MESSAGE_BYTES at `send`
     (MessageSizeTooLargeError), the limit every topic has too. `overrides` tune timeouts for the caller's situation."""
     settings: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
+        **kafka_settings(bootstrap),  # this process's principal (issue 16)
         "max_request_size": MAX_MESSAGE_BYTES,
         "acks": "all",
         "enable_idempotence": True,

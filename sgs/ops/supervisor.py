@@ -21,9 +21,11 @@ from typing import IO
 
 import structlog
 
-from sgs.config import Federation
+from sgs.config import TIERS, Federation
+from sgs.kafka import security
 from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
 from sgs.kafka.engines import Engine
+from sgs.kafka.security import ADMIN, Identity, make_certs, principals
 from sgs.serialization.signing import local_keys
 
 STOP_GRACE_S = 15.0
@@ -79,20 +81,40 @@ def wait_http(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> boo
 SGS = [sys.executable, "-m", "sgs"]
 
 
+def kafka_certs(given: Path | None, data_dir: Path, federation: Federation, engine: Engine) -> Path | None:
+    """Where the Kafka certificates of a federation on one machine are, for the cluster this process starts
+    (issue 16): `--kafka-certs`, else, on Apache Kafka, `<data dir>/tls`, with one made for every principal
+    that has none; this process is then the admin (it creates the topics and ACLs). None on Tansu (no broker
+    auth)."""
+    if engine.name != "kafka":
+        return None
+    cert_dir = given or data_dir / "tls"
+    make_certs(cert_dir, principals((n.code for n in federation.nodes), TIERS))
+    security.use(Identity(ADMIN, cert_dir))
+    return cert_dir
+
+
 def child_env(
-    bootstrap: str, data_dir: Path, federation: Federation, log_level: str, engine: Engine = DEFAULT_ENGINE
+    bootstrap: str,
+    data_dir: Path,
+    federation: Federation,
+    log_level: str,
+    engine: Engine = DEFAULT_ENGINE,
+    cert_dir: Path | None = None,
 ) -> dict[str, str]:
     """The environment every child reads its settings from (`SGS_*`, sgs.cli.options). The children accept the
     shipped development tokens (`SGS_DEV`), which nothing else does, and sign with keys made for one machine
     under `<data dir>/keys` (`local_keys`), unless the config lists keys of its own: then its signers' private
-    keys are in `SGS_KEY_DIR` (issue 16)."""
-    keys: dict[str, str] = {}
+    keys are in `SGS_KEY_DIR` (issue 16). With `cert_dir`, each connects to Kafka as its own principal with its
+    certificate from there (`SGS_KAFKA_CERTS`)."""
+    keys: dict[str, str] = {"SGS_KAFKA_CERTS": str(cert_dir)} if cert_dir else {}
     config = federation.path
     if not federation.keys:
         config = local_keys(federation, data_dir / "keys")
         keys["SGS_KEY_DIR"] = str(data_dir / "keys")
+    inherited = {k: v for k, v in os.environ.items() if k != "SGS_KAFKA_CERTS"}
     return dict(
-        os.environ,
+        inherited,
         **keys,
         SGS_ENGINE=engine.name,
         SGS_KAFKA_BOOTSTRAP=bootstrap,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 def run_federation(args: argparse.Namespace) -> int:
     from sgs.config import load_config
-    from sgs.kafka.admin import ensure_topics
+    from sgs.kafka.admin import prepare_cluster
     from sgs.kafka.engines import engine_of, start_engine
     from sgs.kafka.launch import BrokerError
     from sgs.kafka.offsets import records_kept
@@ -33,6 +33,7 @@ def run_federation(args: argparse.Namespace) -> int:
         child_env,
         exited,
         federation_children,
+        kafka_certs,
         load_refbase,
         port_free,
         start_children,
@@ -68,17 +69,21 @@ def run_federation(args: argparse.Namespace) -> int:
     engine = engine_of(args)
     broker = None
     bootstrap = args.kafka_bootstrap
+    certs = Path(args.kafka_certs) if args.kafka_certs else None
     if not bootstrap:
+        certs = kafka_certs(certs, data_dir, federation, engine)
         try:
-            broker = start_engine(engine, data_dir=data_dir, log_dir=logs, brokers=args.brokers)
+            broker = start_engine(
+                engine, data_dir=data_dir, log_dir=logs, brokers=args.brokers, cert_dir=certs
+            )
         except BrokerError as exc:
             print(f"sgs up: {exc}", file=sys.stderr)
             return 1
         bootstrap = broker.bootstrap
-    ensure_topics(bootstrap, federation.partitions)
+    prepare_cluster(bootstrap, federation)
     kept = records_kept(bootstrap, federation.partitions) if broker and engine.name == "kafka" else 0
 
-    env = child_env(bootstrap, data_dir, federation, args.log_level, engine)
+    env = child_env(bootstrap, data_dir, federation, args.log_level, engine, certs)
     children = federation_children(ports)
     children.append(
         Child(

@@ -24,6 +24,7 @@ import argparse
 import os
 
 from sgs.cli.options import add_cluster_options, add_common_options, add_option
+from sgs.kafka import security
 from sgs.ops.chaos.schedule import add_fault_options
 
 
@@ -79,7 +80,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_option(p, "--out", default=None, help="write results.json and results.png here")
     # sgs/ops/chaos/schedule.py: faults to the bench's own processes, offsets from the first post (docs/chaos.md)
     add_fault_options(p, window_flag="--fault-window", window_default=60.0)
-    p.set_defaults(run=run)
+    # the owner of the cluster it starts (topics, ACLs); on a cluster named by --kafka-bootstrap, `bench`
+    p.set_defaults(run=run, kafka_principal=lambda a: security.BENCH if a.kafka_bootstrap else security.ADMIN)
 
 
 def worker_counts(text: str) -> tuple[int, ...]:

@@ -8,6 +8,7 @@ import time
 
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.producer import durable_producer
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import TopicSpec
 
 
@@ -34,7 +35,7 @@ def raw_pass_through(
     out.flush()
     produced_s = time.perf_counter() - started
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000)
+    consumer = KafkaConsumer(**kafka_settings(bootstrap), enable_auto_commit=False, max_poll_records=5000)
     consumer.assign([TopicPartition(source, p) for p in range(partitions)])
     consumer.seek_to_beginning()
     copied = 0
@@ -48,7 +49,7 @@ def raw_pass_through(
     copied_s = time.perf_counter() - started
     consumer.close()
     out.close()
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**kafka_settings(bootstrap))
     try:
         admin.delete_topics([source, sink])  # the embedded broker holds them in memory
     except Exception:  # noqa: BLE001 - a broker that cannot delete keeps two scratch topics; the run goes on

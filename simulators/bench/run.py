@@ -29,10 +29,11 @@ from tqdm import tqdm
 
 from sgs.config import TIERS, Federation, load_config, store_url
 from sgs.domain.records import to_json
-from sgs.kafka.admin import ensure_topics
+from sgs.kafka.admin import prepare_cluster
 from sgs.kafka.engines import RunningEngine, engine_of, start_engine
 from sgs.kafka.kraft import KraftCluster
 from sgs.kafka.launch import BrokerError, free_port
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import REJECTED as REJECTED_TOPIC
 from sgs.logs import configure_logging
 from sgs.ops.chaos import local as chaos_local
@@ -43,6 +44,7 @@ from sgs.ops.supervisor import (
     child_env,
     cpu_seconds,
     federation_children,
+    kafka_certs,
     load_refbase,
     start_children,
     stop_all,
@@ -119,7 +121,7 @@ def rejected_on_topic(bootstrap: str, partitions: int) -> tuple[set[tuple[str, i
 
     codec = default_codec()
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka_settings(bootstrap),
         enable_auto_commit=False,
         max_poll_records=5000,
         isolation_level="read_committed",  # what the worker's transactions committed, as the sinks read
@@ -281,10 +283,14 @@ class Bench:
         children: list[Child] = []
         chaos: Runner | None = None
         try:
+            certs = Path(args.kafka_certs) if args.kafka_certs else None
             if not bootstrap:
-                broker = start_engine(engine, data_dir=data_dir, log_dir=logs, brokers=int(args.brokers))
+                certs = kafka_certs(certs, data_dir, federation, engine)
+                broker = start_engine(
+                    engine, data_dir=data_dir, log_dir=logs, brokers=int(args.brokers), cert_dir=certs
+                )
                 bootstrap = broker.bootstrap
-            ensure_topics(bootstrap, federation.partitions)
+            prepare_cluster(bootstrap, federation)
             print("(a) raw broker pass-through ...", file=sys.stderr)
             raw = raw_pass_through(bootstrap, payloads, federation.partitions, self.run_id, self.stop)
             del payloads
@@ -295,7 +301,7 @@ class Bench:
             print("(b) starting the federation ...", file=sys.stderr)
             ports = {name: free_port() for name in ("node", "provincial", "national")}
             worker_ports = [free_port() for _ in range(int(args.workers))]
-            env = child_env(bootstrap, data_dir, federation, args.log_level, engine)
+            env = child_env(bootstrap, data_dir, federation, args.log_level, engine, certs)
             worker_args = [
                 "--unknown-subject-hold-s",
                 str(args.unknown_subject_hold_s),

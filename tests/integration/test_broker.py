@@ -9,12 +9,13 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from sgs.kafka.admin import ensure_topics
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.tansu import EmbeddedBroker
 from sgs.kafka.topics import TOPICS, TopicSpec
 
 
 def test_every_topic_exists_with_the_configured_partitions(kafka, federation):
-    consumer = KafkaConsumer(bootstrap_servers=kafka)
+    consumer = KafkaConsumer(**kafka_settings(kafka))
     try:
         for spec in TOPICS:
             assert consumer.partitions_for_topic(spec.name) == set(range(federation.partitions)), spec.name
@@ -29,13 +30,13 @@ def test_ensure_topics_is_idempotent(kafka, federation):
 def test_records_keyed_alike_land_in_one_partition_in_order(kafka, federation):
     topic = "sgs.test.broker-order"  # not a federation topic: its values are not Avro
     ensure_topics(kafka, federation.partitions, (TopicSpec(topic),))
-    producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+    producer = KafkaProducer(**kafka_settings(kafka), acks="all")
     metas = [producer.send(topic, key=b"order", value=str(i).encode()).get(10) for i in range(5)]
     producer.close()
     assert len({m.partition for m in metas}) == 1
     offsets = [m.offset for m in metas]
     assert offsets == sorted(offsets)
-    consumer = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_settings(kafka), enable_auto_commit=False)
     tp = TopicPartition(topic, metas[0].partition)
     consumer.assign([tp])
     consumer.seek(tp, offsets[0])

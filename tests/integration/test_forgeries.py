@@ -19,6 +19,7 @@ from kafka import KafkaProducer
 from services.sink.store import SinkStore
 from sgs.config import Federation
 from sgs.kafka import topics
+from sgs.kafka.security import kafka_settings
 from sgs.serialization.codec import default_codec
 from tests.support.node_process import NodeProcess
 from tests.support.node_records import clean
@@ -50,7 +51,7 @@ def outputs(kafka: str) -> Iterator[Outputs]:
 
 @pytest.fixture
 def producer(kafka: str) -> Iterator[KafkaProducer]:
-    p = KafkaProducer(bootstrap_servers=kafka, acks="all")
+    p = KafkaProducer(**kafka_settings(kafka), acks="all")
     yield p
     p.close()
 

@@ -15,13 +15,14 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.structs import OffsetAndMetadata
 
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import ACCEPTED, SUBMITTED
 
 pytestmark = pytest.mark.engine("kafka")
 
 
 def test_the_sessions_cluster_replicates_every_topic_three_times_with_two_in_sync(kafka):
-    admin = KafkaAdminClient(bootstrap_servers=kafka)
+    admin = KafkaAdminClient(**kafka_settings(kafka))
     try:
         for topic in admin.describe_topics([SUBMITTED["license"], ACCEPTED["penalty"]]):
             assert {len(p["replica_nodes"]) for p in topic["partitions"]} == {3}, topic["topic"]
@@ -68,11 +69,11 @@ def test_a_restarted_cluster_keeps_its_topics_records_and_committed_offsets(tmp_
     topic, group = SUBMITTED["penalty"], "test-kraft-restart"
     proc, bootstrap = _start_broker(tmp_path)
     try:
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = KafkaProducer(**kafka_settings(bootstrap), acks="all")
         metas = [producer.send(topic, key=b"k", value=str(i).encode()).get(30) for i in range(10)]
         producer.close()
         tp = TopicPartition(topic, metas[0].partition)
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        consumer = KafkaConsumer(**kafka_settings(bootstrap), group_id=group, enable_auto_commit=False)
         consumer.commit({tp: OffsetAndMetadata(metas[3].offset + 1, "", -1)})
         consumer.close()
     finally:
@@ -82,7 +83,7 @@ def test_a_restarted_cluster_keeps_its_topics_records_and_committed_offsets(tmp_
     proc, again = _start_broker(tmp_path)
     try:
         assert again == bootstrap  # the same ports, so clients' metadata stays right
-        consumer = KafkaConsumer(bootstrap_servers=again, group_id=group, enable_auto_commit=False)
+        consumer = KafkaConsumer(**kafka_settings(again), group_id=group, enable_auto_commit=False)
         assert consumer.committed(tp) == metas[3].offset + 1
         assert consumer.end_offsets([tp])[tp] == metas[-1].offset + 1
         consumer.assign([tp])

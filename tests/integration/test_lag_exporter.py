@@ -14,23 +14,24 @@ from prometheus_client import CollectorRegistry
 from services.lag_exporter.collector import ConsumerLagCollector
 from services.lag_exporter.service import serve_metrics
 from sgs.kafka.launch import free_port
+from sgs.kafka.security import kafka_settings
 
 
 def _make_group_behind(kafka: str, produced: int, committed: int) -> tuple[str, str]:
     """A fresh one-partition topic with `produced` records and a group that committed after `committed` of them."""
     topic = f"sgs.test.lag.{uuid.uuid4().hex[:8]}"
     group = f"sgs-test-lag-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka)
+    admin = KafkaAdminClient(**kafka_settings(kafka))
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     admin.close()
-    producer = KafkaProducer(bootstrap_servers=kafka)
+    producer = KafkaProducer(**kafka_settings(kafka))
     for i in range(produced):
         producer.send(topic, key=f"r{i}".encode(), value=b"x").get(
             timeout=10
         )  # one batch each: see services.lag_exporter.collector
     producer.close()
     consumer = KafkaConsumer(
-        bootstrap_servers=kafka,
+        **kafka_settings(kafka),
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sgs.config import Federation
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.launch import free_port
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.tansu import EmbeddedBroker
 from sgs.kafka.topics import RECEIPTS, REJECTED, SUBMITTED
 from sgs.serialization.codec import default_codec
@@ -56,6 +57,7 @@ def post_grouped(node: NodeProcess, items: list) -> list[dict]:
     return results
 
 
+@pytest.mark.engine("tansu")  # a broker of its own, to stop; the node's outbox is the same on either engine
 def test_records_posted_while_the_broker_is_down_all_arrive_once_it_is_back(
     federation: Federation, tmp_path: Path
 ) -> None:
@@ -156,7 +158,7 @@ def test_receipts_from_the_federation_update_the_department_view(
             assert r.status_code == 202, r.text
             taken.append((item, r.json()["receipt_id"]))
         now = datetime.now(UTC)
-        producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+        producer = KafkaProducer(**kafka_settings(kafka), acks="all")
         codec = default_codec()
         for item, receipt_id in taken:
             for status, reasons in (("ACCEPTED", []), ("RELAYED_PROVINCIAL", [])):
@@ -230,7 +232,7 @@ def test_record_rejected_at_the_node_reaches_sgs_rejected_with_every_reason(
 
 def rejections_with_receipt(kafka: str, receipt_id: str, timeout_s: float) -> tuple[bytes, dict]:
     """The (key, sgs.Rejection) on sgs.rejected carrying `receipt_id`, read from the beginning."""
-    consumer = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False, consumer_timeout_ms=1000)
+    consumer = KafkaConsumer(**kafka_settings(kafka), enable_auto_commit=False, consumer_timeout_ms=1000)
     codec = default_codec()
     try:
         parts = [TopicPartition(REJECTED, p) for p in consumer.partitions_for_topic(REJECTED) or ()]

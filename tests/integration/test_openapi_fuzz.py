@@ -69,7 +69,7 @@ def test_the_node_answers_every_generated_request_as_documented(
 def test_the_sinks_answer_every_generated_request_as_documented(
     kafka: str, tmp_path_factory: pytest.TempPathFactory, tier: str
 ) -> None:
-    sink = SinkProcess(kafka, relay_topic(kafka, 1), tmp_path_factory.mktemp("fuzz-sink"), tier).start()
+    sink = SinkProcess(kafka, relay_topic(kafka, 1, tier), tmp_path_factory.mktemp("fuzz-sink"), tier).start()
     try:
         covered = fuzz(sink.url, {"Authorization": "Bearer op-secret-123"})
         assert "GET /v1/records" in covered

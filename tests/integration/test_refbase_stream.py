@@ -14,6 +14,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from stdnum.cn import ric, uscc
 
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import REF_LEGAL_PERSONS, REF_PERSONS
 from sgs.serialization.codec import default_codec
 from tests.support.paths import REPO
@@ -37,7 +38,7 @@ class Reader:
 
     def __init__(self, kafka: str, topic: str, keys: set[str]) -> None:
         self.topic, self.keys = topic, keys
-        self.consumer = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+        self.consumer = KafkaConsumer(**kafka_settings(kafka), enable_auto_commit=False)
         self.partitions = [
             TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or ())
         ]

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.sink.store import SinkStore
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import MAX_MESSAGE_BYTES, RECEIPTS
 from sgs.serialization.codec import SerializationError, default_codec
 from tests.support.polling import wait_until
@@ -31,7 +32,7 @@ def sinks() -> Iterator[list[SinkProcess]]:
 def receipts_start(kafka: str) -> dict[int, int]:
     """Where to start reading receipts: the reported end offsets (on Tansu a lower bound, which only means reading
     a few more receipts of other tests, filtered out by record id)."""
-    consumer = KafkaConsumer(bootstrap_servers=kafka)
+    consumer = KafkaConsumer(**kafka_settings(kafka))
     try:
         tps = [TopicPartition(RECEIPTS, p) for p in (consumer.partitions_for_topic(RECEIPTS) or set())]
         return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
@@ -43,7 +44,7 @@ def receipts_for(
     kafka: str, record_ids: set[str], start: dict[int, int], expected: int
 ) -> list[dict[str, Any]]:
     """The receipts for these records on `sgs.receipts`, read from `start` (other tests write there too)."""
-    consumer = KafkaConsumer(bootstrap_servers=kafka, consumer_timeout_ms=1000)
+    consumer = KafkaConsumer(**kafka_settings(kafka), consumer_timeout_ms=1000)
     tps = [TopicPartition(RECEIPTS, p) for p in (consumer.partitions_for_topic(RECEIPTS) or set())]
     consumer.assign(tps)
     for tp in tps:
@@ -120,7 +121,7 @@ def test_the_national_sink_never_holds_a_natural_persons_or_simple_procedure_pen
     kafka: str, data_dir: Path, sinks: list[SinkProcess]
 ) -> None:
     """D11: 信用中国 does not collect them, even if a relay sends them by mistake."""
-    topic = relay_topic(kafka)
+    topic = relay_topic(kafka, tier="national")
     tag = unique_tag()
     natural = penalty_record(f"处〔{tag}〕1号", "李四", counterpart=person())
     simple = penalty_record(f"处〔{tag}〕2号", f"{tag}公司", procedure="SIMPLE")
@@ -141,7 +142,7 @@ def test_a_poison_message_is_counted_and_skipped(
 ) -> None:
     topic = relay_topic(kafka, partitions=1)
     tag = unique_tag()
-    producer = KafkaProducer(bootstrap_servers=kafka)
+    producer = KafkaProducer(**kafka_settings(kafka))
     garbage = b"not avro at all"
     producer.send(
         topic, key=b"penalty:x:y", value=garbage, headers=headers("worker", topic, b"penalty:x:y", garbage)

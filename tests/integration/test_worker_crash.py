@@ -17,6 +17,7 @@ from kafka import TopicPartition as KafkaPartition
 from sgs.kafka import topics
 from sgs.kafka.admin import ensure_topics
 from sgs.kafka.offsets import fetched_end_offsets
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.tansu import EmbeddedBroker
 from tests.support.polling import wait_until
 from tests.support.signed import headers
@@ -160,7 +161,7 @@ def test_a_restarted_worker_recovers_the_state_of_every_committed_record(kafka, 
         )
         parts = [TopicPartition(topics.SUBMITTED["license"], p) for p in range(federation.partitions)]
         ends = asyncio.run(fetched_end_offsets(kafka, parts))  # Tansu's ListOffsets answer is short
-        group = KafkaConsumer(bootstrap_servers=kafka, group_id=first.app_id, enable_auto_commit=False)
+        group = KafkaConsumer(**kafka_settings(kafka), group_id=first.app_id, enable_auto_commit=False)
         wait_until(
             lambda: all((group.committed(KafkaPartition(*tp)) or 0) >= end for tp, end in ends.items()),
             60,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import SUBMITTED
 from sgs.serialization.codec import default_codec
 from tests.support.service_process import ServiceProcess
@@ -41,7 +42,7 @@ class NodeProcess(ServiceProcess):
 def submitted_versions(kafka: str, wanted: set[str], timeout_s: float = 60) -> list[tuple[str, int]]:
     """Every (record_id, version) among `wanted` record ids on sgs.submitted.*, duplicates included, read from the
     beginning until each wanted id has been seen (other tests' records on the shared topics are skipped)."""
-    consumer = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False, consumer_timeout_ms=1000)
+    consumer = KafkaConsumer(**kafka_settings(kafka), enable_auto_commit=False, consumer_timeout_ms=1000)
     codec = default_codec()
     seen: list[tuple[str, int]] = []
     try:

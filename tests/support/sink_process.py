@@ -9,15 +9,17 @@ from kafka import KafkaProducer
 
 from services.sink.store import SinkStore
 from sgs.kafka.admin import ensure_topics
+from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import TopicSpec
 from tests.support.service_process import ServiceProcess
 from tests.support.signed import headers
 from tests.support.sink_records import encoded, unique_tag
 
 
-def relay_topic(kafka: str, partitions: int = 4) -> str:
-    """A relay topic of the test's own, so other tests' records never reach this sink (and its receipts)."""
-    name = f"sgs.relay.test-{unique_tag()}"
+def relay_topic(kafka: str, partitions: int = 4, tier: str = "provincial") -> str:
+    """A relay topic of the test's own, so other tests' records never reach this sink (and its receipts); named
+    under its tier's relay, which is what the tier's sink may read on Apache Kafka (issue 16)."""
+    name = f"sgs.relay.{tier}.test-{unique_tag()}"
     ensure_topics(kafka, partitions, (TopicSpec(name, compacted=True),))
     return name
 
@@ -25,7 +27,7 @@ def relay_topic(kafka: str, partitions: int = 4) -> str:
 def produce(kafka: str, topic: str, messages: list[dict[str, Any]]) -> dict[int, int]:
     """Send the messages; returns, per partition, the offset after the last one sent (the broker's own end
     offsets are not exact on Tansu: it reports the last batch's base offset + 1)."""
-    producer = KafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=5)
+    producer = KafkaProducer(**kafka_settings(kafka), acks="all", linger_ms=5)
     try:
         futures = []
         for m in messages:  # signed by the worker, as the sinks accept nothing else (issue 16)

@@ -12,6 +12,7 @@ import httpx
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from sgs.kafka import topics
+from sgs.kafka.security import kafka_settings
 from sgs.serialization.codec import default_codec
 from tests.support.polling import wait_until
 from tests.support.service_process import ServiceProcess
@@ -32,7 +33,7 @@ class WorkerProcess(ServiceProcess):
     module = "services.worker"
 
     def __init__(self, bootstrap: str, data_dir: Path, app_id: str | None = None, **flags: Any) -> None:
-        self.app_id = app_id or f"test-{uuid.uuid4().hex[:12]}"
+        self.app_id = app_id or f"sgs-municipal-test-{uuid.uuid4().hex[:12]}"  # the worker principal's prefix
         super().__init__(f"worker-{self.app_id}", data_dir)
         self.bootstrap = bootstrap
         self.extra_flags = flags
@@ -64,7 +65,7 @@ class Submitter:
     """Produces records as a district node would (key = record id), and reference-base changes."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        self.producer = KafkaProducer(**kafka_settings(bootstrap), acks="all")
         self.codec = default_codec()
 
     def submit(self, kind: str, record: dict[str, Any]) -> None:
@@ -153,7 +154,7 @@ class Outputs:
 
     def __init__(self, bootstrap: str) -> None:
         self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+            **kafka_settings(bootstrap), enable_auto_commit=False, isolation_level="read_committed"
         )
         parts = [
             TopicPartition(t, p) for t in OUTPUT_TOPICS for p in self.consumer.partitions_for_topic(t) or ()

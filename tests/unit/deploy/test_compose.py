@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -30,8 +31,9 @@ PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 
 
 def _interpolate(value: object) -> str:
-    """Compose's `${VAR:-default}` with the defaults, as an unconfigured `docker compose up` sees it."""
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+    """Compose's `${VAR:-default}` with the defaults, as an unconfigured `docker compose up` sees it (and `$$`, a
+    literal `$`)."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value)).replace("$$", "$")
 
 
 def _long_flags(parser: argparse.ArgumentParser) -> set[str]:
@@ -211,13 +213,29 @@ def test_compose_kafka_is_the_cluster_the_tests_run_on() -> None:
         settings = _kafka_settings(_env(service))
         assert {k: settings.get(k) for k in cluster_settings(3)} == cluster_settings(3), name
         node = Node(int(settings["node.id"]), 9092, 9093)
-        for key, value in listener_settings(node, settings["controller.quorum.voters"]).items():
+        tls = Path("/var/lib/sgs-tls")  # the `tls` volume, where every container mounts it
+        for key, value in listener_settings(node, settings["controller.quorum.voters"], tls).items():
             if key in ("listener.security.protocol.map",):  # compose adds HOST, for clients outside it
                 assert set(value.split(",")) <= set(settings[key].split(",")), (name, key)
             elif key not in ("listeners", "advertised.listeners"):  # host names and ports differ by design
                 assert settings[key] == value, (name, key)
     engines = {_env(s).get("SGS_ENGINE") for s in SGS_SERVICES.values() if s["command"][0] != "keys"}
-    assert engines == {"kafka"}  # the one-shot `keys` service never talks to Kafka
+    assert engines == {"kafka"}  # the one-shot `keys` services never talk to Kafka
+
+
+def test_compose_kafka_has_no_plaintext_listener_and_publishes_only_on_loopback() -> None:
+    """Issue 16: every listener is mutual TLS, what a broker publishes is bound to the host's loopback, and every
+    service that talks to Kafka is given the certificates."""
+    for name, service in SERVICES.items():
+        if not service.get("image", "").startswith("apache/kafka:"):
+            continue
+        settings = _kafka_settings(_env(service))
+        protocols = {entry.split(":")[1] for entry in settings["listener.security.protocol.map"].split(",")}
+        assert protocols == {"SSL"}, name
+        assert all(str(port).startswith("127.0.0.1:") for port in service["ports"]), name
+    for name, service in SGS_SERVICES.items():
+        if "SGS_KAFKA_BOOTSTRAP" in _env(service):
+            assert _env(service)["SGS_KAFKA_CERTS"] == "/var/lib/sgs-tls", name
 
 
 def test_worker_scales_without_fixed_names_or_host_ports() -> None:
