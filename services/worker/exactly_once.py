@@ -30,9 +30,9 @@ topic groups by partition count at each assignment: the one-partition `<app id>-
 the broker creates on the first start's metadata request (after that start's assignment), came first from the
 second start on, so a worker killed in its first run left `<app>-0-1..3` open while its successor fenced only
 `<app>-0-0` and wrote as `<app>-1-*`: read-committed sinks stood at the dead transactions' first offsets for the
-whole transaction timeout (the bench's `worker:restart` lost 407 of 491 outcomes). The app runs without the
-leader topic (`service.build_app`), so its topics are one group, `0`, at every start; `check_transactional_ids`
-fails a start where that no longer holds rather than leave such transactions behind.
+whole transaction timeout (the bench's `worker:restart` lost 407 of 491 outcomes). Under exactly-once the app runs
+without the leader topic (`service.build_app`), so its topics are one group, `0`, at every start;
+`check_transactional_ids` fails a start where that no longer holds rather than leave such transactions behind.
 """
 
 from __future__ import annotations

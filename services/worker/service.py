@@ -49,11 +49,12 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         # Every topic the app uses exists before it starts (`ensure_topics`), with the federation's partition
         # count: faust must not create one with a broker default.
         topic_allow_declare=False,
-        # No leader topic (nothing here runs on the leader only): faust numbers its topic groups in order of
-        # partition count, and the leader topic, one partition, exists only from a second start on, so it shifted
-        # the streams' group, hence their transactional ids, between the first start and a restart
-        # (`exactly_once.py`). Without it every topic the app reads is in group 0, at every start.
-        topic_disable_leader=True,
+        # Under exactly-once no leader topic (nothing here runs on the leader only): faust numbers its topic groups
+        # in order of partition count, and the leader topic, one partition, exists only from a second start on, so
+        # it shifted the streams' group, hence their transactional ids, between the first start and a restart
+        # (`exactly_once.py`). Without it every topic the app reads is in group 0, at every start. (On Tansu,
+        # at-least-once, the ids do not exist and the app keeps faust's default.)
+        topic_disable_leader=settings.engine.transactions,
         # Transactions do not work on Tansu (ARCHITECTURE.md): there, at-least-once with dedup.
         processing_guarantee="exactly_once" if settings.engine.transactions else "at_least_once",
         broker_rebalance_timeout=3,  # Tansu waits the whole rebalance timeout on every group join
@@ -92,7 +93,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
 
         @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # an async receiver, which the signal awaits
         async def same_transactional_ids(sender: faust.App, *_: Any, **__: Any) -> None:
-            """Under exactly-once a restart must take the transactional ids its predecessor used (`exactly_once`)."""
+            """Under exactly-once a restart takes its predecessor's transactional ids (`exactly_once`)."""
             check_transactional_ids(sender, cast(Consumer, sender.consumer).assignment())
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # an async receiver, which the signal awaits
