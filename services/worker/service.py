@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.worker import agents, aggregates
 from services.worker.context import Context, app_topics, log
-from services.worker.exactly_once import GatedCommitConsumer, LongTransactionProducer
+from services.worker.exactly_once import GatedCommitConsumer, LongTransactionProducer, check_transactional_ids
 from services.worker.reference_mirror import ReferenceBases
 from services.worker.settings import WorkerSettings
 from services.worker.stages import decide
@@ -57,6 +57,12 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         # Every topic the app uses exists before it starts (`ensure_topics`), with the federation's partition
         # count: faust must not create one with a broker default.
         topic_allow_declare=False,
+        # Under exactly-once no leader topic (nothing here runs on the leader only): faust numbers its topic groups
+        # in order of partition count, and the leader topic, one partition, exists only from a second start on, so
+        # it shifted the streams' group, hence their transactional ids, between the first start and a restart
+        # (`exactly_once.py`). Without it every topic the app reads is in group 0, at every start. (On Tansu,
+        # at-least-once, the ids do not exist and the app keeps faust's default.)
+        topic_disable_leader=settings.engine.transactions,
         # Transactions do not work on Tansu (ARCHITECTURE.md): there, at-least-once with dedup.
         processing_guarantee="exactly_once" if settings.engine.transactions else "at_least_once",
         broker_rebalance_timeout=3,  # Tansu waits the whole rebalance timeout on every group join
@@ -90,6 +96,13 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
     @app.task
     async def follow_reference_bases() -> None:
         await refs.follow()
+
+    if settings.engine.transactions:
+
+        @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # an async receiver, which the signal awaits
+        async def same_transactional_ids(sender: faust.App, *_: Any, **__: Any) -> None:
+            """Under exactly-once a restart takes its predecessor's transactional ids (`exactly_once`)."""
+            check_transactional_ids(sender, cast(Consumer, sender.consumer).assignment())
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # an async receiver, which the signal awaits
     async def rewind_never_committed(sender: faust.App, *_: Any, **__: Any) -> None:
