@@ -19,6 +19,18 @@ commit belongs to records whose offsets were not committed, which the next start
 (rather than leaving it open until the coordinator's timeout) lets committed readers of those partitions go on at
 once.
 
+A rebalance must roll back to what was committed. faust drops the acks of the revoked partitions (with the eager
+protocol, every partition) before it commits at a rebalance, so the records done since the last commit are read
+again afterwards, while their outputs and table writes wait in the open transactions: kept, they would reach the
+sinks twice once committed; and where faust replaced a partition's producer, the new one fenced the old and its
+transaction was aborted, but the in-memory tables kept its writes, so the records read again met state saying
+they were done and their outputs were lost (issue 13: the bench's `broker:restart`, whose dead coordinator forced a
+rebalance, lost withdrawals that way: the decisions, read again, met `not_published`). So at every rebalance the
+worker aborts the open transactions and empties the tables, and forgets faust's recovery offsets for them, so
+that faust recovers each table in full from its committed changelog (read_committed) before the streams go on
+from the committed offsets (`roll_back_to_committed`): a restart of the processing state without a restart of
+the process.
+
 A transaction also has to outlive a cluster that is down for a while: the coordinator aborts one left open longer
 than the producer's transaction timeout and fences its producer, and faust then crashes the worker. aiokafka's
 default of 60 s was shorter than a 30 s outage plus the cluster's restart on two busy cores (the bench's
@@ -40,8 +52,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
+import faust
+from aiokafka.errors import KafkaError
+from aiokafka.producer.transaction_manager import TransactionState
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 
@@ -80,15 +95,27 @@ class CommitGate:
 TRANSACTION_TIMEOUT_MS = 5 * 60 * 1000  # within the broker's transaction.max.timeout.ms (15 min by default)
 
 
+ABORT_TIMEOUT_S = 30.0  # an abort is one round trip to the coordinator; longer means the cluster is away
 ABORT_ON_STOP_S = 5.0  # the worker's whole stop is bounded by `service.STOP_GRACE_S`
 
 
 class LongTransactionProducer(faust_aiokafka.Producer):
     """faust's producer, its transactional producers allowed `TRANSACTION_TIMEOUT_MS`, and what they hold open
-    aborted when it stops."""
+    aborted at a rebalance and when it stops."""
 
     def _settings_extra(self) -> Mapping[str, Any]:
         return {**super()._settings_extra(), "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS}
+
+    async def abort_open_transactions(self, timeout_s: float = ABORT_TIMEOUT_S) -> None:
+        """Abort every transaction in progress; raises when one cannot be aborted within `timeout_s` or a producer
+        failed for good, which at a rebalance faust turns into the app's crash and the worker's restart."""
+        for transactional_id, producer in list(self._transaction_producers.items()):
+            state = producer._txn_manager.state  # noqa: SLF001  (aiokafka has no public transaction state)
+            if state == TransactionState.FATAL_ERROR:
+                raise KafkaError(f"the transactional producer {transactional_id} failed for good")
+            if state in (TransactionState.IN_TRANSACTION, TransactionState.ABORTABLE_ERROR):
+                async with self._trn_locks[transactional_id]:
+                    await asyncio.wait_for(producer.abort_transaction(), timeout_s)
 
     async def on_stop(self) -> None:
         for transactional_id in list(self._transaction_producers):
@@ -97,6 +124,21 @@ class LongTransactionProducer(faust_aiokafka.Producer):
             except TimeoutError:
                 break  # the cluster is gone: the coordinator aborts them after the transaction timeout
         await super().on_stop()
+
+
+async def roll_back_to_committed(app: faust.App) -> None:
+    """At a rebalance (module docstring): abort the open transactions, empty every table and forget where faust's
+    recovery had read each changelog to, so that faust recovers every table from the start of its committed
+    changelog before the streams go on from the committed offsets."""
+    await cast(LongTransactionProducer, app.producer).abort_open_transactions()
+    for table in app.tables.values():
+        # the memory store (`store="memory://"`): its dict and its keys' partitions
+        store = cast(Any, table.data)
+        store.data.clear()
+        store._key_partition.clear()  # noqa: SLF001
+    # The memory store persists no offset, so a changelog partition without one here is read from its start
+    # (`Recovery._add`, `_build_offsets`); with one, only from there on.
+    cast(Any, app.tables).recovery.active_offsets.clear()
 
 
 def check_transactional_ids(app: Any, tps: Any) -> None:

@@ -18,7 +18,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.worker import agents, aggregates
 from services.worker.context import Context, app_topics, log
-from services.worker.exactly_once import GatedCommitConsumer, LongTransactionProducer, check_transactional_ids
+from services.worker.exactly_once import (
+    GatedCommitConsumer,
+    LongTransactionProducer,
+    check_transactional_ids,
+    roll_back_to_committed,
+)
 from services.worker.reference_mirror import ReferenceBases
 from services.worker.settings import WorkerSettings
 from services.worker.stages import decide
@@ -103,6 +108,12 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         async def same_transactional_ids(sender: faust.App, *_: Any, **__: Any) -> None:
             """Under exactly-once a restart takes its predecessor's transactional ids (`exactly_once`)."""
             check_transactional_ids(sender, cast(Consumer, sender.consumer).assignment())
+
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # an async receiver, which the signal awaits
+        async def roll_back(sender: faust.App, *_: Any, **__: Any) -> None:
+            """Under exactly-once a rebalance starts again from what was committed (`exactly_once`, issue 13)."""
+            await roll_back_to_committed(sender)
+            log.info("worker.rolled_back_to_committed")
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # an async receiver, which the signal awaits
     async def rewind_never_committed(sender: faust.App, *_: Any, **__: Any) -> None:
