@@ -105,6 +105,11 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     data = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    _write_secret(path, data)
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    """A file only its owner reads (0600 from its creation, never readable by others in between)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
@@ -176,9 +181,7 @@ def _new_cert(cert_dir: Path, principal: str) -> None:
     cert_path(cert_dir, principal).write_bytes(pem)
     if principal in JAVA_PRINCIPALS:
         keystore = keystore_path(cert_dir, principal)
-        fd = os.open(keystore, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(key_path(cert_dir, principal).read_bytes() + pem)
+        _write_secret(keystore, key_path(cert_dir, principal).read_bytes() + pem)
         # what Kafka's own tools connect with as this principal (the brokers' healthcheck in docker-compose.yml)
         (cert_dir / f"{principal}.client.properties").write_text(
             "security.protocol=SSL\nssl.keystore.type=PEM\n"
