@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 
+from services.worker import holding
 from services.worker.context import KIND_BY_TOPIC, WORKER_ONLY, Context, Step, guarded
 from services.worker.reference_mirror import ReferenceBases
 from services.worker.stages import dedup, reconcile, route, timeliness, validate
@@ -36,7 +37,7 @@ def register(ctx: Context, refs: ReferenceBases) -> None:
     async def retry_held(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await refs.loaded.wait()
-            await reconcile.wait_for_retry(event)
+            await holding.wait_for_retry(event)
             await guarded(ctx, "held", event, "unknown", _held)
 
     @ctx.app.agent(ctx.expiry, name="expire")
@@ -61,7 +62,7 @@ def register(ctx: Context, refs: ReferenceBases) -> None:
     async def _held(event: faust.EventT, step: Step) -> None:
         if not await ctx.signed(event, "unknown", WORKER_ONLY):
             return
-        held_since = reconcile.held_since(event)
+        held_since = holding.held_since(event)
         _, record = ctx.codec.decode(event.value)
         await _from_reconcile(event, record, step, held_since)
 

@@ -25,6 +25,14 @@ def add_options(p: argparse.ArgumentParser) -> None:
     )
     add_option(
         p,
+        "--unknown-record-hold-s",
+        type=float,
+        default=30.0,
+        help="how long a decision on a record this worker does not hold (yet) is held and retried before it is "
+        "refused as unknown_record (after a crash, a decision can be read before its record is read again)",
+    )
+    add_option(
+        p,
         "--sweep-interval-s",
         type=float,
         default=86400.0,

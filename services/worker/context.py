@@ -7,7 +7,8 @@ The stages are one module each, plain functions called in order by the agents of
         -> sgs.accepted.{license,penalty}, sgs.relay.{provincial,national}, receipts, alerts
     reconcile -> <app>-held -> (retry) reconcile -> timeliness -> route, while the subject is unknown
     <app>-expiry (fed by the publicity sweep) -> expire -> sgs.relay.*
-    sgs.decisions -> decide; a repair -> <app>-repairs (by subject) -> subject -> <app>-repair-outcomes -> repair
+    sgs.decisions -> decide -> <app>-held-decisions -> (retry) decide, while the record is not known
+    decide: a repair -> <app>-repairs (by subject) -> subject -> <app>-repair-outcomes -> repair
 
 Every topic is keyed by record id with the federation's partition count, so one record's versions, its state in
 every table and every stage's work on it stay in one partition, on one worker; only `<app>-repairs` and its table
@@ -44,7 +45,7 @@ KIND_BY_TOPIC = {name: kind for kind, name in topics.SUBMITTED.items()}
 UNKNOWN = "unknown"  # metric label for a district or department the federation config does not know
 
 # The app's own topics, `<app id>-<suffix>`; created with the federation's partition count before faust starts.
-INTERNAL_TOPICS = ("held", "expiry", "repairs", "repair-outcomes")
+INTERNAL_TOPICS = ("held", "held-decisions", "expiry", "repairs", "repair-outcomes")
 # faust names a table's changelog `<app id>-<table>-changelog`; created the same way (compacted).
 TABLES = ("records", "daily", "subjects")
 WORKER_ONLY = frozenset({WORKER})  # who may write the app's own topics (issue 16)
@@ -98,8 +99,11 @@ class Context:
         self.submitted = raw_topic(*topics.SUBMITTED.values())
         self.held = raw_topic(f"{s.app_id}-held")
         self.expiry = raw_topic(f"{s.app_id}-expiry")
-        self.decisions = raw_topic(topics.DECISIONS)  # decisions on records (`lifecycle.py`, D15, D16)
-        # A credit repair's round trip through its subject's partition (`lifecycle.py`, D16): keyed by subject,
+        self.decisions = raw_topic(topics.DECISIONS)  # decisions on records (`stages/decide.py`, D15, D16)
+        self.held_decisions = raw_topic(
+            f"{s.app_id}-held-decisions"
+        )  # ... on records not read yet (`holding.py`)
+        # A credit repair's round trip through its subject's partition (`stages/decide.py`, D16): keyed by subject,
         # then back keyed by record id.
         self.repairs = raw_topic(f"{s.app_id}-repairs")
         self.repair_outcomes = raw_topic(f"{s.app_id}-repair-outcomes")
@@ -116,7 +120,7 @@ class Context:
         #   "seen": {"version", "hash", "offset"} of the highest version seen (D4), for dedup and ordering;
         #   "relayed": what the route stage relayed: version, tiers holding it, publicity end (D11, D14);
         #   "counted": {version: [measures]} already counted, so a replay counts nothing twice (D8);
-        #   "decisions", "objection": decisions applied and whether an objection is open (lifecycle.py, D15, D16).
+        #   "decisions", "objection": decisions applied and whether an objection is open (stages/decide.py, D15, D16).
         self.records = table("records")
         # "<partition>|<day>|<district>|<department>|<kind>" -> {measure: count} (D8); months are sums of days.
         self.daily = table("daily")

@@ -25,17 +25,12 @@ class WorkerSettings:
     federation: Federation
     calendar: Calendar
     unknown_subject_hold_s: float
+    unknown_record_hold_s: float
     sweep_interval_s: float
     aggregates_url: str
     log_level: str
     key_dir: Path  # holds `worker.key`, the worker's signing key (issue 16)
     engine: Engine = DEFAULT_ENGINE
-
-    @property
-    def retry_interval_s(self) -> float:
-        """How often a held record is re-checked: often enough to notice a reference-base change soon after it
-        arrives, rarely enough that a burst of unknown subjects does not flood the held topic."""
-        return min(5.0, max(0.5, self.unknown_subject_hold_s / 6))
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> WorkerSettings:
@@ -49,6 +44,7 @@ class WorkerSettings:
             federation=federation,
             calendar=Calendar.for_federation(federation, args.calendar_overrides),
             unknown_subject_hold_s=float(args.unknown_subject_hold_s),
+            unknown_record_hold_s=float(args.unknown_record_hold_s),
             sweep_interval_s=float(args.sweep_interval_s),
             aggregates_url=store_url(args.aggregates_url, data_dir),
             log_level=args.log_level,

@@ -25,6 +25,7 @@ TIERS = ("provincial", "national")
 DECIDED = date(2026, 10, 9)  # 令第36号, a general penalty: published up to a year, repairable from 2027-01-09
 # The seeds' rule set: 严重失信 never repairable, a bar of a year after a repair (D16).
 SEEDS_DECIDED = date(2025, 12, 1)
+RECORD_HOLD_S = 4  # --unknown-record-hold-s: how long a decision waits for a record the worker does not hold
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,11 @@ def worker(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wor
     2026-04-01) has a year of publicity at most, so on the real calendar the sweep would soon withdraw every one
     these tests decide on. The sweep has its own test (test_worker)."""
     w = WorkerProcess(
-        kafka, tmp_path_factory.mktemp("worker"), unknown_subject_hold_s=HOLD_S, sweep_interval_s=3600
+        kafka,
+        tmp_path_factory.mktemp("worker"),
+        unknown_subject_hold_s=HOLD_S,
+        unknown_record_hold_s=RECORD_HOLD_S,
+        sweep_interval_s=3600,
     ).start()
     w.wait_ready()
     yield w
@@ -170,11 +175,28 @@ def test_the_same_decision_twice_withdraws_once(worker, submitter, outputs, fede
         assert len(withdrawals(outputs, rid, tier)) == 1
 
 
-def test_a_decision_on_a_record_the_worker_does_not_hold_is_rejected(worker, submitter, outputs, federation):
+def test_a_decision_on_a_record_the_worker_does_not_hold_is_rejected_after_the_hold(
+    worker, submitter, outputs, federation
+):
     rec = record(federation, "penalty", decided_on=DECIDED, submitted_on=date(2026, 10, 12))
     decision = submitter.decide(rec, "OBJECTION_RAISED", date(2026, 11, 2))
     rejected = wait_receipt(outputs, decision["receipt_id"], "REJECTED")
     assert [r["rule"] for r in rejected["reasons"]] == ["unknown_record"]
+    assert (rejected["at"] - decision["submitted_at"]).total_seconds() >= RECORD_HOLD_S  # after the hold
+
+
+def test_a_decision_read_before_its_record_waits_for_it(worker, submitter, outputs, federation):
+    """After a worker's crash, a decision can be read again before the record it follows (another topic): it is
+    held until the record is known, not refused (`--unknown-record-hold-s`)."""
+    rec = known(submitter, record(federation, "penalty", decided_on=DECIDED, submitted_on=date(2026, 10, 12)))
+    rid = rec["envelope"]["record_id"]
+    decision = submitter.decide(rec, "OBJECTION_TAKEN_DOWN", date(2026, 11, 20))
+    submitter.submit("penalty", rec)
+    wait_receipt(outputs, decision["receipt_id"], "ACCEPTED")
+    outputs.read_to_end()
+    for tier in TIERS:
+        assert [w["reason"] for w in withdrawals(outputs, rid, tier)] == ["OBJECTION_UPHELD"]
+    assert not [r for r in receipts(outputs, decision["receipt_id"]) if r["status"] == "REJECTED"]
 
 
 def test_a_penalty_decided_in_the_year_after_a_repair_of_its_subject_is_not_repairable(

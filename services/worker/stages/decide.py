@@ -14,9 +14,12 @@ D16 terms) decides:
   `annotations.under_objection` set or cleared (`route.mark_objection`); the mark also goes on the record's later
   versions while the objection is open (`objection_open`, read by the timeliness stage). A correction itself is a
   new version through the normal path.
+- A decision on a record this worker does not hold is held (`holding.py`, <app>-held-decisions) and tried again
+  until `--unknown-record-hold-s` has passed: after a worker's crash the decision can be read before the record it
+  follows is read again.
 - A decision that cannot apply is rejected with its reason on `sgs.rejected` and a REJECTED receipt: a record this
-  worker does not hold (`unknown_record`: the district node sends a decision only for a record the municipal
-  platform accepted, so this is a wrong id or a record that was never relayed), a record no tier holds any more
+  worker still does not hold after that (`unknown_record`: the district node sends a decision only for a record the
+  municipal platform accepted, so this is a wrong id or a record that was never relayed), a record no tier holds any more
   (`not_published`), a repair D16 does not allow (`repair.*`: `sgs.domain.lifecycle.repair_refusal` for the
   record's own terms as the rule book rules on them, `sgs.domain.lifecycle.repeat_refusal` for its subject's
   history).
@@ -37,7 +40,7 @@ from typing import Any
 
 import faust
 
-from services.worker import metrics
+from services.worker import holding, metrics
 from services.worker.context import WORKER_ONLY, Context, Step, guarded, log, reason
 from services.worker.stages import route
 from sgs.domain.lifecycle import (
@@ -51,6 +54,7 @@ from sgs.domain.rulebook import Period
 from sgs.serialization.codec import SerializationError
 
 STAGE = "decision"
+OFFSET = "sgs-decision-offset"  # a held decision's offset on `sgs.decisions`
 _MARK = {True: "已标注异议", False: "已清除异议标注"}
 
 
@@ -98,6 +102,12 @@ def register(ctx: Context) -> None:
         async for event in stream.events():
             await guarded(ctx, STAGE, event, "unknown", _apply)
 
+    @ctx.app.agent(ctx.held_decisions, name="held_decision")
+    async def retry_held_decisions(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await holding.wait_for_retry(event)
+            await guarded(ctx, STAGE, event, "unknown", _retry)
+
     @ctx.app.agent(ctx.repairs, name="subject")
     async def judge_repairs(stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -110,6 +120,11 @@ def register(ctx: Context) -> None:
 
     async def _apply(event: faust.EventT, step: Step) -> None:
         await apply(ctx, event)
+
+    async def _retry(event: faust.EventT, step: Step) -> None:
+        # held by this worker, which checked the node's signature then
+        if await ctx.signed(event, "unknown", WORKER_ONLY):
+            await retry_held(ctx, event)
 
     async def _judge(event: faust.EventT, step: Step) -> None:
         if await ctx.signed(event, "penalty", WORKER_ONLY):
@@ -153,12 +168,25 @@ async def apply(ctx: Context, event: faust.EventT) -> None:
     if key != decision.record_id:  # the key decides the partition, and so whose `records` entry is at hand
         await _refuse(ctx, decision, reason("-", "key_mismatch", "消息键与记录标识不一致", key))
         return
-    relayed = await _applicable(ctx, decision)
+    await _decide(ctx, decision, held_since=None)
+
+
+async def retry_held(ctx: Context, event: faust.EventT) -> None:
+    """A decision held because its record was not known (`_applicable`), checked again."""
+    _, body = ctx.codec.decode(event.value)
+    offset = int(holding.header(event, OFFSET) or -1)
+    await _decide(ctx, Decision(event.value, body, offset), holding.held_since(event))
+
+
+async def _decide(ctx: Context, decision: Decision, held_since: int | None) -> None:
+    relayed = await _applicable(ctx, decision, held_since)
     if relayed is None:
         return
-    if body["decision"] == "REPAIR_APPROVED":  # D16, by the rules in force on the penalty's decision date
+    if (
+        decision.body["decision"] == "REPAIR_APPROVED"
+    ):  # D16, by the rules in force on the penalty's decision date
         ruling = route.ruling_of(ctx, relayed)
-        refusal = repair_refusal(ruling, body["decided_on"])
+        refusal = repair_refusal(ruling, decision.body["decided_on"])
         if refusal is not None:
             await _refuse(ctx, decision, refusal.as_reason())
             return
@@ -167,9 +195,9 @@ async def apply(ctx: Context, event: faust.EventT) -> None:
     await _execute(ctx, decision, relayed)
 
 
-async def _applicable(ctx: Context, decision: Decision) -> dict[str, Any] | None:
+async def _applicable(ctx: Context, decision: Decision, held_since: int | None) -> dict[str, Any] | None:
     """The record's `relayed` state when the decision can apply to it; otherwise None, with the decision absorbed
-    as a duplicate or refused."""
+    as a duplicate, held until its record is known, or refused."""
     state = ctx.state(decision.record_id)
     done = state.get("decisions") or {}
     if decision.identity in done and done[decision.identity] != decision.offset:
@@ -177,6 +205,8 @@ async def _applicable(ctx: Context, decision: Decision) -> dict[str, Any] | None
         await ctx.receipt(decision.envelope, "ACCEPTED", detail="同一决定已处理，未重复执行")
         return None
     relayed: dict[str, Any] | None = state.get("relayed")
+    if relayed is None and await _hold(ctx, decision, held_since):
+        return None
     if relayed is None:
         issue = reason("记录标识", "unknown_record", "市平台没有此记录（未受理或未报送）", decision.record_id)
         await _refuse(ctx, decision, issue)
@@ -267,9 +297,25 @@ async def settle_repair(ctx: Context, event: faust.EventT) -> None:
     if message["refusal"] is not None:
         await _refuse(ctx, decision, message["refusal"])
         return
-    relayed = await _applicable(ctx, decision)
+    relayed = await _applicable(ctx, decision, held_since=None)
     if relayed is not None:
         await _execute(ctx, decision, relayed)
+
+
+async def _hold(ctx: Context, decision: Decision, held_since: int | None) -> bool:
+    """Hold a decision whose record is not known yet, keeping the offset it came at (its identity as a message)."""
+    held = await holding.hold(
+        ctx,
+        ctx.held_decisions.get_topic_name(),
+        decision.record_id.encode(),
+        decision.raw,
+        ctx.settings.unknown_record_hold_s,
+        held_since,
+        headers={OFFSET: str(decision.offset).encode()},
+    )
+    if held:
+        _count(ctx, decision, "held")
+    return held
 
 
 async def _refuse(ctx: Context, decision: Decision, issue: dict[str, Any]) -> None:
