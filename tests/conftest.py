@@ -7,7 +7,8 @@ session. The service processes the tests start inherit the variable, so they run
 On Apache Kafka the cluster's links are mutual TLS with ACLs (issue 16): the session makes a certificate for every
 principal, the processes the tests start find theirs through `SGS_KAFKA_CERTS`, and the test process itself (its
 raw producers and consumers, `sgs.kafka.security.kafka_settings`) is the admin principal.
-A test marked `engine("kafka")` or `engine("tansu")` is about that engine's code and runs on that engine only.
+A test marked `engine("kafka")` or `engine("tansu")` is about that engine's code and runs on that engine only; a
+test that uses no broker (neither the `kafka` nor the `engine` fixture) runs once, in the Tansu run.
 PostgreSQL is `SGS_TEST_POSTGRES_URL` when set, else a throwaway server started for the session."""
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     marker = item.get_closest_marker("engine")
     if marker and marker.args[0] != ENGINE.name:
         pytest.skip(f"{marker.args[0]}-engine code: runs in the SGS_ENGINE={marker.args[0]} run")
+    fixtures = getattr(item, "fixturenames", ())
+    if ENGINE.name != "tansu" and not marker and "kafka" not in fixtures and "engine" not in fixtures:
+        pytest.skip("uses no broker: runs in the Tansu run only")
 
 
 @pytest.fixture(scope="session")

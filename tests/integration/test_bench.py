@@ -21,7 +21,7 @@ from simulators.generator import APPLIED, Generator
 
 # A bench bounds itself (`--timeout`, and `_bench_ok` waits 660 s for it); pytest's default 300 s would kill it
 # mid-run on a loaded machine and leave its broker and services running.
-pytestmark = pytest.mark.timeout(720)
+pytestmark = [pytest.mark.timeout(720), pytest.mark.usefixtures("engine")]  # the engine: SGS_ENGINE
 
 BENCH = [sys.executable, "-m", "sgs", "bench", "--unknown-subject-hold-s", "3", "--stall-timeout", "20"]
 

@@ -25,6 +25,7 @@ from sgs.kafka.launch import free_port
 from simulators.generator import FaultMix, Generator
 
 READY_LINE = "Ctrl-C stops everything"
+pytestmark = pytest.mark.usefixtures("engine")  # `sgs up` runs on the session's engine (SGS_ENGINE)
 TIERS = ("provincial", "national")
 
 
