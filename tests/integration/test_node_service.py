@@ -256,7 +256,6 @@ def rejections_with_receipt(kafka: str, receipt_id: str, timeout_s: float) -> tu
 @pytest.mark.timeout(
     600
 )  # ~40 s alone on 2 cores (the node's intake costs ~0.3 ms a row); longer on a busy one
-@pytest.mark.engine("tansu")  # no broker at all, so the same on either engine: it runs once, in the Tansu run
 def test_file_of_100000_rows_is_taken_in_bounded_memory(federation: Federation, tmp_path: Path) -> None:
     # No broker: the rows wait in the outbox, where they are counted below. That the outbox reaches the broker is
     # proven by the tests above (broker down and back, SIGKILL, a rejection on sgs.rejected); a sender draining
