@@ -274,8 +274,8 @@ def test_a_node_applies_receipts_only_from_the_worker_or_a_sink(
     kafka: str, federation: Federation, tmp_path: Path, outputs: Outputs, producer: KafkaProducer
 ) -> None:
     """A forged receipt telling a department its record was withdrawn (unsigned), rejected (signed by a node), or
-    a worker's receipt replayed from another topic (another node's receipts): the department's view does not change; a genuine receipt
-    signed by the worker, sent after them, is applied."""
+    a worker's receipt replayed from another topic (another node's receipts): the department's view does not
+    change; a genuine receipt signed by the worker, sent after them, is applied."""
     district = "310115"
     node = NodeProcess(kafka, tmp_path, districts=(district,)).start()
     try:
