@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from sgs.config import load_config
-from sgs.kafka.admin import ensure_topics
+from sgs.kafka.admin import ensure_federation_topics
 from sgs.kafka.launch import free_port
 from sgs.kafka.tansu import EmbeddedBroker
 from simulators.generator import FaultMix, Generator, Submission
@@ -109,7 +109,7 @@ def main() -> None:
     print("generating records ...", flush=True)
     single_items, batch_items = records(args.records // 4, 11), records(args.records, 12)
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
-        ensure_topics(broker.bootstrap, load_config().partitions)
+        ensure_federation_topics(broker.bootstrap, load_config())
         proc, url = start_node(broker.bootstrap, Path(tmp))
         try:
             for mode, items, batch in (

@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT)]
 
 from sgs.config import load_config  # noqa: E402
 from sgs.kafka import topics  # noqa: E402
-from sgs.kafka.admin import ensure_topics  # noqa: E402
+from sgs.kafka.admin import ensure_federation_topics, ensure_topics  # noqa: E402
 from sgs.kafka.tansu import EmbeddedBroker  # noqa: E402
 from sgs.kafka.topics import TopicSpec  # noqa: E402
 from tests.support.worker_process import Submitter, WorkerProcess  # noqa: E402
@@ -143,7 +143,7 @@ def main() -> None:
     federation = load_config()
     try:
         with EmbeddedBroker() as broker:
-            ensure_topics(broker.bootstrap, federation.partitions)
+            ensure_federation_topics(broker.bootstrap, federation)
             scratch = "bench.plain.out"
             ensure_topics(broker.bootstrap, federation.partitions, (TopicSpec(scratch),))
             produce(broker.bootstrap, n)

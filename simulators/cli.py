@@ -206,7 +206,6 @@ def _drive(
             summary = drive_kafka(
                 generator,
                 args.kafka_bootstrap,
-                partitions=federation.partitions,
                 count=count,
                 duration=duration,
                 rate=float(args.rate),

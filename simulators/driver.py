@@ -193,7 +193,6 @@ def drive_kafka(
     generator: Generator,
     bootstrap: str,
     *,
-    partitions: int,
     count: int | None,
     duration: float | None,
     rate: float,
@@ -206,12 +205,12 @@ def drive_kafka(
     item's node (`signers`: node code -> its key, issue 16)."""
     from kafka.errors import KafkaError
 
-    from sgs.kafka.admin import ensure_topics
+    from sgs.kafka.admin import ensure_federation_topics
     from sgs.kafka.producer import durable_producer
 
     summary = Summary("kafka", seed=generator.seed)
     try:
-        ensure_topics(bootstrap, partitions)
+        ensure_federation_topics(bootstrap, generator.federation)
         producer = durable_producer(
             bootstrap,
             max_block_ms=10_000,

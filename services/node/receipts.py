@@ -1,9 +1,10 @@
-"""The receipt listener: reads `sgs.receipts` (key = source node) and moves the node's receipts forward — accepted by
-the municipal platform, rejected with reasons, relayed to the province or the nation, withdrawn (D4, D10, D12).
+"""The receipt listener: reads the receipts topics of the nodes this process serves, `sgs.receipts.<code>` (key =
+source node), and moves the node's receipts forward — accepted by the municipal platform, rejected with reasons,
+relayed to the province or the nation, withdrawn (D4, D10, D12).
 
 At-least-once: offsets are committed after the receipts are in the store, and a receipt seen twice changes nothing.
-Receipts keyed for nodes this process does not serve are skipped without decoding. A receipt not signed by the
-worker or a sink is refused unread (issue 16).
+A receipt keyed for another node than its topic's is skipped without decoding. A receipt not signed by the worker
+or a sink is refused unread (issue 16).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, ReceiptUpdate, StoreError, now_ms
 from sgs.config import TIERS
 from sgs.kafka.security import kafka_settings
-from sgs.kafka.topics import RECEIPTS
+from sgs.kafka.topics import receipts_topic
 from sgs.serialization.codec import SerializationError, default_codec
 from sgs.serialization.signing import WORKER, Keyring, SignatureError, refusal, sink_signer
 
@@ -96,7 +97,7 @@ class ReceiptListener(threading.Thread):
     def _connect(self) -> KafkaConsumer | None:
         try:
             return KafkaConsumer(
-                RECEIPTS,
+                *(receipts_topic(n) for n in sorted(self.nodes)),  # its own only (issue 16)
                 **kafka_settings(self.bootstrap),
                 group_id=self.group,
                 enable_auto_commit=False,
@@ -128,7 +129,7 @@ class ReceiptListener(threading.Thread):
         updates: list[tuple[str, ReceiptUpdate]] = []
         for message in messages:
             node = message.key.decode("utf-8", "replace") if message.key else ""
-            if node not in self.nodes or message.value is None:
+            if message.topic != receipts_topic(node) or message.value is None:
                 continue
             try:
                 self.keyring.check(

@@ -26,7 +26,8 @@ from kafka.errors import KafkaError
 
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, Pending, now_ms
-from sgs.kafka.admin import ensure_topics
+from sgs.config import Federation
+from sgs.kafka.admin import ensure_federation_topics
 from sgs.kafka.producer import durable_producer, unsendable
 from sgs.serialization.signing import Signer
 
@@ -51,7 +52,7 @@ class OutboxSender(threading.Thread):
         store: NodeStore,
         metrics: NodeMetrics,
         bootstrap: str,
-        partitions: int,
+        federation: Federation,
         *,
         batch: int = 500,
         backoff_initial_s: float = 0.2,
@@ -63,7 +64,7 @@ class OutboxSender(threading.Thread):
         self.store = store
         self.metrics = metrics
         self.bootstrap = bootstrap
-        self.partitions = partitions
+        self.federation = federation
         self.batch = batch
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
@@ -206,7 +207,7 @@ class OutboxSender(threading.Thread):
             # A broker that restarted empty (the embedded one keeps topics in memory) needs them again, created
             # explicitly with the federation's partition count rather than auto-created with the broker default.
             # Only now: against a broker that is down, the admin client would wait 30 s to give up.
-            ensure_topics(self.bootstrap, self.partitions)
+            ensure_federation_topics(self.bootstrap, self.federation)
         except (KafkaError, OSError) as exc:
             self.metrics.broker_errors.labels("connect").inc()
             self._failed(f"connect: cannot reach the broker at {self.bootstrap}: {exc}")

@@ -34,7 +34,7 @@ def serve(settings: NodeSettings) -> int:
         store,
         metrics,
         settings.kafka_bootstrap,
-        federation.partitions,
+        federation,
         batch=settings.send_batch,
         signers=signers,
     )

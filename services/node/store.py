@@ -29,7 +29,7 @@ from sgs.kafka.topics import DECISIONS, REJECTED, SUBMITTED
 # the province's RELAYED_PROVINCIAL after the nation's RELAYED_NATIONAL) never moves a record backwards; the
 # history keeps every event. 信用中国 is the top of the tree (D10), so the nation is further than the province.
 # PARKED, RESENT and DROPPED are the node's own (an operator's work on a message the broker refused for good,
-# `sgs node parked`); they never travel on `sgs.receipts`.
+# `sgs node parked`); they never travel on `sgs.receipts.<code>`.
 RANK = {
     "RECEIVED": 0,
     "PARKED": 1,

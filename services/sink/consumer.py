@@ -33,7 +33,7 @@ from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
 from sgs.kafka.engines import Engine
 from sgs.kafka.producer import durable_producer, unsendable
 from sgs.kafka.security import kafka_settings
-from sgs.kafka.topics import RECEIPTS, REJECTED
+from sgs.kafka.topics import REJECTED, receipts_topic
 from sgs.serialization.codec import SerializationError, default_codec
 from sgs.serialization.signing import WORKER, Keyring, SignatureError, Signer, refusal
 
@@ -146,7 +146,7 @@ class RelayConsumer:
         topic: str,
         group_id: str,
         engine: Engine = DEFAULT_ENGINE,
-        receipts_topic: str = RECEIPTS,
+        nodes: frozenset[str],
         keyring: Keyring,
         signer: Signer,
     ) -> None:
@@ -154,7 +154,7 @@ class RelayConsumer:
         self.rules = rules  # which tiers hold a record (D11), by the rule set of its decision date
         self.bootstrap = bootstrap
         self.engine = engine
-        self.receipts_topic = receipts_topic
+        self.nodes = nodes  # the federation's node codes: each has its receipts topic
         self.receipt_for: Callable[[str, dict[str, Any]], tuple[str, bytes]] = ReceiptBuilder(tier)
         self.codec = default_codec()
         self.keyring, self.signer = keyring, signer  # relays come from the worker; receipts go out signed
@@ -344,17 +344,23 @@ class RelayConsumer:
             log.info("sink.withdrawal_ignored", record_id=w["record_id"], version=w["version"])
 
     def send_receipts(self) -> None:
-        """Send what the outbox holds, then forget it once the broker has acknowledged it. A receipt the broker can
-        never take is parked (`sink_receipt_parked`, with its error), not retried in front of the others."""
+        """Send what the outbox holds, each to its source node's topic, then forget it once the broker has
+        acknowledged it. A receipt the broker can never take is parked (`sink_receipt_parked`, with its error),
+        not retried in front of the others; so is one for a node not in the federation config, which has no
+        receipts topic (issue 16: topics are made from the config, never on the fly)."""
         while pending := self.store.pending_receipts():
             futures = []
-            parked: list[tuple[int, BaseException]] = []
+            parked: list[tuple[int, BaseException]] = [
+                (i, LookupError(f"node {k} is not in the federation config: it has no receipts topic"))
+                for i, k, _ in pending
+                if k not in self.nodes
+            ]
             failed: Exception | None = None
-            topic = self.receipts_topic
-            signatures = self.signer.batch_headers([(topic, k.encode(), v) for _, k, v in pending])
-            for (i, k, v), headers in zip(pending, signatures, strict=True):
+            routed = [(i, receipts_topic(k), k.encode(), v) for i, k, v in pending if k in self.nodes]
+            signatures = self.signer.batch_headers([(topic, k, v) for _, topic, k, v in routed])
+            for (i, topic, k, v), headers in zip(routed, signatures, strict=True):
                 try:
-                    futures.append((i, self.producer.send(topic, key=k.encode(), value=v, headers=headers)))
+                    futures.append((i, self.producer.send(topic, key=k, value=v, headers=headers)))
                 except Exception as exc:  # noqa: BLE001 - sorted: the receipt's own fault is parked
                     if not unsendable(exc):
                         failed = exc

@@ -67,6 +67,7 @@ def serve(settings: SinkSettings) -> int:
             engine=settings.engine,
             topic=topic,
             group_id=settings.group_id,
+            nodes=frozenset(n.code for n in settings.federation.nodes),
             keyring=keyring,
             signer=signer,
         )

@@ -233,16 +233,24 @@ class Context:
         detail: str | None = None,
         reasons: list[dict[str, Any]] | None = None,
     ) -> None:
-        """An `sgs.Receipt` back to the source node (key = source node)."""
+        """An `sgs.Receipt` back to the source node, on its own topic (key = source node). A source node not in
+        the federation config has no topic (topics are made from the config, never on the fly): its receipt is
+        logged, counted on `sgs_worker_receipts_unsent_total` and dropped (issue 16). Only a record stored before
+        its node left the config can get here: a record from an unknown node is refused unread (`signed`)."""
+        node = envelope["source_node"]
+        if node not in self._nodes:
+            metrics.RECEIPTS_UNSENT.inc()
+            log.warning("receipt.unknown_node", node=node, record_id=envelope["record_id"], status=status)
+            return
         await self.send(
-            topics.RECEIPTS,
-            envelope["source_node"],
+            topics.receipts_topic(node),
+            node,
             "sgs.Receipt",
             {
                 "receipt_id": envelope["receipt_id"],
                 "record_id": envelope["record_id"],
                 "version": envelope["version"],
-                "source_node": envelope["source_node"],
+                "source_node": node,
                 "status": status,
                 "at": now_utc(),
                 "detail": detail,

@@ -31,6 +31,10 @@ REFUSED_SIGNATURE = Counter(
     "Messages refused unread because their signature is missing, wrong or not their writer's (issue 16).",
     ["topic", "rule"],
 )
+RECEIPTS_UNSENT = Counter(
+    "sgs_worker_receipts_unsent_total",
+    "Receipts not sent: their source node is not in the federation config, so it has no receipts topic (issue 16).",
+)
 WORKING_DAYS = Histogram(
     "sgs_worker_working_days",
     "Working days from decision (D5) or portal publication (D6) to submission: event-time delay.",

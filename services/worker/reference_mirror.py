@@ -102,4 +102,6 @@ async def _partitions(bootstrap: str, topic: str) -> set[int]:
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
-    raise RuntimeError(f"topic {topic} has no partitions (was `sgs.kafka.admin.ensure_topics` run?)")
+    raise RuntimeError(
+        f"topic {topic} has no partitions (was `sgs.kafka.admin.ensure_federation_topics` run?)"
+    )

@@ -29,7 +29,7 @@ from services.worker.settings import WorkerSettings
 from services.worker.stages import decide
 from services.worker.tansu import TailMarkingConsumer
 from sgs.kafka import security
-from sgs.kafka.admin import ensure_topics
+from sgs.kafka.admin import ensure_federation_topics, ensure_topics
 from sgs.kafka.partitioner import partition_by_key
 from sgs.kafka.topics import MAX_MESSAGE_BYTES
 from sgs.logs import configure_logging
@@ -186,7 +186,7 @@ def _ensure_topics(settings: WorkerSettings) -> None:
     """The federation's and the app's own topics. A restarted worker waits here for a cluster that is away."""
     while True:
         try:
-            ensure_topics(settings.bootstrap, settings.federation.partitions)
+            ensure_federation_topics(settings.bootstrap, settings.federation)
             ensure_topics(settings.bootstrap, settings.federation.partitions, app_topics(settings.app_id))
             return
         except KafkaError as exc:

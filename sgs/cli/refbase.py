@@ -72,7 +72,7 @@ def run_load(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
     from sgs.config import load_config
-    from sgs.kafka.admin import ensure_topics
+    from sgs.kafka.admin import ensure_federation_topics
     from sgs.logs import configure_logging
     from sgs.refbase.load import read_csv
     from sgs.refbase.publisher import ChangePublisher
@@ -88,7 +88,7 @@ def run_load(args: argparse.Namespace) -> int:
             _open(args, federation) as base,
             _bar(args, "row") as bar,
         ):
-            ensure_topics(args.kafka_bootstrap, federation.partitions)
+            ensure_federation_topics(args.kafka_bootstrap, federation)
             batch: list[dict] = []
 
             def flush() -> None:
@@ -138,7 +138,7 @@ def run_publish(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
     from sgs.config import load_config
-    from sgs.kafka.admin import ensure_topics
+    from sgs.kafka.admin import ensure_federation_topics
     from sgs.logs import configure_logging
     from sgs.refbase.publisher import ChangePublisher
     from sgs.refbase.store import BASES, RefbaseError
@@ -148,7 +148,7 @@ def run_publish(args: argparse.Namespace) -> int:
     specs = list(BASES.values()) if args.base == "all" else [BASES[args.base]]
     try:
         with ChangePublisher(args.kafka_bootstrap) as publish, _open(args, federation) as base:
-            ensure_topics(args.kafka_bootstrap, federation.partitions)
+            ensure_federation_topics(args.kafka_bootstrap, federation)
             for spec in specs:
                 sent = 0
                 with _bar(args, "row") as bar:

@@ -22,7 +22,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from sgs.config import TIERS, Federation
 from sgs.kafka.security import ADMIN, Grant, acl_bindings, current, kafka_settings
-from sgs.kafka.topics import TOPICS, TopicSpec
+from sgs.kafka.topics import TopicSpec, federation_topics
 
 MAX_REPLICATION_FACTOR = 3
 ACL_WAIT_S = 30.0
@@ -36,9 +36,10 @@ ANY_ACL = ACLFilter(
 )
 
 
-def ensure_topics(bootstrap: str, partitions: int, topics: tuple[TopicSpec, ...] = TOPICS) -> list[str]:
-    """Create the topics the federation uses, explicitly: auto-created topics get a broker-default partition
-    count, which breaks faust tables (their changelogs must match the source partitions). Returns those created."""
+def ensure_topics(bootstrap: str, partitions: int, topics: tuple[TopicSpec, ...]) -> list[str]:
+    """Create `topics` explicitly, with `partitions` unless a topic has its own: auto-created topics get a
+    broker-default partition count, which breaks faust tables (their changelogs must match the source
+    partitions). Returns those created."""
     admin = KafkaAdminClient(**kafka_settings(bootstrap), request_timeout_ms=10000)
     try:
         existing = set(admin.list_topics())
@@ -51,7 +52,9 @@ def ensure_topics(bootstrap: str, partitions: int, topics: tuple[TopicSpec, ...]
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 admin.create_topics(
                     [
-                        NewTopic(t.name, partitions, replicas, topic_configs=t.configs() | in_sync)
+                        NewTopic(
+                            t.name, t.partitions or partitions, replicas, topic_configs=t.configs() | in_sync
+                        )
                         for t in missing
                     ],
                     timeout_ms=10000,
@@ -59,6 +62,13 @@ def ensure_topics(bootstrap: str, partitions: int, topics: tuple[TopicSpec, ...]
         return [t.name for t in missing]
     finally:
         admin.close()
+
+
+def ensure_federation_topics(bootstrap: str, federation: Federation) -> list[str]:
+    """The topics the federation uses (`sgs.kafka.topics.federation_topics`); returns those created."""
+    return ensure_topics(
+        bootstrap, federation.partitions, federation_topics(n.code for n in federation.nodes)
+    )
 
 
 def ensure_acls(bootstrap: str, grants: list[Grant]) -> None:
@@ -104,7 +114,7 @@ def prepare_cluster(bootstrap: str, federation: Federation) -> list[str]:
     """The federation's topics, and, when this process's links are authenticated (it is the admin principal),
     every principal's ACLs: what `sgs broker`, `sgs up`, `sgs bench` and the tests do once a cluster is up.
     Returns the topics created."""
-    created = ensure_topics(bootstrap, federation.partitions)
+    created = ensure_federation_topics(bootstrap, federation)
     if current().cert_dir is not None and current().principal == ADMIN:
         ensure_acls(bootstrap, acl_bindings((n.code for n in federation.nodes), TIERS))
     return created

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sgs.kafka.topics import ALERTS, DECISIONS, RECEIPTS, REJECTED, RELAY, SUBMITTED
+from sgs.kafka.topics import ALERTS, DECISIONS, RECEIPTS_PREFIX, REJECTED, RELAY, SUBMITTED, receipts_topic
 
 if (
     TYPE_CHECKING
@@ -302,15 +302,17 @@ def acl_bindings(node_codes: Iterable[str], tiers: Iterable[str]) -> list[Grant]
     and a client checking that its topics exist lists them) and nothing beyond its grants."""
     node_codes, tiers = tuple(node_codes), tuple(tiers)
     grants: list[Grant] = []
-    nodes = (NODES, *(f"node.{c}" for c in node_codes))
-    for node in nodes:
+    for node in (NODES, *(f"node.{c}" for c in node_codes)):
         grants += _topics(node, "WRITE", *SUBMITTED.values(), DECISIONS, REJECTED)
-        grants += _topics(node, "READ", RECEIPTS)
         grants.append(Grant(node, "READ", "group", "sgs-node-", prefixed=True))
+    # A node reads its own receipts only; `nodes` serves several districts in one process, so it reads them all
+    # (issue 16). The writers write to every node's topic.
+    grants += [Grant(f"node.{c}", "READ", "topic", receipts_topic(c)) for c in node_codes]
+    grants += _topics(NODES, "READ", RECEIPTS_PREFIX, prefixed=True)
     grants += _topics(WORKER, "READ", *SUBMITTED.values(), DECISIONS, REJECTED)
     grants += _topics(WORKER, "READ", "sgs.ref.", prefixed=True)
-    grants += _topics(WORKER, "WRITE", "sgs.accepted.", "sgs.relay.", prefixed=True)
-    grants += _topics(WORKER, "WRITE", ALERTS, RECEIPTS, REJECTED)
+    grants += _topics(WORKER, "WRITE", "sgs.accepted.", "sgs.relay.", RECEIPTS_PREFIX, prefixed=True)
+    grants += _topics(WORKER, "WRITE", ALERTS, REJECTED)
     for resource in ("topic", "group", "transactional_id"):
         grants.append(Grant(WORKER, "ALL", resource, WORKER_PREFIX, prefixed=True))
     # creating its own topics, the worker and the bench ask how many brokers there are (replication)
@@ -318,7 +320,8 @@ def acl_bindings(node_codes: Iterable[str], tiers: Iterable[str]) -> list[Grant]
     for tier in tiers:
         sink = sink_principal(tier)
         grants += _topics(sink, "READ", RELAY[tier], prefixed=True)  # prefixed: tests' relays of a tier
-        grants += _topics(sink, "WRITE", RECEIPTS, REJECTED)
+        grants += _topics(sink, "WRITE", RECEIPTS_PREFIX, prefixed=True)
+        grants += _topics(sink, "WRITE", REJECTED)
         grants.append(Grant(sink, "READ", "group", "sgs-sink-", prefixed=True))
     grants += _topics(REFBASE, "WRITE", "sgs.ref.", prefixed=True)
     grants += [Grant(LAG_EXPORTER, "DESCRIBE", r, "*") for r in ("topic", "group")]

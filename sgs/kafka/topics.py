@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sgs.domain.kinds import KINDS
@@ -21,7 +22,7 @@ ACCEPTED = {kind: f"sgs.accepted.{kind}" for kind in KINDS}  # key: record id; v
 REJECTED = "sgs.rejected"  # key: record id (or none); original bytes + every reason
 ALERTS = "sgs.alerts"  # key: division code; late submissions, reconciliation mismatches
 RELAY = {"provincial": "sgs.relay.provincial", "national": "sgs.relay.national"}  # key: record id
-RECEIPTS = "sgs.receipts"  # key: source node; per-record outcome for the sender
+RECEIPTS_PREFIX = "sgs.receipts."  # `receipts_topic`; the writers' ACL is prefixed by it
 DECISIONS = "sgs.decisions"  # key: record id; objection outcomes and credit repairs on a record (D15, D16)
 REF_LEGAL_PERSONS = "sgs.ref.legal_persons"  # key: 统一社会信用代码
 REF_PERSONS = "sgs.ref.persons"  # key: 居民身份证号
@@ -32,6 +33,7 @@ class TopicSpec:
     name: str
     compacted: bool = False
     retention_days: int = 7
+    partitions: int | None = None  # None: the federation's partition count
 
     def configs(self) -> dict[str, str]:
         size = {"max.message.bytes": str(MAX_BATCH_BYTES)}
@@ -40,14 +42,26 @@ class TopicSpec:
         return {"cleanup.policy": "delete", "retention.ms": str(self.retention_days * DAY_MS), **size}
 
 
+# The topics every federation has; `federation_topics` adds those of its nodes.
 TOPICS: tuple[TopicSpec, ...] = (
     *(TopicSpec(name) for name in SUBMITTED.values()),
     *(TopicSpec(name, compacted=True) for name in ACCEPTED.values()),
     TopicSpec(REJECTED, retention_days=30),
     TopicSpec(ALERTS, retention_days=30),
     *(TopicSpec(name, compacted=True) for name in RELAY.values()),
-    TopicSpec(RECEIPTS),
     TopicSpec(DECISIONS, retention_days=30),
     TopicSpec(REF_LEGAL_PERSONS, compacted=True),
     TopicSpec(REF_PERSONS, compacted=True),
 )
+
+
+def receipts_topic(node_code: str) -> str:
+    """Where the receipts for one node's records go (key: the node code; per-record outcome for the sender): one
+    topic per node, so that a node principal may read its own receipts and no other district's (issue 16)."""
+    return f"{RECEIPTS_PREFIX}{node_code}"
+
+
+def federation_topics(node_codes: Iterable[str]) -> tuple[TopicSpec, ...]:
+    """Every topic of a federation with these nodes: `TOPICS` and each node's receipts topic, one partition (a
+    node's receipts stay in order; a few a record, 2,850 such topics for the national tree, docs/security.md)."""
+    return TOPICS + tuple(TopicSpec(receipts_topic(c), partitions=1) for c in node_codes)

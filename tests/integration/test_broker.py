@@ -8,23 +8,25 @@ import socket
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from sgs.kafka.admin import ensure_topics
+from sgs.kafka.admin import ensure_federation_topics, ensure_topics
 from sgs.kafka.security import kafka_settings
 from sgs.kafka.tansu import EmbeddedBroker
-from sgs.kafka.topics import TOPICS, TopicSpec
+from sgs.kafka.topics import TopicSpec, federation_topics, receipts_topic
 
 
 def test_every_topic_exists_with_the_configured_partitions(kafka, federation):
     consumer = KafkaConsumer(**kafka_settings(kafka))
     try:
-        for spec in TOPICS:
-            assert consumer.partitions_for_topic(spec.name) == set(range(federation.partitions)), spec.name
+        for spec in federation_topics(n.code for n in federation.nodes):
+            partitions = spec.partitions or federation.partitions
+            assert consumer.partitions_for_topic(spec.name) == set(range(partitions)), spec.name
+        assert consumer.partitions_for_topic(receipts_topic(federation.municipal.code)) == {0}
     finally:
         consumer.close()
 
 
 def test_ensure_topics_is_idempotent(kafka, federation):
-    assert ensure_topics(kafka, federation.partitions) == []
+    assert ensure_federation_topics(kafka, federation) == []
 
 
 def test_records_keyed_alike_land_in_one_partition_in_order(kafka, federation):

@@ -274,8 +274,8 @@ def test_a_node_applies_receipts_only_from_the_worker_or_a_sink(
     kafka: str, federation: Federation, tmp_path: Path, outputs: Outputs, producer: KafkaProducer
 ) -> None:
     """A forged receipt telling a department its record was withdrawn (unsigned), rejected (signed by a node), or
-    a worker's receipt replayed from another topic: the department's view does not change; a genuine receipt
-    signed by the worker, sent after them, is applied."""
+    a worker's receipt replayed from another topic (another node's receipts): the department's view does not
+    change; a genuine receipt signed by the worker, sent after them, is applied."""
     district = "310115"
     node = NodeProcess(kafka, tmp_path, districts=(district,)).start()
     try:
@@ -301,20 +301,14 @@ def test_a_node_applies_receipts_only_from_the_worker_or_a_sink(
                 },
             )
 
-        key = district.encode()
+        key, own = district.encode(), topics.receipts_topic(district)
         withdrawn, rejected, replayed = receipt("WITHDRAWN"), receipt("REJECTED"), receipt("RELAYED_NATIONAL")
-        send(producer, topics.RECEIPTS, key, withdrawn)
-        send(
-            producer,
-            topics.RECEIPTS,
-            key,
-            rejected,
-            headers(f"node.{district}", topics.RECEIPTS, key, rejected),
-        )
-        other = topics.RELAY["national"]
-        send(producer, topics.RECEIPTS, key, replayed, headers("worker", other, key, replayed))
+        send(producer, own, key, withdrawn)
+        send(producer, own, key, rejected, headers(f"node.{district}", own, key, rejected))
+        other = topics.receipts_topic("310101")
+        send(producer, own, key, replayed, headers("worker", other, key, replayed))
         accepted = receipt("ACCEPTED")
-        send(producer, topics.RECEIPTS, key, accepted, headers("worker", topics.RECEIPTS, key, accepted))
+        send(producer, own, key, accepted, headers("worker", own, key, accepted))
 
         def view() -> dict[str, Any]:
             return httpx.get(f"{node.url}/v1/receipts/{receipt_id}", headers=auth).json()

@@ -13,7 +13,7 @@ from kafka.errors import KafkaTimeoutError, TopicAuthorizationFailedError
 
 from sgs.config import Federation
 from sgs.kafka.security import Identity, kafka_settings, make_certs, node_principal, sink_principal
-from sgs.kafka.topics import RECEIPTS, RELAY, SUBMITTED
+from sgs.kafka.topics import RELAY, SUBMITTED, receipts_topic
 
 pytestmark = pytest.mark.engine("kafka")
 
@@ -37,8 +37,9 @@ def test_a_nodes_principal_is_refused_a_relay_write(
 ) -> None:
     """What the node may write it writes in every node test of this run (each node process is its own principal);
     here nothing is written to a shared topic, which fresh workers of later tests would read and count."""
-    node = Identity(node_principal([federation.nodes[0].code]), kafka_certs)
-    _read(kafka, node, RECEIPTS)  # authenticated, and allowed what its ACLs grant
+    code = federation.nodes[0].code
+    node = Identity(node_principal([code]), kafka_certs)
+    _read(kafka, node, receipts_topic(code))  # authenticated, and allowed what its ACLs grant
     producer = _producer(kafka, node)
     try:
         with pytest.raises(TopicAuthorizationFailedError):
@@ -57,6 +58,19 @@ def test_a_node_reads_no_submissions_and_a_sink_no_other_tiers_relay(
     _read(kafka, provincial, RELAY["provincial"])  # its own relay: allowed
     with pytest.raises(TopicAuthorizationFailedError):
         _read(kafka, provincial, RELAY["national"])
+
+
+def test_a_node_reads_its_own_receipts_and_not_another_districts(
+    kafka: str, kafka_certs: Path, federation: Federation
+) -> None:
+    """Receipts may quote a record's personal data in their reasons: one topic per node, READ on its own (issue
+    16). The process serving several districts (`nodes`) reads each of theirs."""
+    own, other = (d.code for d in federation.districts[:2])
+    node = Identity(node_principal([own]), kafka_certs)
+    _read(kafka, node, receipts_topic(own))
+    with pytest.raises(TopicAuthorizationFailedError):
+        _read(kafka, node, receipts_topic(other))
+    _read(kafka, Identity(node_principal([own, other]), kafka_certs), receipts_topic(other))
 
 
 def _connects(kafka: str, **link: Any) -> None:

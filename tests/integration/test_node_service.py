@@ -16,11 +16,11 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from sgs.config import Federation
-from sgs.kafka.admin import ensure_topics
+from sgs.kafka.admin import ensure_federation_topics
 from sgs.kafka.launch import free_port
 from sgs.kafka.security import kafka_settings
 from sgs.kafka.tansu import EmbeddedBroker
-from sgs.kafka.topics import RECEIPTS, REJECTED, SUBMITTED
+from sgs.kafka.topics import REJECTED, SUBMITTED, receipts_topic
 from sgs.serialization.codec import default_codec
 from tests.support.node_process import NodeProcess, submitted_versions
 from tests.support.node_records import clean, of_one_department
@@ -63,7 +63,7 @@ def test_records_posted_while_the_broker_is_down_all_arrive_once_it_is_back(
 ) -> None:
     port = free_port()
     broker = EmbeddedBroker(port, log_path=tmp_path / "tansu.log").start()
-    ensure_topics(broker.bootstrap, federation.partitions)
+    ensure_federation_topics(broker.bootstrap, federation)
     node = NodeProcess(broker.bootstrap, tmp_path).start()
     try:
         broker.stop()
@@ -77,7 +77,7 @@ def test_records_posted_while_the_broker_is_down_all_arrive_once_it_is_back(
         )
 
         broker = EmbeddedBroker(port, log_path=tmp_path / "tansu.log").start()  # empty: it kept nothing
-        ensure_topics(broker.bootstrap, federation.partitions)
+        ensure_federation_topics(broker.bootstrap, federation)
         wanted = {i.record_id for i in items}
         seen = submitted_versions(broker.bootstrap, wanted, timeout_s=90)
         assert set(seen) == {
@@ -160,9 +160,14 @@ def test_receipts_from_the_federation_update_the_department_view(
         now = datetime.now(UTC)
         producer = KafkaProducer(**kafka_settings(kafka), acks="all")
         codec = default_codec()
-        for item, receipt_id in taken:
-            for status, reasons in (("ACCEPTED", []), ("RELAYED_PROVINCIAL", [])):
-                receipt = {
+
+        def send(topic: str, key: bytes, value: bytes) -> None:
+            producer.send(topic, key=key, value=value, headers=signed_headers("worker", topic, key, value))
+
+        def receipt(item, receipt_id: str, status: str) -> bytes:
+            return codec.encode(
+                "sgs.Receipt",
+                {
                     "receipt_id": receipt_id,
                     "record_id": item.record_id,
                     "version": 1,
@@ -170,19 +175,16 @@ def test_receipts_from_the_federation_update_the_department_view(
                     "status": status,
                     "at": now,
                     "detail": "测试",
-                    "reasons": reasons,
-                }
-                key, value = item.node.encode(), codec.encode("sgs.Receipt", receipt)
-                producer.send(
-                    RECEIPTS, key=key, value=value, headers=signed_headers("worker", RECEIPTS, key, value)
-                )
-        # must not stop the listener
-        producer.send(
-            RECEIPTS,
-            key=DISTRICT.encode(),
-            value=b"x",
-            headers=signed_headers("worker", RECEIPTS, DISTRICT.encode(), b"x"),
-        )
+                    "reasons": [],
+                },
+            )
+
+        # on another node's topic, before that node's own receipts: skipped, never applied (issue 16)
+        send(receipts_topic("310101"), DISTRICT.encode(), receipt(*taken[0], "RELAYED_NATIONAL"))
+        for item, receipt_id in taken:
+            for status in ("ACCEPTED", "RELAYED_PROVINCIAL"):
+                send(receipts_topic(item.node), item.node.encode(), receipt(item, receipt_id, status))
+        send(receipts_topic(DISTRICT), DISTRICT.encode(), b"x")  # must not stop the listener
         producer.flush(10)
         producer.close()
 
@@ -196,6 +198,7 @@ def test_receipts_from_the_federation_update_the_department_view(
             view = httpx.get(f"{node.url}/v1/receipts/{receipt_id}", headers=headers).json()
             statuses = [e["status"] for e in view["history"]]
             assert statuses[0] == "RECEIVED" and {"SENT", "ACCEPTED", "RELAYED_PROVINCIAL"} <= set(statuses)
+            assert "RELAYED_NATIONAL" not in statuses
     finally:
         assert node.stop() == 0
 

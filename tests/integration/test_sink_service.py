@@ -13,12 +13,14 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.sink.store import SinkStore
 from sgs.kafka.security import kafka_settings
-from sgs.kafka.topics import MAX_MESSAGE_BYTES, RECEIPTS
+from sgs.kafka.topics import MAX_MESSAGE_BYTES, receipts_topic
 from sgs.serialization.codec import SerializationError, default_codec
 from tests.support.polling import wait_until
 from tests.support.signed import headers
 from tests.support.sink_process import SinkProcess, produce, relay_topic
 from tests.support.sink_records import license_record, penalty_record, person, unique_tag, withdrawal
+
+RECEIPTS = receipts_topic("310101")  # the source node of tests.support.sink_records
 
 
 @pytest.fixture
@@ -43,7 +45,8 @@ def receipts_start(kafka: str) -> dict[int, int]:
 def receipts_for(
     kafka: str, record_ids: set[str], start: dict[int, int], expected: int
 ) -> list[dict[str, Any]]:
-    """The receipts for these records on `sgs.receipts`, read from `start` (other tests write there too)."""
+    """The receipts for these records on their node's receipts topic, read from `start` (other tests write there
+    too)."""
     consumer = KafkaConsumer(**kafka_settings(kafka), consumer_timeout_ms=1000)
     tps = [TopicPartition(RECEIPTS, p) for p in (consumer.partitions_for_topic(RECEIPTS) or set())]
     consumer.assign(tps)
@@ -241,12 +244,15 @@ def test_offsets_stored_for_an_earlier_broker_are_forgotten_and_the_relay_read_f
 def test_a_receipt_the_broker_can_never_take_is_parked_and_the_others_flow(
     kafka: str, data_dir: Path, sinks: list[SinkProcess]
 ) -> None:
-    """Issue 17: every sender sorts its errors; a receipt over the message limit must not stop the ones after it."""
+    """Issue 17: every sender sorts its errors; a receipt over the message limit, or for a node the config does not
+    know (issue 16), must not stop the ones after it."""
     topic = relay_topic(kafka, partitions=1)
     tag = unique_tag()
     store = SinkStore(f"sqlite:///{data_dir}/sink.db")
     with store.engine.begin() as conn:
         conn.execute(store.outbox.insert(), {"key": "310115", "value": b"\0" * (MAX_MESSAGE_BYTES + 1)})
+        # a node not in the federation config has no receipts topic, and none is made for it (issue 16)
+        conn.execute(store.outbox.insert(), {"key": "319999", "value": b"\0"})
     record = license_record(f"许〔{tag}〕1号", f"{tag}公司")
     start = receipts_start(kafka)
     sink = SinkProcess(kafka, topic, data_dir, store_url=f"sqlite:///{data_dir}/sink.db").start()
@@ -254,8 +260,9 @@ def test_a_receipt_the_broker_can_never_take_is_parked_and_the_others_flow(
     produce(kafka, topic, [record])
     (receipt,) = receipts_for(kafka, {record["envelope"]["record_id"]}, start, expected=1)
     assert receipt["status"] == "RELAYED_PROVINCIAL"
-    assert sink.metric("sgs_sink_receipts_parked_total", tier="provincial") == 1
+    assert sink.metric("sgs_sink_receipts_parked_total", tier="provincial") == 2
     with store.engine.connect() as conn:
-        (parked,) = conn.execute(sa.select(store.parked)).all()
-    assert "MessageSizeTooLargeError" in parked.error
+        errors = sorted(p.error for p in conn.execute(sa.select(store.parked)))
+    assert errors[0].startswith("LookupError: node 319999 is not in the federation config")
+    assert "MessageSizeTooLargeError" in errors[1]
     store.close()

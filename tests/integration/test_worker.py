@@ -89,7 +89,7 @@ def test_working_days_around_national_day_decide_late(worker, submitter, outputs
     assert alert.key == late["envelope"]["division_code"]
     assert not outputs.of({on_time["envelope"]["record_id"]}, topics.ALERTS)
     outputs.read_to_end()  # the receipt was sent with the alert read above, on another partition
-    receipts = [m.value for m in outputs.of({late_id}, topics.RECEIPTS)]
+    receipts = outputs.receipts({late_id})
     assert any(r["status"] == "ACCEPTED" and "D5 逾期" in r["detail"] for r in receipts)
 
 
@@ -162,12 +162,7 @@ def test_the_rules_of_the_decision_date_decide_publication_and_are_named_on_the_
     assert (ann["rule_set"], ann["tier"], ann["publicity_end"]) == ("seeds", "GENERAL", date(2027, 3, 20))
 
     def accepted_receipt() -> dict | None:
-        found = [
-            m.value
-            for m in outputs.messages
-            if m.topic == topics.RECEIPTS and m.value and m.value.get("record_id") == minor_id
-            and m.value["status"] == "ACCEPTED"
-        ]  # fmt: skip
+        found = [r for r in outputs.receipts({minor_id}) if r["status"] == "ACCEPTED"]
         return found[0] if found else None
 
     outputs.wait(lambda: accepted_receipt() is not None, what="the ACCEPTED receipt")
@@ -218,7 +213,7 @@ def test_revocation_after_relay_withdraws_from_every_tier(worker, submitter, out
         withdrawal = withdrawals(outputs, rid, tier)[0]
         assert (withdrawal["reason"], withdrawal["version"]) == ("REVOKED", 2)
     # receipts: ACCEPTED from the worker; RELAYED_* and WITHDRAWN only from the sinks, once stored (docs/sinks.md)
-    statuses = {m.value["status"] for m in outputs.of({rid}, topics.RECEIPTS)}
+    statuses = {r["status"] for r in outputs.receipts({rid})}
     assert "ACCEPTED" in statuses and not statuses & {"RELAYED_PROVINCIAL", "RELAYED_NATIONAL", "WITHDRAWN"}
 
 
@@ -289,12 +284,10 @@ def test_invalid_record_is_rejected_with_every_reason_and_a_receipt(worker, subm
     rec["authority_uscc"] = "123"
     rid = rec["envelope"]["record_id"]
     submitter.submit("license", rec)
-    outputs.wait(
-        lambda: outputs.of({rid}, topics.REJECTED) and outputs.of({rid}, topics.RECEIPTS), what="rejection"
-    )
+    outputs.wait(lambda: outputs.of({rid}, topics.REJECTED) and outputs.receipts({rid}), what="rejection")
     rejection = outputs.of({rid}, topics.REJECTED)[0].value
     assert rejection["stage"] == "validate" and len(rejection["reasons"]) >= 2
-    assert outputs.of({rid}, topics.RECEIPTS)[0].value["status"] == "REJECTED"
+    assert outputs.receipts({rid})[0]["status"] == "REJECTED"
     assert not outputs.of({rid}, topics.ACCEPTED["license"])
 
 
@@ -323,9 +316,7 @@ def test_reference_base_change_reaches_the_worker_without_restart(worker, submit
     outputs.wait(mismatch, what="mismatch alert")
     alert = mismatch()[0]
     assert alert["registered_name"] == "上海另一个名字有限公司"
-    accepted_receipt = next(
-        m.value for m in outputs.of({rid}, topics.RECEIPTS) if m.value["status"] == "ACCEPTED"
-    )
+    accepted_receipt = next(r for r in outputs.receipts({rid}) if r["status"] == "ACCEPTED")
     assert "NAME_MISMATCH" in accepted_receipt["detail"]
 
 

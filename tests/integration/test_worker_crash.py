@@ -15,7 +15,7 @@ from kafka import KafkaConsumer
 from kafka import TopicPartition as KafkaPartition
 
 from sgs.kafka import topics
-from sgs.kafka.admin import ensure_topics
+from sgs.kafka.admin import ensure_federation_topics
 from sgs.kafka.offsets import fetched_end_offsets
 from sgs.kafka.security import kafka_settings
 from sgs.kafka.tansu import EmbeddedBroker
@@ -94,9 +94,9 @@ def test_killed_worker_restarts_without_loss_or_duplicates(kafka, federation, en
             bodies = [m.record_id for m in outputs.of(ids, topic) if m.schema != "sgs.Withdrawal"]
             assert len(bodies) == len(ids), f"{topic}: a record reached it twice"
     accepted_receipts = {
-        (m.value["record_id"], m.value["version"])
-        for m in outputs.of(ids, topics.RECEIPTS)
-        if m.value["status"] == "ACCEPTED" and m.value["version"] is not None  # not the decisions' receipts
+        (r["record_id"], r["version"])
+        for r in outputs.receipts(ids)
+        if r["status"] == "ACCEPTED" and r["version"] is not None  # not the decisions' receipts
     }
     assert accepted_receipts == expected
     submitter.close()
@@ -109,7 +109,7 @@ def test_a_worker_whose_broker_is_gone_still_stops_on_sigterm(federation, tmp_pa
     (`STOP_GRACE_S`) and exits with status 1, the uncommitted work redone at-least-once by the next start."""
     broker = EmbeddedBroker().start()
     try:
-        ensure_topics(broker.bootstrap, federation.partitions)
+        ensure_federation_topics(broker.bootstrap, federation)
         worker = WorkerProcess(broker.bootstrap, tmp_path).start()
         worker.wait_ready()
     finally:

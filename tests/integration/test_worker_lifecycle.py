@@ -59,11 +59,7 @@ def relayed_penalty(
 
 
 def receipts(outputs: Outputs, receipt_id: str) -> list[dict]:
-    return [
-        m.value
-        for m in outputs.messages
-        if m.topic == topics.RECEIPTS and m.value and m.value["receipt_id"] == receipt_id
-    ]
+    return [r for r in outputs.receipts() if r["receipt_id"] == receipt_id]
 
 
 def wait_receipt(outputs: Outputs, receipt_id: str, status: str) -> dict:

@@ -23,8 +23,7 @@ OUTPUT_TOPICS = (
     *topics.RELAY.values(),
     topics.REJECTED,
     topics.ALERTS,
-    topics.RECEIPTS,
-)
+)  # and every node's receipts topic
 
 
 class WorkerProcess(ServiceProcess):
@@ -149,15 +148,18 @@ class Output:
 
 
 class Outputs:
-    """Everything committed on the output topics from the beginning (no consumer group), read on demand, as the
-    sinks read it."""
+    """Everything committed on the output topics and every receipts topic from the beginning (no consumer group),
+    read on demand, as the sinks and the nodes read it."""
 
     def __init__(self, bootstrap: str) -> None:
         self.consumer = KafkaConsumer(
             **kafka_settings(bootstrap), enable_auto_commit=False, isolation_level="read_committed"
         )
+        receipts = [t for t in self.consumer.topics() if t.startswith(topics.RECEIPTS_PREFIX)]
         parts = [
-            TopicPartition(t, p) for t in OUTPUT_TOPICS for p in self.consumer.partitions_for_topic(t) or ()
+            TopicPartition(t, p)
+            for t in (*OUTPUT_TOPICS, *receipts)
+            for p in self.consumer.partitions_for_topic(t) or ()
         ]
         self.consumer.assign(parts)
         self.consumer.seek_to_beginning(*parts)
@@ -169,6 +171,18 @@ class Outputs:
 
     def of(self, record_ids: set[str], topic: str | None = None) -> list[Output]:
         return [m for m in self.messages if m.record_id in record_ids and (topic is None or m.topic == topic)]
+
+    def receipts(self, record_ids: set[str] | None = None) -> list[dict[str, Any]]:
+        """The receipts read (of `record_ids`, default all), each checked to be on its source node's topic."""
+        found = [
+            m
+            for m in self.messages
+            if m.topic.startswith(topics.RECEIPTS_PREFIX)
+            and (record_ids is None or m.record_id in record_ids)
+        ]
+        for m in found:
+            assert m.value is not None and m.topic == topics.receipts_topic(m.value["source_node"]), m.topic
+        return [m.value for m in found]
 
     def wait(self, predicate: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
         deadline = time.monotonic() + timeout_s

@@ -22,7 +22,7 @@ from sgs.kafka.security import (
     node_principal,
     principals,
 )
-from sgs.kafka.topics import RECEIPTS, RELAY, SUBMITTED
+from sgs.kafka.topics import RELAY, SUBMITTED, receipts_topic
 
 CODES = ("310101", "310104")
 
@@ -85,7 +85,16 @@ def test_only_the_worker_writes_relays_and_a_node_writes_submissions() -> None:
     assert _allowed("WRITE", SUBMITTED["penalty"]) == {NODES, "node.310101", "node.310104"}
     assert _allowed("READ", SUBMITTED["penalty"]) == {WORKER}
     assert _allowed("READ", RELAY["national"]) == {"sink.national"}
-    assert _allowed("WRITE", RECEIPTS) == {WORKER, "sink.provincial", "sink.national"}
+
+
+def test_a_node_reads_its_own_receipts_only_and_the_worker_and_sinks_write_every_nodes() -> None:
+    for code in CODES:
+        assert _allowed("READ", receipts_topic(code)) == {f"node.{code}", NODES}  # issue 16
+        assert _allowed("WRITE", receipts_topic(code)) == {WORKER, "sink.provincial", "sink.national"}
+    own = [
+        g for g in acl_bindings(CODES, TIERS) if g.principal == "node.310101" and g.name.startswith("sgs.rec")
+    ]
+    assert [(g.operation, g.name, g.prefixed) for g in own] == [("READ", "sgs.receipts.310101", False)]
 
 
 def test_every_principal_may_see_the_federations_topic_names() -> None:

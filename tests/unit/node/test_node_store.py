@@ -134,7 +134,7 @@ def test_receipts_from_the_federation_move_status_forward_never_back_and_keep_hi
     c = candidate("penalty:X:1")
     admit(store, c)
     t = c.submitted_at
-    batch = [  # one poll of sgs.receipts, applied in one transaction
+    batch = [  # one poll of the receipts topics, applied in one transaction
         ReceiptUpdate(c.receipt_id, "ACCEPTED", t + 2_000, "reconciled"),
         ReceiptUpdate(c.receipt_id, "SENT", t + 1_500),  # late: consumed after ACCEPTED
         ReceiptUpdate(c.receipt_id, "RELAYED_NATIONAL", t + 3_000),
