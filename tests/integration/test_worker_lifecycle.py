@@ -59,7 +59,7 @@ def relayed_penalty(
 
 
 def receipts(outputs: Outputs, receipt_id: str) -> list[dict]:
-    return [r for r in outputs.receipts() if r["receipt_id"] == receipt_id]
+    return outputs.receipts(receipt_id=receipt_id)
 
 
 def wait_receipt(outputs: Outputs, receipt_id: str, status: str) -> dict:

@@ -172,13 +172,19 @@ class Outputs:
     def of(self, record_ids: set[str], topic: str | None = None) -> list[Output]:
         return [m for m in self.messages if m.record_id in record_ids and (topic is None or m.topic == topic)]
 
-    def receipts(self, record_ids: set[str] | None = None) -> list[dict[str, Any]]:
-        """The receipts read (of `record_ids`, default all), each checked to be on its source node's topic."""
+    def receipts(
+        self, record_ids: set[str] | None = None, receipt_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The receipts read (of `record_ids`, or the one `receipt_id` names; default all), each checked to be on
+        its source node's topic. Only these are checked: other tests write junk and misplaced receipts to the
+        shared topics on purpose."""
         found = [
             m
             for m in self.messages
             if m.topic.startswith(topics.RECEIPTS_PREFIX)
+            and m.value is not None
             and (record_ids is None or m.record_id in record_ids)
+            and (receipt_id is None or m.value["receipt_id"] == receipt_id)
         ]
         for m in found:
             assert m.value is not None and m.topic == topics.receipts_topic(m.value["source_node"]), m.topic
