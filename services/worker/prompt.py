@@ -1,18 +1,18 @@
 """The worker's two waits that a record pays at a light load (issue 14), and their values.
 
-- **Fetch.** faust builds its aiokafka consumer with `fetch_max_wait_ms=1500` and no setting to change it. The
-  embedded broker (Tansu) does not answer such a waiting fetch as soon as a record arrives: measured with aiokafka
-  against Tansu, a record produced while a fetch waited reached the consumer after 0.38 s at the median (0.73 s at
-  worst) with 1500 ms, 0.12 s with 500 ms, 25 ms with 200 ms, 8 ms with 50 ms. `PromptFetchConsumer` waits
-  `FETCH_MAX_WAIT_MS`. Under load a fetch finds records waiting and is answered at once, so the shorter wait costs
-  only the empty fetches of an idle worker (at most 20 a second); Apache Kafka answers a waiting fetch as soon as
-  data arrives either way.
+- **Fetch** (`FETCH_MAX_WAIT_MS`). faust builds its aiokafka consumer with `fetch_max_wait_ms=1500` and no setting
+  to change it. The embedded broker (Tansu) does not answer aiokafka's waiting fetch as soon as a record arrives:
+  measured against Tansu, a record produced while a fetch waited reached the consumer after 0.38 s at the median
+  (0.73 s at worst) with 1500 ms, 0.12 s with 500 ms, 25 ms (52 ms) with 200 ms, 8 ms with 50 ms. A long wait is
+  also a batch, though: a worker that has caught up waits, and the next fetch brings what came meanwhile. 50 ms
+  alone cost about 1.5 CPU ms a record more at 500 records/s offered; 200 ms takes most of the latency away.
+  Apache Kafka answers a waiting fetch as soon as data arrives either way.
 - **Producer linger** (`PRODUCER_LINGER_S`). A record makes about eight messages on six topics; a batch closes
   when full (256 KiB) or after the linger, and aiokafka sends one request at a time, so while one is in flight the
-  next batches grow. Every produce request costs CPU in the worker, the broker and (smaller relay batches) the
-  sinks. Measured at 500 records/s offered on 2 cores (docs/bench.md, "Latency at a light load"): 200 ms cost
-  6.3 CPU ms a record end to end, 5 ms cost 10.7 and the end-to-end rate fell from 177 to 112 records/s; at
-  100 records/s, 200 ms was a fifth of a record's 0.75 s. 50 ms keeps the requests at most 20 a second.
+  next batches grow. Every produce request costs CPU in the worker and the broker, and smaller relay batches cost
+  the sinks more per record. 200 ms was a fifth of a record's 0.75 s at 100 records/s; 5 ms cost 10.7 CPU ms a
+  record instead of 6.3 at 500 records/s offered. 50 ms is the compromise (docs/bench.md, "Latency at a light
+  load", has the figures of both values).
 """
 
 from __future__ import annotations
