@@ -5,14 +5,13 @@
   measured against Tansu, a record produced while a fetch waited reached the consumer after 0.38 s at the median
   (0.73 s at worst) with 1500 ms, 0.12 s with 500 ms, 25 ms (52 ms) with 200 ms, 8 ms with 50 ms. A long wait is
   also a batch, though: a worker that has caught up waits, and the next fetch brings what came meanwhile. 50 ms
-  alone cost about 1.5 CPU ms a record more at 500 records/s offered; 200 ms takes most of the latency away.
-  Apache Kafka answers a waiting fetch as soon as data arrives either way.
-- **Producer linger** (`PRODUCER_LINGER_S`). A record makes about eight messages on six topics; a batch closes
-  when full (256 KiB) or after the linger, and aiokafka sends one request at a time, so while one is in flight the
-  next batches grow. Every produce request costs CPU in the worker and the broker, and smaller relay batches cost
-  the sinks more per record. 200 ms was a fifth of a record's 0.75 s at 100 records/s; 5 ms cost 10.7 CPU ms a
-  record instead of 6.3 at 500 records/s offered. 50 ms is the compromise (docs/bench.md, "Latency at a light
-  load", has the figures of both values).
+  cost about 1.5 CPU ms a record more at 500 records/s offered; 200 ms cost about 0.3 and takes most of the wait
+  away. Apache Kafka answers a waiting fetch as soon as data arrives either way.
+- **Producer linger** (`PRODUCER_LINGER_S`), kept at 200 ms. A record makes about eight messages on six topics; a
+  batch closes when full (256 KiB) or after the linger. Every produce request costs CPU in the worker and the
+  broker, and smaller relay batches cost the sinks more per record: at 500 records/s offered, 5 ms cost 10.7 CPU ms
+  a record instead of 6.8 and 50 ms cost 8.0, for 0.1 s less at a light load (docs/bench.md, "Latency at a light
+  load").
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 FETCH_MAX_WAIT_MS = 200
-PRODUCER_LINGER_S = 0.05
+PRODUCER_LINGER_S = 0.2
 
 
 class PromptFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
