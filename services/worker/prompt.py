@@ -9,9 +9,9 @@
   away. Apache Kafka answers a waiting fetch as soon as data arrives either way.
 - **Producer linger** (`PRODUCER_LINGER_S`), kept at 200 ms. A record makes about eight messages on six topics; a
   batch closes when full (256 KiB) or after the linger. Every produce request costs CPU in the worker and the
-  broker, and smaller relay batches cost the sinks more per record: at 500 records/s offered, 5 ms cost 10.7 CPU ms
-  a record instead of 6.8 and 50 ms cost 8.0, for 0.1 s less at a light load (docs/bench.md, "Latency at a light
-  load").
+  broker, and smaller relay batches cost the sinks more per record: at 500 records/s offered, 5 ms (with a 50 ms
+  fetch wait) cost 10.7 CPU ms a record instead of 6.8, and 50 ms cost 8.0, for 0.1 s less at a light load
+  (docs/bench.md, "Latency at a light load").
 """
 
 from __future__ import annotations
