@@ -59,6 +59,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.producer.transaction_manager import TransactionState
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from services.worker.prompt import PromptFetchConsumer
+
 
 class CommitGate:
     """Records pass through (`enter`/`leave`) while it is open; `closed()` shuts it and waits until none is under
@@ -153,7 +155,7 @@ def check_transactional_ids(app: Any, tps: Any) -> None:
         )
 
 
-class GatedCommitConsumer(faust_aiokafka.Consumer):
+class GatedCommitConsumer(PromptFetchConsumer):
     """faust's consumer, committing only at the gate, with the producer's buffer drained first."""
 
     gate = CommitGate()  # one per process: set before the app starts (`services.worker.service`)

@@ -16,7 +16,7 @@ from faust.transport.consumer import Consumer
 from kafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.worker import agents, aggregates
+from services.worker import agents, aggregates, prompt
 from services.worker.context import Context, app_topics, log
 from services.worker.exactly_once import (
     GatedCommitConsumer,
@@ -24,6 +24,7 @@ from services.worker.exactly_once import (
     check_transactional_ids,
     roll_back_to_committed,
 )
+from services.worker.prompt import PromptFetchConsumer
 from services.worker.reference_mirror import ReferenceBases
 from services.worker.settings import WorkerSettings
 from services.worker.stages import decide
@@ -75,7 +76,9 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         broker_heartbeat_interval=1,
         consumer_auto_offset_reset="earliest",  # a new deployment processes what is already waiting
         table_standby_replicas=0,
-        producer_linger=0.2,  # batch the many small sends of one record (outputs, receipts, changelogs)
+        # batch the many small sends of records processed in a row (outputs, receipts, changelogs): every record
+        # waits up to this long, every produce request costs CPU on both ends (`prompt`, issue 14)
+        producer_linger=prompt.PRODUCER_LINGER_S,
         producer_max_batch_size=256 * 1024,  # fewer, larger produce requests: each costs Python on both sides
         producer_max_request_size=MAX_MESSAGE_BYTES,  # the federation's one message limit (sgs.kafka.topics)
         producer_partitioner=partition_by_key,
@@ -84,13 +87,16 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
     )
     ctx = Context(settings, app)
     # faust takes the consumer class from the transport instance: on Tansu it marks the changelogs' tails
-    # (`tansu.TailMarkingConsumer`), with transactions it commits at the context's gate (`exactly_once`).
+    # (`tansu.TailMarkingConsumer`), with transactions it commits at the context's gate (`exactly_once`); each
+    # fetches with a short wait (`prompt.PromptFetchConsumer`, issue 14).
     if settings.engine.transactions:
         GatedCommitConsumer.gate = ctx.gate
         app.transport.Consumer = GatedCommitConsumer  # type: ignore[misc]
         app.transport.Producer = LongTransactionProducer  # type: ignore[misc]
     elif settings.engine.short_end_offsets:
         app.transport.Consumer = TailMarkingConsumer  # type: ignore[misc]
+    else:
+        app.transport.Consumer = PromptFetchConsumer  # type: ignore[misc]
     refs = ReferenceBases(settings.bootstrap, ctx.codec)
     engine = aggregates.open_store(settings.aggregates_url)
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+
+from services.worker.prompt import PromptFetchConsumer
 
 # A changelog key no table uses (tables are keyed by JSON strings; no record id starts with NUL).
 TAIL_MARK_KEY = json.dumps("\x00sgs-changelog-tail").encode()
 
 
-class TailMarkingConsumer(faust_aiokafka.Consumer):
+class TailMarkingConsumer(PromptFetchConsumer):
     """faust's consumer, which ends every changelog partition it owns with a batch of its own before it commits.
 
     faust recovers a table from its changelog up to the ListOffsets answer, which Tansu gives as the base offset of

@@ -1,0 +1,41 @@
+"""The worker's two waits that a record pays at a light load (issue 14), and their values.
+
+- **Fetch** (`FETCH_MAX_WAIT_MS`). faust builds its aiokafka consumer with `fetch_max_wait_ms=1500` and no setting
+  to change it. The embedded broker (Tansu) does not answer aiokafka's waiting fetch as soon as a record arrives:
+  measured against Tansu, a record produced while a fetch waited reached the consumer after 0.38 s at the median
+  (0.73 s at worst) with 1500 ms, 0.12 s with 500 ms, 25 ms (52 ms) with 200 ms, 8 ms with 50 ms. A long wait is
+  also a batch, though: a worker that has caught up waits, and the next fetch brings what came meanwhile. 50 ms
+  cost about 1.5 CPU ms a record more at 500 records/s offered; 200 ms cost about 0.3 and takes most of the wait
+  away. Apache Kafka answers a waiting fetch as soon as data arrives either way.
+- **Producer linger** (`PRODUCER_LINGER_S`), kept at 200 ms. A record makes about eight messages on six topics; a
+  batch closes when full (256 KiB) or after the linger. Every produce request costs CPU in the worker and the
+  broker, and smaller relay batches cost the sinks more per record: at 500 records/s offered, 5 ms (with a 50 ms
+  fetch wait) cost 10.7 CPU ms a record instead of 6.8, and 50 ms cost 8.0, for 0.1 s less at a light load
+  (docs/bench.md, "Latency at a light load").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiokafka
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+FETCH_MAX_WAIT_MS = 200
+PRODUCER_LINGER_S = 0.2
+
+
+class PromptFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """faust's consumer thread, its aiokafka consumer waiting at most `FETCH_MAX_WAIT_MS` for a fetch."""
+
+    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # noqa: SLF001 - read by `start`, which builds the fetcher
+        return consumer
+
+
+class PromptFetchConsumer(faust_aiokafka.Consumer):
+    """faust's consumer with `PromptFetchThread`: the base of the worker's consumers (`tansu`, `exactly_once`)."""
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
