@@ -100,9 +100,8 @@ class Context:
         self.held = raw_topic(f"{s.app_id}-held")
         self.expiry = raw_topic(f"{s.app_id}-expiry")
         self.decisions = raw_topic(topics.DECISIONS)  # decisions on records (`stages/decide.py`, D15, D16)
-        self.held_decisions = raw_topic(
-            f"{s.app_id}-held-decisions"
-        )  # ... on records not read yet (`holding.py`)
+        # ... and those on records not read yet, waiting for them (`holding.py`)
+        self.held_decisions = raw_topic(f"{s.app_id}-held-decisions")
         # A credit repair's round trip through its subject's partition (`stages/decide.py`, D16): keyed by subject,
         # then back keyed by record id.
         self.repairs = raw_topic(f"{s.app_id}-repairs")

@@ -19,8 +19,8 @@ D16 terms) decides:
   follows is read again.
 - A decision that cannot apply is rejected with its reason on `sgs.rejected` and a REJECTED receipt: a record this
   worker still does not hold after that (`unknown_record`: the district node sends a decision only for a record the
-  municipal platform accepted, so this is a wrong id or a record that was never relayed), a record no tier holds any more
-  (`not_published`), a repair D16 does not allow (`repair.*`: `sgs.domain.lifecycle.repair_refusal` for the
+  municipal platform accepted, so this is a wrong id or a record that was never relayed), a record no tier holds
+  any more (`not_published`), a repair D16 does not allow (`repair.*`: `sgs.domain.lifecycle.repair_refusal` for the
   record's own terms as the rule book rules on them, `sgs.domain.lifecycle.repeat_refusal` for its subject's
   history).
 - The same decision (kind, date, deciding body) again is absorbed with an ACCEPTED receipt saying so, unless it is
@@ -182,11 +182,10 @@ async def _decide(ctx: Context, decision: Decision, held_since: int | None) -> N
     relayed = await _applicable(ctx, decision, held_since)
     if relayed is None:
         return
-    if (
-        decision.body["decision"] == "REPAIR_APPROVED"
-    ):  # D16, by the rules in force on the penalty's decision date
+    body = decision.body
+    if body["decision"] == "REPAIR_APPROVED":  # D16, by the rules in force on the penalty's decision date
         ruling = route.ruling_of(ctx, relayed)
-        refusal = repair_refusal(ruling, decision.body["decided_on"])
+        refusal = repair_refusal(ruling, body["decided_on"])
         if refusal is not None:
             await _refuse(ctx, decision, refusal.as_reason())
             return

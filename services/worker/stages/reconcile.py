@@ -4,7 +4,8 @@ The counterpart is checked against the reference bases mirrored on this worker (
 race is expected: a record may arrive before the reference-base change that names its subject. Such a record is
 held: sent to <app>-held with the time it was first seen, and the `held` agent (`agents.py`) checks it again once
 its retry time comes (`holding.py`), until `--unknown-subject-hold-s` has passed; only then is it concluded
-UNKNOWN_CODE. The held topic is keyed by record id too, so a newer version overtaking a held one is caught by the timeliness stage.
+UNKNOWN_CODE. The held topic is keyed by record id too, so a newer version overtaking a held one is caught by the
+timeliness stage.
 """
 
 from __future__ import annotations
