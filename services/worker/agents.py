@@ -1,6 +1,7 @@
 """The worker's agents: how messages reach the stages, top to bottom.
 
-One agent takes each submitted record through every stage as plain function calls, in one partition:
+One agent takes each submitted record through every stage as plain function calls, in one partition, a batch of
+records at a time (`prompt.TAKE_MAX`, issue 14):
 
     sgs.submitted.{license,penalty} -> validate -> dedup -> reconcile -> timeliness -> route
     <app>-held (subject not known yet, D13)  -> reconcile -> timeliness -> route
@@ -15,12 +16,12 @@ See docs/worker.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import faust
 
-from services.worker import holding
-from services.worker.context import KIND_BY_TOPIC, WORKER_ONLY, Context, Step, guarded
+from services.worker import holding, prompt
+from services.worker.context import KIND_BY_TOPIC, WORKER_ONLY, Context, Step, guarded, guarded_batch
 from services.worker.reference_mirror import ReferenceBases
 from services.worker.stages import dedup, reconcile, route, timeliness, validate
 
@@ -28,10 +29,12 @@ from services.worker.stages import dedup, reconcile, route, timeliness, validate
 def register(ctx: Context, refs: ReferenceBases) -> None:
     @ctx.app.agent(ctx.submitted, name="process")
     async def process_submissions(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        batches = cast(
+            faust.Stream, stream
+        ).take_events  # the class has it, its type `StreamT` does not say so
+        async for events in batches(prompt.TAKE_MAX, within=prompt.TAKE_WITHIN_S):
             await refs.loaded.wait()
-            kind = KIND_BY_TOPIC.get(event.message.topic, "unknown")
-            await guarded(ctx, "validate", event, kind, _submitted)
+            await guarded_batch(ctx, "validate", events, _kind, _submitted)
 
     @ctx.app.agent(ctx.held, name="held")
     async def retry_held(stream: faust.StreamT) -> None:
@@ -49,9 +52,11 @@ def register(ctx: Context, refs: ReferenceBases) -> None:
     async def sweep_publicity() -> None:
         await route.sweep_publicity(ctx)
 
+    def _kind(event: faust.EventT) -> str:
+        return KIND_BY_TOPIC.get(event.message.topic, "unknown")
+
     async def _submitted(event: faust.EventT, step: Step) -> None:
-        kind = KIND_BY_TOPIC.get(event.message.topic, "unknown")
-        record = await validate.admit(ctx, event, kind)
+        record = await validate.admit(ctx, event, _kind(event))
         if record is None:
             return
         step.enter("dedup")

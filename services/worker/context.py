@@ -19,13 +19,16 @@ re-encoded), so it can still be rejected with the original bytes.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+import faust.streams as faust_streams
 import structlog
 
 from services.worker import metrics
@@ -193,7 +196,7 @@ class Context:
         rest of an output)."""
         work = _WORK.get(None)
         if work is not None:
-            work.outputs.append((topic, key, value, headers))
+            work.outputs.append((topic, key, value, headers, self._transaction()))
             return
         signed = [*(headers or {}).items(), *self.signer.headers(topic, key, value)]
         await self.app.producer.send(
@@ -201,15 +204,14 @@ class Context:
         )
 
     async def flush(self) -> None:
-        """Hand the outputs of the message in hand to the producer, in the order they were emitted, signed as one
-        batch (`Signer.batch_headers`)."""
+        """Hand the outputs of the messages in hand to the producer, in the order they were emitted, signed as one
+        batch (`Signer.batch_headers`), each in the transaction of the message that caused it."""
         work = _WORK.get()
         outputs, work.outputs = work.outputs, []
         if not outputs:
             return
-        signatures = self.signer.batch_headers([(topic, key, value) for topic, key, value, _ in outputs])
-        transaction = self._transaction()
-        for (topic, key, value, headers), signature in zip(outputs, signatures, strict=True):
+        signatures = self.signer.batch_headers([(topic, key, value) for topic, key, value, _, _ in outputs])
+        for (topic, key, value, headers, transaction), signature in zip(outputs, signatures, strict=True):
             signed = [*(headers or {}).items(), *signature]
             await self.app.producer.send(topic, key, value, None, None, signed, transactional_id=transaction)
 
@@ -301,12 +303,13 @@ class Context:
         )
 
     def state(self, record_id: str) -> dict[str, Any]:
-        """The record's entry in `records` for the message in hand, to read and change (replace its parts, do
-        not mutate them); `settle` writes it back once when the message is done."""
+        """The record's entry in `records` for the messages in hand, to read and change (replace its parts, do
+        not mutate them); `settle` writes it back once when they are done."""
         work = _WORK.get()
         if record_id not in work.states:
             stored = self.records.get(record_id) or {}
             work.states[record_id] = (stored, dict(stored))
+        work.writers[record_id] = _current()
         return work.states[record_id][1]
 
     def count(self, envelope: dict[str, Any] | None, labels: Labels, measure: str) -> None:
@@ -322,30 +325,34 @@ class Context:
             state["counted"] = {**counted, str(envelope["version"]): [*done, measure]}
         else:
             day = china_date(now_utc())  # an undecodable message has no identity: counted when it arrived
-        _WORK.get().tally.append(
-            (f"{day.isoformat()}|{labels.district}|{labels.department}|{labels.kind}", measure)
+        event = _current()
+        key = (
+            f"{event.message.partition}|{day.isoformat()}|{labels.district}|{labels.department}|{labels.kind}"
         )
+        work = _WORK.get()
+        work.tally.append((key, measure))
+        work.writers[key] = event
 
     def settle(self) -> None:
-        """Write what the message in hand changed: every table write is a changelog message, so one per record
-        and one per day row, however many stages changed them. Only inside an agent: the tables write to the
-        current event's partition, which is the record's (every topic is keyed by record id)."""
+        """Write what the messages in hand changed: every table write is a changelog message, so one per record and
+        one per day row, however many stages and messages of a batch changed them. Each is written as the message
+        that last changed it (`writers`), which is the one faust sends its changelog message to the partition
+        of: every topic is keyed by record id, and a day row's key starts with its partition."""
         work = _WORK.get()
-        event = faust.current_event()
-        if event is None:
-            raise RuntimeError("table state is written inside an agent")
         for record_id, (stored, state) in work.states.items():
             if state != stored:
+                _make_current(work.writers[record_id])
                 self.records[record_id] = state
         days: dict[str, dict[str, int]] = {}
-        for day_key, measure in work.tally:
-            key = f"{event.message.partition}|{day_key}"
+        for key, measure in work.tally:
             day = days.setdefault(key, dict(self.daily.get(key) or {}))
             day[measure] = day.get(measure, 0) + 1
         for key, measures in days.items():
+            _make_current(work.writers[key])
             self.daily[key] = measures
         work.states.clear()
         work.tally.clear()
+        work.writers.clear()
 
 
 @dataclass
@@ -356,8 +363,12 @@ class _Work:
         default_factory=dict
     )  # (stored, current)
     tally: list[tuple[str, str]] = field(default_factory=list)  # (day key, measure)
-    # what it emitted, sent when it is done (`Context.flush`): (topic, key, value, headers)
-    outputs: list[tuple[str, bytes | None, bytes, dict[str, bytes] | None]] = field(default_factory=list)
+    # the message that last changed each record's state or day row: the table writes go out as it (`settle`)
+    writers: dict[str, faust.EventT] = field(default_factory=dict)
+    # what it emitted, sent when it is done (`Context.flush`): (topic, key, value, headers, transactional id)
+    outputs: list[tuple[str, bytes | None, bytes, dict[str, bytes] | None, str | None]] = field(
+        default_factory=list
+    )
 
 
 _WORK: ContextVar[_Work] = ContextVar("work")  # one per agent task: agents interleave at every await
@@ -389,7 +400,72 @@ def envelope_of(codec: Codec, raw: bytes) -> dict[str, Any] | None:
     return env if isinstance(env, dict) else None
 
 
+def _current() -> faust.EventT:
+    event = faust.current_event()
+    if event is None:
+        raise RuntimeError("table state is written inside an agent")
+    return event
+
+
+def _make_current(event: faust.EventT) -> None:
+    """Make `event` the one in hand for this task, as faust does for each event of `stream.events()`: what faust
+    reads it for (a table write's changelog partition, a transaction's id) then follows the message whose work it
+    is. `Stream.take_events` hands over a batch without doing so. Only the task's context variable: the stream's
+    own `current_event` is what its buffer is being filled from."""
+    faust_streams._current_event.set(weakref.ref(event))  # noqa: SLF001 - faust has no public setter
+
+
+@asynccontextmanager
+async def _batch(ctx: Context) -> AsyncIterator[None]:
+    """Messages taken through their stages together: their outputs are handed to the producer under one signature
+    when they are all done, then what they changed in the tables is written (`flush`, `settle`), so a decision
+    that reads a record's new state finds its relay already sent. A commit under transactions waits for the whole
+    batch (`exactly_once.CommitGate`)."""
+    await ctx.gate.enter()
+    work = _WORK.set(_Work())
+    try:
+        yield
+    finally:
+        try:
+            await ctx.flush()
+        except Exception:  # as when each output was sent on its own: logged, the messages are done
+            log.exception("stage.send_failed")
+        try:
+            ctx.settle()
+        except Exception:
+            log.exception("aggregates.settle_failed")
+        _WORK.reset(work)
+        ctx.gate.leave()
+
+
 async def guarded(
+    ctx: Context,
+    stage: str,
+    event: faust.EventT,
+    kind: str,
+    handler: Callable[[faust.EventT, Step], Awaitable[None]],
+) -> None:
+    """Take one message through its stages (`guarded_batch` of one)."""
+    async with _batch(ctx):
+        await _guarded_one(ctx, stage, event, kind, handler)
+
+
+async def guarded_batch(
+    ctx: Context,
+    stage: str,
+    events: Sequence[faust.EventT],
+    kind_of: Callable[[faust.EventT], str],
+    handler: Callable[[faust.EventT, Step], Awaitable[None]],
+) -> None:
+    """Take a batch of messages (`Stream.take_events`) through their stages, one after the other, in order
+    (issue 14: what a batch shares, its signature and its table writes, is paid once)."""
+    async with _batch(ctx):
+        for event in events:
+            _make_current(event)
+            await _guarded_one(ctx, stage, event, kind_of(event), handler)
+
+
+async def _guarded_one(
     ctx: Context,
     stage: str,
     event: faust.EventT,
@@ -398,10 +474,8 @@ async def guarded(
 ) -> None:
     """Take one message through its stages so that nothing escapes: faust restarts an agent that raises, and it
     would meet the same message again forever. An unexpected failure becomes a rejection carrying the bytes (D12)
-    at the stage it happened in. The message's counts are settled at the end, whatever happened."""
-    await ctx.gate.enter()
+    at the stage it happened in."""
     step = Step(stage)
-    work = _WORK.set(_Work())
     try:
         await handler(event, step)
     except Exception as exc:
@@ -420,13 +494,3 @@ async def guarded(
             log.exception("stage.reject_failed", stage=step.name)
     finally:
         step.done()
-        try:
-            await ctx.flush()
-        except Exception:  # as when each output was sent on its own: logged, the message is done
-            log.exception("stage.send_failed", stage=step.name)
-        try:
-            ctx.settle()
-        except Exception:
-            log.exception("aggregates.settle_failed", stage=step.name)
-        _WORK.reset(work)
-        ctx.gate.leave()

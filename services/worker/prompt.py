@@ -1,4 +1,4 @@
-"""The worker's two waits that a record pays at a light load (issue 14), and their values.
+"""The worker's three waits that a record pays at a light load (issue 14), and their values.
 
 - **Fetch** (`FETCH_MAX_WAIT_MS`). faust builds its aiokafka consumer with `fetch_max_wait_ms=1500` and no setting
   to change it. The embedded broker (Tansu) does not answer aiokafka's waiting fetch as soon as a record arrives:
@@ -12,6 +12,11 @@
   broker, and smaller relay batches cost the sinks more per record: at 500 records/s offered, 5 ms (with a 50 ms
   fetch wait) cost 10.7 CPU ms a record instead of 6.8, and 50 ms cost 8.0, for 0.1 s less at a light load
   (docs/bench.md, "Latency at a light load").
+- **Batch** (`TAKE_MAX`, `TAKE_WITHIN_S`). The agent of submitted records takes them in batches
+  (`Stream.take_events`): a batch's outputs share one signature (a sink or a node then checks one signature for
+  many messages) and its table writes one changelog message per record and per day row. A batch closes when it has
+  `TAKE_MAX` records or `TAKE_WITHIN_S` after the agent asked for it, so at a light load a record waits at most
+  that.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 FETCH_MAX_WAIT_MS = 200
 PRODUCER_LINGER_S = 0.2
+TAKE_MAX = 200
+TAKE_WITHIN_S = 0.02
 
 
 class PromptFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
