@@ -255,6 +255,58 @@ def test_older_version_arriving_after_a_newer_one_is_absorbed(worker, submitter,
     assert 'outcome="superseded"' in worker.metrics()
 
 
+def test_a_burst_is_taken_as_batches_and_each_record_in_it_still_ends_right(
+    worker, submitter, outputs, federation
+):
+    """Issue 14: records that arrive together are taken through the stages together, so their outputs share one
+    signature; inside a batch, a record's second version still wins (D4) and each is accepted once."""
+    burst = [
+        known(
+            submitter,
+            record(federation, "license", decided_on=date(2026, 10, 9), submitted_on=date(2026, 10, 12)),
+        )
+        for _ in range(13)
+    ]
+    # The last counterpart registered is known to the worker once its record is MATCHED, so are the others (one
+    # topic, read in order): the burst is not held for its subjects (D13), which the held agent takes one by one.
+    scout = burst.pop()
+    submitter.submit("license", scout)
+    assert (
+        accepted(outputs, scout["envelope"]["record_id"], "license")["annotations"]["reconciliation"]
+        == "MATCHED"
+    )
+    v2 = {
+        **burst[0],
+        "license_content": "食品经营许可（变更）",
+        "envelope": {**burst[0]["envelope"], "version": 2, "operation": "UPDATE"},
+    }
+    submitter.submit("license", *burst, v2)
+    ids = {rec["envelope"]["record_id"] for rec in burst}
+    outputs.wait(
+        lambda: (
+            {m.record_id for m in outputs.of(ids, topics.RELAY["provincial"])} == ids
+            and {2}
+            <= {m.version for m in outputs.of({v2["envelope"]["record_id"]}, topics.RELAY["provincial"])}
+        ),
+        what="every record of the burst relayed, and the second version",
+    )
+    relays = outputs.of(ids, topics.RELAY["provincial"])
+    by_signature: dict[bytes, set[str]] = {}
+    for m in relays:
+        by_signature.setdefault(m.headers["sgs-signature"], set()).add(str(m.record_id))
+    assert max(len(records) for records in by_signature.values()) > 1, "each record was signed on its own"
+    first = [m.version for m in relays if m.record_id == v2["envelope"]["record_id"]]
+    assert first[-1] == 2 and sorted(first) == first
+    outputs.wait(
+        lambda: len(outputs.of(ids, topics.ACCEPTED["license"])) >= len(ids) + 1,
+        what="every version accepted",
+    )
+    accepted_versions = sorted(
+        (str(m.record_id), m.version) for m in outputs.of(ids, topics.ACCEPTED["license"])
+    )
+    assert accepted_versions == sorted([(rid, 1) for rid in ids] + [(v2["envelope"]["record_id"], 2)])
+
+
 def test_poison_message_is_rejected_with_its_bytes_and_the_worker_keeps_going(
     worker, submitter, outputs, federation
 ):
