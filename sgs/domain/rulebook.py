@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from itertools import product
@@ -121,11 +121,26 @@ class RuleSet:
         Period | None
     )  # the latest 公示截止期 a penalty may state, where its tier does not bound it
     rules: tuple[Rule, ...]
+    # resolve's answers by their four facts: every record of a kind with the same facts gets the same ruling fields,
+    # and a record is ruled on at intake, at the worker and at each sink (issue 14)
+    _resolved: dict[tuple[str | None, ...], tuple[dict[str, Any], list[str]]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def resolve(
         self, kind: str, severity: str | None, procedure: str | None, subject_type: str | None
     ) -> tuple[dict[str, Any], list[str]]:
-        """Every matching rule applied in order (a later field replaces an earlier one); the sources cited."""
+        """Every matching rule applied in order (a later field replaces an earlier one); the sources cited. Fresh
+        copies: callers may change them."""
+        facts_key = (kind, severity, procedure, subject_type)
+        if facts_key not in self._resolved:
+            self._resolved[facts_key] = self._resolve(kind, severity, procedure, subject_type)
+        fields, sources = self._resolved[facts_key]
+        return dict(fields), list(sources)
+
+    def _resolve(
+        self, kind: str, severity: str | None, procedure: str | None, subject_type: str | None
+    ) -> tuple[dict[str, Any], list[str]]:
         facts = {
             "kind": kind,
             "severity": severity,
