@@ -261,11 +261,15 @@ def account(
     return rec
 
 
-def read_sink(url: str, *, with_submission: bool = False) -> tuple[dict[str, Row], int]:
+def read_sink(
+    url: str, *, with_submission: bool = False, changed_since: datetime | None = None
+) -> tuple[dict[str, Row], int]:
     """The rows of one sink store (any SQLAlchemy URL) and how many (record id, version) pairs it holds twice.
 
     `with_submission` also reads each held record's envelope `submitted_at` (for latency) and whether the worker
-    held it for its unknown subject (D13): it parses every stored record, so progress polls leave it off."""
+    held it for its unknown subject (D13): it parses every stored record, so progress polls leave it off.
+    `changed_since` (naive UTC, as the sinks stamp rows): only the rows stored or withdrawn since then, and no count
+    of pairs held twice (0): a progress poll then costs what changed, not the whole store (issue 14)."""
     import json
 
     import sqlalchemy as sa
@@ -287,8 +291,11 @@ def read_sink(url: str, *, with_submission: bool = False) -> tuple[dict[str, Row
         columns.append(r.c.record)
     rows: dict[str, Row] = {}
     try:
+        query = sa.select(*columns)
+        if changed_since is not None:
+            query = query.where(sa.or_(r.c.received_at >= changed_since, r.c.withdrawn_at >= changed_since))
         with store.engine.connect() as conn:
-            for db_row in conn.execute(sa.select(*columns)):
+            for db_row in conn.execute(query):
                 submitted, subject_hold = None, False
                 if with_submission:
                     stored = json.loads(db_row.record)
@@ -310,6 +317,8 @@ def read_sink(url: str, *, with_submission: bool = False) -> tuple[dict[str, Row
                     submitted,
                     subject_hold,
                 )
+            if changed_since is not None:
+                return rows, 0
             twice = sa.select(r.c.record_id).group_by(r.c.record_id, r.c.version).having(sa.func.count() > 1)
             duplicates = int(
                 conn.execute(sa.select(sa.func.count()).select_from(twice.subquery())).scalar_one()

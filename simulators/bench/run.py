@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,9 @@ from simulators.decisions import DecisionLane
 from simulators.driver import encode_submitted
 from simulators.generator import FaultMix, Generator, Submission
 
+# A progress poll reads again the rows stamped this long before the previous poll began: a sink stamps a row
+# (`received_at`, `withdrawn_at`) before its transaction commits, and applies up to 500 messages in one.
+POLL_OVERLAP_S = 30.0
 NODE_FINAL = ("rejected", "unchanged", "forbidden")  # answers after which the node sends nothing on
 
 
@@ -443,6 +446,12 @@ class Bench:
         count, last_progress, poll_s = 0, time.monotonic(), 1.0
         stalled, dead = False, set()
         quiet_since: tuple[int, ...] | None = None
+        # What the polls read so far; each poll reads what changed since shortly before the previous one (a sink
+        # stamps a row before its transaction commits), and looks again only at the records that changed.
+        rows: dict[str, dict[str, Row]] = {tier: {} for tier in stores}
+        changed_since: datetime | None = None
+        done_records: set[str] = set()
+        unsettled = set(range(n))
         while not self.stop.wait(poll_s):
             gone = target.exited()  # a child down on purpose (a fault) has not died
             if gone is not None and gone.name not in dead and gone.proc is not None:
@@ -452,25 +461,31 @@ class Bench:
                     f"sgs bench: {gone.name} exited ({gone.proc.returncode}); its records cannot settle",
                     file=sys.stderr,
                 )
-            started = time.monotonic()
-            rows = {tier: read_sink(url)[0] for tier, url in stores.items()}
+            started, poll_started = time.monotonic(), datetime.now(UTC).replace(tzinfo=None)
+            changed: set[str] = set()
+            for tier, url in stores.items():
+                fresh = read_sink(url, changed_since=changed_since)[0]
+                rows[tier].update(fresh)
+                changed.update(fresh)
+            changed_since = poll_started - timedelta(seconds=POLL_OVERLAP_S)
             poll_s = max(1.0, 8 * (time.monotonic() - started))  # polling costs at most ~1/8 of a core
             for i in sorted(i for i in awaiting if item_records[i] in rows["provincial"]):
                 decisions.add(items[i])  # accepted by the municipal platform, so the node takes its decisions
                 awaiting.discard(i)
             if not awaiting:
                 decisions.close()
-            done_records = {
-                rid
-                for rid, tiers in wanted.items()
-                if all(settled(rows[t].get(rid), h) for t, h in tiers.items())
-            }
-            now_settled = sum(
-                1
-                for i in range(n)
+            for rid in changed & wanted.keys():
+                if all(settled(rows[t].get(rid), h) for t, h in wanted[rid].items()):
+                    done_records.add(rid)
+                else:
+                    done_records.discard(rid)
+            unsettled -= {
+                i
+                for i in unsettled
                 if (a := feed.answers[i]) is not None
                 and (a[0] in NODE_FINAL or item_records[i] in done_records)
-            )
+            }
+            now_settled = n - len(unsettled)
             feeding = any(t.is_alive() for t in threads)
             bar.set_postfix(posted=feed.posted, decisions_pending=not decisions.idle(), refresh=False)
             bar.update(now_settled - count)
