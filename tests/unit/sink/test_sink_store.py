@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from services.sink.consumer import ReceiptBuilder, RelayConsumer, refusal_rule
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Query, Row, SinkStore, normalise_name
+from sgs.domain.kinds import KIND_OF_SCHEMA
+from sgs.domain.rulebook import Floor
 from sgs.serialization.codec import default_codec
 from tests.support.sink_records import decoded, license_record, penalty_record, person, unique_tag, withdrawal
 
@@ -348,6 +350,78 @@ def test_the_national_tier_refuses_what_the_rule_book_does_not_send_it(federatio
     assert refusal_rule("provincial", rules, *natural) is None
     assert refusal_rule("provincial", rules, *simple) is None
     assert refusal_rule("national", rules, "sgs.Withdrawal", withdrawal(company[1], "REVOKED")) is None
+
+
+def test_a_batchs_outcome_is_counted_per_kind(store: SinkStore) -> None:
+    """The consumer's metrics count each message of a batch once (one increment per metric and kind)."""
+    tag = unique_tag()
+    a = license_record(f"许〔{tag}〕1号", "甲")
+    b = license_record(f"许〔{tag}〕2号", "乙")
+    c = penalty_record(f"处〔{tag}〕3号", "丙")
+    revoked = license_record(f"许〔{tag}〕2号", "乙", version=2, operation="REVOKE")
+    unknown = withdrawal(penalty_record(f"处〔{tag}〕4号", "丁"))
+    outcome = apply(store, a, b, c, a, revoked, withdrawal(c), unknown, withdrawal(c))
+    consumer = RelayConsumer.__new__(RelayConsumer)
+    consumer.metrics, consumer.tier = SinkMetrics("provincial"), "provincial"
+    consumer.account(outcome)
+    sample = consumer.metrics.registry.get_sample_value
+    counts = {
+        (name, kind): sample(f"sgs_sink_{name}_total", {"tier": "provincial", "kind": kind}) or 0
+        for name in ("upserts", "duplicates", "withdrawals", "withdrawals_ignored")
+        for kind in ("license", "penalty")
+    }
+    assert counts == {
+        ("upserts", "license"): 3,
+        ("upserts", "penalty"): 1,
+        ("duplicates", "license"): 1,
+        ("duplicates", "penalty"): 1,
+        ("withdrawals", "license"): 1,
+        ("withdrawals", "penalty"): 1,
+        ("withdrawals_ignored", "license"): 0,
+        ("withdrawals_ignored", "penalty"): 1,
+    }
+
+
+def test_the_d11_check_answers_as_the_rule_books_ruling_does(federation) -> None:
+    """The sink's D11 check asks the rule book once per combination of the facts that decide the relay tiers
+    (issue 14); its answers are the full ruling's, across rule sets, procedures, severities, subject types and a
+    department floor (a floor that relays one department's minor penalties nationally changes the answer)."""
+    floor = Floor(
+        id="test-floor",
+        departments=frozenset({"scjg"}),
+        kinds=frozenset({"penalty"}),
+        tiers=None,
+        effective_from=None,
+        min=None,
+        relay={"national": "publish"},
+        sources=(),
+    )
+    books = [federation.rules, federation.rules.with_floors([floor])]
+    tag = unique_tag()
+    messages = []
+    for day in (date(2026, 3, 31), date(2026, 4, 1)):
+        for department in ("310101-scjg", "310101-swj"):
+            for procedure, severity in (("SIMPLE", "MINOR"), ("GENERAL", "MINOR"), ("GENERAL", "SERIOUS")):
+                for counterpart in (None, person()):
+                    rec = penalty_record(
+                        f"处〔{tag}〕{len(messages)}号", "上海甲有限公司", counterpart=counterpart
+                    )
+                    rec = {**rec, "decided_on": day, "procedure": procedure, "severity": severity}
+                    rec["envelope"] = {**rec["envelope"], "decided_on": day, "department": department}
+                    messages.append(decoded(rec))
+            lic = license_record(f"许〔{tag}〕{len(messages)}号", "上海甲有限公司")
+            lic = {**lic, "decided_on": day, "envelope": {**lic["envelope"], "department": department}}
+            messages.append(decoded(lic))
+    answers: dict[int, list[str | None]] = {}
+    for i, book in enumerate(books):
+        for tier in ("provincial", "national"):
+            for name, record in messages:
+                relay = book.ruling(KIND_OF_SCHEMA[name], record).relay
+                answer = refusal_rule(tier, book, name, record)
+                assert answer == (None if tier in relay else "D11"), (tier, record["envelope"])
+                answers.setdefault(i, []).append(answer)
+    assert "D11" in answers[0] and None in answers[0]
+    assert answers[0] != answers[1]
 
 
 def test_search_by_name_is_a_substring_match_that_ignores_width_and_spaces(store: SinkStore) -> None:
