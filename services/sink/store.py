@@ -273,6 +273,10 @@ class SinkStore:
         self.parked = t["parked"]
         self.upsert = self._upsert_statement()
         self.withdraw, self.withdrawn_held = self._withdrawal_statements()
+        # built once: built per call, coercing up to a thousand ids into the IN clause cost more than the delete
+        self.outbox_sent = self.outbox.delete().where(
+            self.outbox.c.id.in_(sa.bindparam("ids", expanding=True))
+        )
         try:
             self.metadata.create_all(self.engine)
             self._add_new_columns()
@@ -519,7 +523,7 @@ class SinkStore:
     def receipts_sent(self, ids: Sequence[int]) -> None:
         if ids:
             with self.engine.begin() as conn:
-                conn.execute(self.outbox.delete().where(self.outbox.c.id.in_(ids)))
+                conn.execute(self.outbox_sent, {"ids": list(ids)})
 
     def park_receipt(self, receipt: int, error: str) -> None:
         """A receipt the broker can never take: out of the outbox, kept with its error, so the others flow on."""
