@@ -272,6 +272,11 @@ class SinkStore:
         )
         self.parked = t["parked"]
         self.upsert = self._upsert_statement()
+        self.withdraw, self.withdrawn_held = self._withdrawal_statements()
+        # built once: built per call, coercing up to a thousand ids into the IN clause cost more than the delete
+        self.outbox_sent = self.outbox.delete().where(
+            self.outbox.c.id.in_(sa.bindparam("ids", expanding=True))
+        )
         try:
             self.metadata.create_all(self.engine)
             self._add_new_columns()
@@ -298,7 +303,9 @@ class SinkStore:
 
     def _upsert_statement(self) -> Any:
         """The one INSERT .. ON CONFLICT DO UPDATE every row goes through, built once: built per row, SQLAlchemy's
-        statement construction and cache-key work cost the sink more than the database did."""
+        statement construction and cache-key work cost the sink more than the database did. It returns the
+        record id of each row it wrote; a row the WHERE skipped returns nothing, so an executemany of a run of
+        rows (`_upsert_run`) tells which of them were written."""
         r = self.records
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(r)
         # Higher replaces lower (D4); a version at or below a withdrawal's stays withdrawn. The same version again
@@ -318,7 +325,7 @@ class SinkStore:
             index_elements=[r.c.record_id],
             set_={c.name: insert.excluded[c.name] for c in r.c if c.name != "record_id"},
             where=newer,
-        ).returning(r.c.version)
+        ).returning(r.c.record_id)
 
     @staticmethod
     def _upsert_values(row: Row, now: datetime) -> dict[str, Any]:
@@ -355,27 +362,44 @@ class SinkStore:
             "tier": row.tier,
         }
 
-    def _withdraw(self, conn: Connection, w: dict[str, Any], now: datetime) -> bool:
-        """A withdrawal for version v takes down the held record if it is at version <= v (D4, D14-D16);
-        a later, higher version publishes again (a corrected decision travels as a new version, D15)."""
+    def _withdrawal_statements(self) -> tuple[Any, Any]:
+        """The withdrawal's UPDATE and its duplicate check, built once like the upsert (built per withdrawal, their
+        construction cost more than the rest of the withdrawal)."""
         r = self.records
-        version = int(w["version"])
-        result = conn.execute(
+        version = sa.bindparam("w_version", type_=sa.BigInteger)
+        withdraw = (
             r.update()
             .where(
-                r.c.record_id == w["record_id"],
+                r.c.record_id == sa.bindparam("w_record_id"),
                 r.c.version <= version,
                 sa.func.coalesce(r.c.withdrawn_version, -1) < version,
             )
             .values(
-                withdrawn=True, withdrawn_version=version, withdrawal_reason=w["reason"], withdrawn_at=now
+                withdrawn=True,
+                withdrawn_version=version,
+                withdrawal_reason=sa.bindparam("w_reason", type_=r.c.withdrawal_reason.type),
+                withdrawn_at=sa.bindparam("w_at", type_=r.c.withdrawn_at.type),
             )
+        )
+        held = sa.select(r.c.withdrawn_version).where(r.c.record_id == sa.bindparam("w_record_id"))
+        return withdraw, held
+
+    def _withdraw(self, conn: Connection, w: dict[str, Any], now: datetime) -> bool:
+        """A withdrawal for version v takes down the held record if it is at version <= v (D4, D14-D16);
+        a later, higher version publishes again (a corrected decision travels as a new version, D15)."""
+        result = conn.execute(
+            self.withdraw,
+            {
+                "w_record_id": w["record_id"],
+                "w_version": int(w["version"]),
+                "w_reason": w["reason"],
+                "w_at": now,
+            },
         )
         return result.rowcount == 1
 
     def _withdrawal_is_duplicate(self, conn: Connection, w: dict[str, Any]) -> bool:
-        r = self.records
-        held = conn.execute(sa.select(r.c.withdrawn_version).where(r.c.record_id == w["record_id"])).first()
+        held = conn.execute(self.withdrawn_held, {"w_record_id": w["record_id"]}).first()
         return (
             held is not None and held.withdrawn_version is not None and held.withdrawn_version >= w["version"]
         )
@@ -391,32 +415,68 @@ class SinkStore:
         """Apply decoded relay messages (schema name, record) and advance the stored offsets, in ONE
         transaction; the receipts that `receipt_for(kind_of_event, record)` builds go to the outbox in the same
         transaction, so none is lost if the process dies before sending them. A record's `Row` may come with it,
-        when the caller already made it (the consumer does, to refuse what cannot be stored)."""
+        when the caller already made it (the consumer does, to refuse what cannot be stored).
+
+        The messages take effect in order, as if applied one by one, but the records go to the database in runs
+        (issue 14): consecutive records with distinct record ids are upserted by one executemany (SQLAlchemy's
+        insertmanyvalues: one multi-row INSERT .. ON CONFLICT .. RETURNING), since no row of a run can change
+        what another one does. A record id seen again in the run, or a withdrawal, ends the run first: PostgreSQL
+        refuses one statement that updates a row twice, and a withdrawal must see the records before it. The
+        receipts are queued with one executemany per batch, in the order of the messages."""
         now = now or datetime.now(UTC).replace(tzinfo=None)
         outcome = Outcome()
+        receipts: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
+            run: dict[str, tuple[Row, dict[str, Any]]] = {}  # record id -> (row, record), in message order
             for name, record, *made in messages:
                 if name == "sgs.Withdrawal":
+                    self._upsert_run(conn, run, now, outcome, receipts, receipt_for)
+                    run = {}
                     if self._withdraw(conn, record, now):
                         outcome.withdrawn.append(record)
-                        self._queue(conn, receipt_for("withdrawn", record))
+                        self._queue(receipts, receipt_for("withdrawn", record))
                     elif self._withdrawal_is_duplicate(conn, record):
                         outcome.duplicates.append(kind_of(record["record_id"]))
                     else:
                         outcome.ignored_withdrawals.append(record)
                     continue
                 row = made[0] if made else Row.from_record(record)
-                if conn.execute(self.upsert, self._upsert_values(row, now)).first() is not None:
-                    outcome.upserted.append(row)
-                    self._queue(conn, receipt_for("withdrawn" if row.revoked else "relayed", record))
-                else:
-                    outcome.duplicates.append(row.kind)
+                if row.record_id in run:
+                    self._upsert_run(conn, run, now, outcome, receipts, receipt_for)
+                    run = {}
+                run[row.record_id] = (row, record)
+            self._upsert_run(conn, run, now, outcome, receipts, receipt_for)
+            if receipts:
+                conn.execute(self.outbox.insert(), receipts)
             self._store_offsets(conn, offsets)
         return outcome
 
-    def _queue(self, conn: Connection, receipt: tuple[str, bytes] | None) -> None:
+    def _upsert_run(
+        self,
+        conn: Connection,
+        run: dict[str, tuple[Row, dict[str, Any]]],
+        now: datetime,
+        outcome: Outcome,
+        receipts: list[dict[str, Any]],
+        receipt_for: Any,
+    ) -> None:
+        """Upsert a run of records with distinct ids in one statement; those it wrote are upserted (a receipt
+        each), the others duplicates, in the run's order."""
+        if not run:
+            return
+        values = [self._upsert_values(row, now) for row, _ in run.values()]
+        written = set(conn.execute(self.upsert, values).scalars())
+        for row, record in run.values():
+            if row.record_id in written:
+                outcome.upserted.append(row)
+                self._queue(receipts, receipt_for("withdrawn" if row.revoked else "relayed", record))
+            else:
+                outcome.duplicates.append(row.kind)
+
+    @staticmethod
+    def _queue(receipts: list[dict[str, Any]], receipt: tuple[str, bytes] | None) -> None:
         if receipt is not None:
-            conn.execute(self.outbox.insert(), {"key": receipt[0], "value": receipt[1]})
+            receipts.append({"key": receipt[0], "value": receipt[1]})
 
     def _store_offsets(self, conn: Connection, offsets: dict[tuple[str, int], int]) -> None:
         """The next offset to read, as consumed: a consumer that lost its partition writing an older offset only
@@ -463,7 +523,7 @@ class SinkStore:
     def receipts_sent(self, ids: Sequence[int]) -> None:
         if ids:
             with self.engine.begin() as conn:
-                conn.execute(self.outbox.delete().where(self.outbox.c.id.in_(ids)))
+                conn.execute(self.outbox_sent, {"ids": list(ids)})
 
     def park_receipt(self, receipt: int, error: str) -> None:
         """A receipt the broker can never take: out of the outbox, kept with its error, so the others flow on."""

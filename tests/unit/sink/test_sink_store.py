@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from services.sink.consumer import ReceiptBuilder, refusal_rule
-from services.sink.store import Query, SinkStore, normalise_name
+from services.sink.consumer import ReceiptBuilder, RelayConsumer, refusal_rule
+from services.sink.metrics import SinkMetrics
+from services.sink.store import Query, Row, SinkStore, normalise_name
+from sgs.domain.kinds import KIND_OF_SCHEMA
+from sgs.domain.rulebook import Floor
 from sgs.serialization.codec import default_codec
 from tests.support.sink_records import decoded, license_record, penalty_record, person, unique_tag, withdrawal
 
@@ -39,6 +45,157 @@ def apply(store: SinkStore, *messages: dict[str, Any], tier: str = "provincial",
 def public_ids(store: SinkStore, **criteria: Any) -> set[str]:
     _, rows = store.search(Query(size=100, **criteria), TODAY)
     return {r.record_id for r in rows}
+
+
+def receipts(store: SinkStore) -> list[tuple[str, str, int]]:
+    """The outbox, in order: (status, record id, version) of each receipt."""
+    codec = default_codec()
+    found = [codec.decode(value)[1] for _, _, value in store.pending_receipts()]
+    return [(r["status"], r["record_id"], r["version"]) for r in found]
+
+
+def inserts_into_records(store: SinkStore) -> list[int]:
+    """A list that counts the statements sent to the database that write `sink_records` rows (INSERT)."""
+    seen: list[int] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO") and "sink_records" in statement.split("(")[0]:
+            seen.append(1)
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+    return seen
+
+
+def test_a_batch_of_distinct_records_is_upserted_by_one_statement(store: SinkStore) -> None:
+    """Issue 14: a run of records with distinct ids is one multi-row INSERT .. ON CONFLICT, not one per record;
+    the rows it skips (already held) are told apart from the ones it wrote."""
+    tag = unique_tag()
+    old = [license_record(f"许〔{tag}〕{i}号", f"{tag}公司") for i in range(10)]
+    apply(store, *old)
+    new = [penalty_record(f"处〔{tag}〕{i}号", f"{tag}公司") for i in range(40)]
+    seen = inserts_into_records(store)
+    outcome = apply(store, *new[:20], *old, *new[20:])
+    assert len(seen) == 1
+    assert [r.record_id for r in outcome.upserted] == [m["envelope"]["record_id"] for m in new]
+    assert outcome.duplicates == ["license"] * 10
+    assert len(receipts(store)) == 10 + 40
+
+
+def test_two_versions_of_a_record_in_one_batch_leave_the_higher_held_with_a_receipt_each(
+    store: SinkStore,
+) -> None:
+    tag = unique_tag()
+    v1 = license_record(f"许〔{tag}〕1号", "上海甲商贸有限公司", version=1)
+    v2 = license_record(f"许〔{tag}〕1号", "上海甲商贸有限公司", version=2)
+    other = penalty_record(f"处〔{tag}〕2号", "上海乙餐饮有限公司")
+    rid = v1["envelope"]["record_id"]
+    outcome = apply(store, v1, other, v2)
+    assert [(r.record_id, r.version) for r in outcome.upserted] == [
+        (rid, 1),
+        (other["envelope"]["record_id"], 1),
+        (rid, 2),
+    ]
+    assert outcome.duplicates == []
+    row = store.public_record(rid, TODAY)
+    assert row is not None and row.version == 2 and "版本 2" in row.record
+    assert receipts(store) == [
+        ("RELAYED_PROVINCIAL", rid, 1),
+        ("RELAYED_PROVINCIAL", other["envelope"]["record_id"], 1),
+        ("RELAYED_PROVINCIAL", rid, 2),
+    ]
+    # the other way round in one batch: the lower version, after the higher one, is absorbed
+    tag = unique_tag()
+    v1 = license_record(f"许〔{tag}〕1号", "上海甲商贸有限公司", version=1)
+    v2 = license_record(f"许〔{tag}〕1号", "上海甲商贸有限公司", version=2)
+    outcome = apply(store, v2, v1)
+    assert [r.version for r in outcome.upserted] == [2] and outcome.duplicates == ["license"]
+    assert store.public_record(v1["envelope"]["record_id"], TODAY).version == 2
+
+
+def test_a_duplicate_in_the_same_batch_and_across_batches_is_counted_and_sends_no_receipt(
+    store: SinkStore,
+) -> None:
+    tag = unique_tag()
+    a = license_record(f"许〔{tag}〕1号", "上海甲商贸有限公司")
+    b = penalty_record(f"处〔{tag}〕2号", "上海乙餐饮有限公司")
+    first = apply(store, a, b, a)
+    assert [r.record_id for r in first.upserted] == [a["envelope"]["record_id"], b["envelope"]["record_id"]]
+    assert first.duplicates == ["license"]
+    second = apply(store, b, a, b, offset=3)
+    assert second.upserted == [] and second.duplicates == ["penalty", "license", "penalty"]
+    assert [rid for _, rid, _ in receipts(store)] == [a["envelope"]["record_id"], b["envelope"]["record_id"]]
+
+
+def test_a_withdrawal_between_two_versions_in_one_batch_takes_effect_in_order(store: SinkStore) -> None:
+    """v1, its withdrawal, v2 in one batch: v1 is taken down and v2 publishes again (D15); a withdrawal of v2
+    arriving before v2 takes v1 down and keeps v2 withdrawn when it comes (a version at or below a withdrawal's
+    stays withdrawn)."""
+    tag = unique_tag()
+    v1 = penalty_record(f"处〔{tag}〕1号", "上海甲商贸有限公司", version=1)
+    v2 = penalty_record(f"处〔{tag}〕1号", "上海甲商贸有限公司", version=2)
+    rid = v1["envelope"]["record_id"]
+    outcome = apply(store, v1, withdrawal(v1, "OBJECTION_UPHELD"), v2)
+    assert [r.version for r in outcome.upserted] == [1, 2] and len(outcome.withdrawn) == 1
+    row = store.public_record(rid, TODAY)
+    assert row is not None and row.version == 2
+    assert receipts(store) == [
+        ("RELAYED_PROVINCIAL", rid, 1),
+        ("WITHDRAWN", rid, 1),
+        ("RELAYED_PROVINCIAL", rid, 2),
+    ]
+
+    tag = unique_tag()
+    v1 = penalty_record(f"处〔{tag}〕1号", "上海甲商贸有限公司", version=1)
+    v2 = penalty_record(f"处〔{tag}〕1号", "上海甲商贸有限公司", version=2)
+    rid = v1["envelope"]["record_id"]
+    outcome = apply(store, v1, withdrawal(v1, "SUPERSEDED", version=2), v2)
+    assert [r.version for r in outcome.upserted] == [1] and len(outcome.withdrawn) == 1
+    assert outcome.duplicates == ["penalty"]
+    assert store.public_record(rid, TODAY) is None
+    assert store.operator_read(rid, "审核员", None).version == 1
+
+
+def test_the_same_version_with_its_objection_mark_changed_in_one_batch_replaces_the_row(
+    store: SinkStore,
+) -> None:
+    """D15 within one batch: the marked relay of the held version replaces it, a repeat of it is a duplicate, and
+    the settled (unmarked) one replaces it again."""
+    tag = unique_tag()
+    plain = penalty_record(f"处〔{tag}〕1号", "上海甲商贸有限公司")
+    marked = {**plain, "annotations": {**plain["annotations"], "under_objection": True}}
+    rid = plain["envelope"]["record_id"]
+    outcome = apply(store, plain, marked, marked)
+    assert len(outcome.upserted) == 2 and outcome.duplicates == ["penalty"]
+    assert store.public_record(rid, TODAY).under_objection is True
+    outcome = apply(store, marked, plain, offset=3)
+    assert len(outcome.upserted) == 1 and outcome.duplicates == ["penalty"]
+    assert store.public_record(rid, TODAY).under_objection is False
+    assert len(receipts(store)) == 3
+
+
+def test_a_batch_the_database_refuses_is_applied_one_message_at_a_time(store: SinkStore) -> None:
+    """Poison isolation: the batch's one statement fails for one bad row, so the consumer retries message by
+    message, skips the bad one (counted) and keeps the rest and the offset."""
+    tag = unique_tag()
+    good = [decoded(license_record(f"许〔{tag}〕{i}号", f"{tag}公司")) for i in range(3)]
+    bad_name, bad_record = decoded(penalty_record(f"处〔{tag}〕9号", f"{tag}公司"))
+    bad_row = dataclasses.replace(Row.from_record(bad_record), authority_uscc=None)  # NOT NULL refuses it
+    consumer = RelayConsumer.__new__(RelayConsumer)  # the store-facing part, without Kafka
+    consumer.store, consumer.tier = store, "provincial"
+    consumer.metrics = SinkMetrics("provincial")
+    consumer.receipt_for = ReceiptBuilder("provincial")
+    with pytest.raises(sa.exc.IntegrityError):
+        store.apply([good[0], (bad_name, bad_record, bad_row)], {}, consumer.receipt_for)
+    outcome = consumer._apply(  # noqa: SLF001 - the consumer's retry, without a poll loop
+        [good[0], good[1], (bad_name, bad_record, bad_row), good[2]],
+        {("sgs.relay.test", 0): 4},
+        threading.Event(),
+    )
+    assert outcome is not None
+    assert [r.record_id for r in outcome.upserted] == [g[1]["envelope"]["record_id"] for g in good]
+    assert consumer.metrics.registry.get_sample_value("sgs_sink_poison_total", {"tier": "provincial"}) == 1
+    assert store.stored_offsets("sgs.relay.test") == {0: 4}
+    assert len(receipts(store)) == 3
 
 
 def test_replaying_the_same_messages_twice_leaves_the_store_identical(store: SinkStore) -> None:
@@ -193,6 +350,78 @@ def test_the_national_tier_refuses_what_the_rule_book_does_not_send_it(federatio
     assert refusal_rule("provincial", rules, *natural) is None
     assert refusal_rule("provincial", rules, *simple) is None
     assert refusal_rule("national", rules, "sgs.Withdrawal", withdrawal(company[1], "REVOKED")) is None
+
+
+def test_a_batchs_outcome_is_counted_per_kind(store: SinkStore) -> None:
+    """The consumer's metrics count each message of a batch once (one increment per metric and kind)."""
+    tag = unique_tag()
+    a = license_record(f"许〔{tag}〕1号", "甲")
+    b = license_record(f"许〔{tag}〕2号", "乙")
+    c = penalty_record(f"处〔{tag}〕3号", "丙")
+    revoked = license_record(f"许〔{tag}〕2号", "乙", version=2, operation="REVOKE")
+    unknown = withdrawal(penalty_record(f"处〔{tag}〕4号", "丁"))
+    outcome = apply(store, a, b, c, a, revoked, withdrawal(c), unknown, withdrawal(c))
+    consumer = RelayConsumer.__new__(RelayConsumer)
+    consumer.metrics, consumer.tier = SinkMetrics("provincial"), "provincial"
+    consumer.account(outcome)
+    sample = consumer.metrics.registry.get_sample_value
+    counts = {
+        (name, kind): sample(f"sgs_sink_{name}_total", {"tier": "provincial", "kind": kind}) or 0
+        for name in ("upserts", "duplicates", "withdrawals", "withdrawals_ignored")
+        for kind in ("license", "penalty")
+    }
+    assert counts == {
+        ("upserts", "license"): 3,
+        ("upserts", "penalty"): 1,
+        ("duplicates", "license"): 1,
+        ("duplicates", "penalty"): 1,
+        ("withdrawals", "license"): 1,
+        ("withdrawals", "penalty"): 1,
+        ("withdrawals_ignored", "license"): 0,
+        ("withdrawals_ignored", "penalty"): 1,
+    }
+
+
+def test_the_d11_check_answers_as_the_rule_books_ruling_does(federation) -> None:
+    """The sink's D11 check asks the rule book once per combination of the facts that decide the relay tiers
+    (issue 14); its answers are the full ruling's, across rule sets, procedures, severities, subject types and a
+    department floor (a floor that relays one department's minor penalties nationally changes the answer)."""
+    floor = Floor(
+        id="test-floor",
+        departments=frozenset({"scjg"}),
+        kinds=frozenset({"penalty"}),
+        tiers=None,
+        effective_from=None,
+        min=None,
+        relay={"national": "publish"},
+        sources=(),
+    )
+    books = [federation.rules, federation.rules.with_floors([floor])]
+    tag = unique_tag()
+    messages = []
+    for day in (date(2026, 3, 31), date(2026, 4, 1)):
+        for department in ("310101-scjg", "310101-swj"):
+            for procedure, severity in (("SIMPLE", "MINOR"), ("GENERAL", "MINOR"), ("GENERAL", "SERIOUS")):
+                for counterpart in (None, person()):
+                    rec = penalty_record(
+                        f"处〔{tag}〕{len(messages)}号", "上海甲有限公司", counterpart=counterpart
+                    )
+                    rec = {**rec, "decided_on": day, "procedure": procedure, "severity": severity}
+                    rec["envelope"] = {**rec["envelope"], "decided_on": day, "department": department}
+                    messages.append(decoded(rec))
+            lic = license_record(f"许〔{tag}〕{len(messages)}号", "上海甲有限公司")
+            lic = {**lic, "decided_on": day, "envelope": {**lic["envelope"], "department": department}}
+            messages.append(decoded(lic))
+    answers: dict[int, list[str | None]] = {}
+    for i, book in enumerate(books):
+        for tier in ("provincial", "national"):
+            for name, record in messages:
+                relay = book.ruling(KIND_OF_SCHEMA[name], record).relay
+                answer = refusal_rule(tier, book, name, record)
+                assert answer == (None if tier in relay else "D11"), (tier, record["envelope"])
+                answers.setdefault(i, []).append(answer)
+    assert "D11" in answers[0] and None in answers[0]
+    assert answers[0] != answers[1]
 
 
 def test_search_by_name_is_a_substring_match_that_ignores_width_and_spaces(store: SinkStore) -> None:
