@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +13,10 @@ import pytest
 from starlette.responses import JSONResponse
 
 from services.node.api import FastJSONResponse, parse_json
-from services.node.intake import Outcome, random_ids
+from services.node.intake import Outcome, content_bytes, random_ids
+from sgs.domain.records import parse_envelope, parse_row, split_envelope
+from sgs.domain.workdays import CHINA
+from tests.support.node_records import clean
 
 
 def stdlib(raw: bytes) -> Any:
@@ -108,3 +112,41 @@ def test_random_ids_are_distinct_version_4_uuids() -> None:
     for text in ids:
         parsed = uuid.UUID(hex=text)
         assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, text)
+
+
+def _content_bytes_as_before(kind: str, body: dict[str, Any], operation: str, published_at: Any) -> bytes:
+    """How D4's content bytes were written before msgspec; the content hashes already stored are of these."""
+    content = {"kind": kind, "body": body, "operation": operation, "published_at": published_at}
+    return json.dumps(
+        content, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":")
+    ).encode()
+
+
+def test_content_bytes_are_the_bytes_the_stored_hashes_were_made_of(federation) -> None:
+    now = datetime.now(UTC)
+    items = clean(federation, 300)
+    assert any(i.published_at is not None for i in items) and {i.kind for i in items} == {
+        "license",
+        "penalty",
+    }
+    for item in items:
+        rest, env = split_envelope(item.http_body())
+        body, issues = parse_row(item.kind, rest)
+        version, operation, published_at, _ = parse_envelope(env, now)
+        assert body is not None and not issues and operation is not None
+        assert content_bytes(item.kind, body, operation, published_at) == _content_bytes_as_before(
+            item.kind, body, operation, published_at
+        )
+    odd = {
+        "z": [Decimal("1E+5"), Decimal("-0.0"), Decimal("1.000000")],
+        "counterpart": {"名称": '上海\\某"公司\n\x01\u2028😀', "a": None, "Z": date(2025, 1, 31)},
+        "é": "～",
+    }
+    for published in (
+        None,
+        datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=CHINA),
+        datetime(2025, 3, 4, tzinfo=UTC),
+    ):
+        assert content_bytes("penalty", odd, "UPDATE", published) == _content_bytes_as_before(
+            "penalty", odd, "UPDATE", published
+        )
