@@ -296,10 +296,10 @@ class NodeStore:
         if not sent:
             return
         with self.transaction() as tx:
-            for entry, at in sent:
-                tx.db.execute("DELETE FROM outbox WHERE seq = ?", (entry.seq,))
-                if not entry.is_rejection:
-                    tx.add_event(entry.receipt_id, "SENT", at)
+            tx.db.executemany("DELETE FROM outbox WHERE seq = ?", [(entry.seq,) for entry, _ in sent])
+            tx.add_events(
+                [ReceiptUpdate(entry.receipt_id, "SENT", at) for entry, at in sent if not entry.is_rejection]
+            )
 
     def park(self, entry: Pending, error: str, at: int) -> None:
         """Move a message the broker can never take out of the outbox, with its error; its receipt says PARKED."""
@@ -386,13 +386,12 @@ class NodeStore:
         """Receipts from the municipal platform or the sinks, in one transaction (one fsync for a polled batch,
         not one per receipt: a record brings about five). For each, False when this store never issued its
         `receipt_id` (another process's record); a receipt seen twice (at-least-once delivery) changes nothing."""
-        known: list[bool] = []
         with self.transaction() as tx:
-            for r in receipts:
-                row = tx.db.execute("SELECT 1 FROM receipts WHERE receipt_id = ?", (r.receipt_id,)).fetchone()
-                known.append(row is not None)
-                if row is not None:
-                    tx.add_event(r.receipt_id, r.status, r.at, r.detail, r.reasons)
+            ours = set(
+                _in_chunks(tx.db, "SELECT receipt_id FROM receipts WHERE receipt_id IN ({})", _ids(receipts))
+            )
+            known = [(r.receipt_id,) in ours for r in receipts]
+            tx.add_events([r for r, k in zip(receipts, known, strict=True) if k])
         return known
 
     def refused(self, node: str, key: str, rejection: bytes, at: int) -> None:
@@ -591,6 +590,33 @@ class Transaction:
             (receipt_id, key, kind, node, department, payload, at, topic),
         )
 
+    def add_events(self, events: list[ReceiptUpdate]) -> None:
+        """`add_event` for each, in order, with one executemany per statement rather than three executes each: the
+        events already held (or earlier in the list) are left out, as INSERT OR IGNORE left them, and the status
+        moves forward in SQL, by the same RANK, in the same order."""
+        seen = set(
+            _in_chunks(
+                self.db,
+                "SELECT receipt_id, status, at FROM receipt_events WHERE receipt_id IN ({})",
+                _ids(events),
+            )
+        )
+        new = []
+        for e in events:
+            if (e.receipt_id, e.status, e.at) not in seen:
+                seen.add((e.receipt_id, e.status, e.at))
+                new.append(e)
+        if not new:
+            return
+        self.db.executemany(
+            "INSERT OR IGNORE INTO receipt_events (receipt_id, status, at, detail, reasons) VALUES (?, ?, ?, ?, ?)",
+            [
+                (e.receipt_id, e.status, e.at, e.detail, json.dumps(e.reasons or [], ensure_ascii=False))
+                for e in new
+            ],
+        )
+        self.db.executemany(_ADVANCE, [(e.status, e.at, e.receipt_id, RANK.get(e.status, 0)) for e in new])
+
     def add_event(
         self,
         receipt_id: str,
@@ -616,6 +642,26 @@ class Transaction:
             )
 
 
+_KEYS_PER_QUERY = 500  # ids per `IN (...)` query (well under SQLite's parameter limit)
+# add_event's "never backward" in SQL: RANK.get(current, 0) <= RANK.get(new, 0)
+_ADVANCE = (
+    "UPDATE receipts SET status = ?, updated_at = ? WHERE receipt_id = ? AND (CASE status "
+    + " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in RANK.items())
+    + " ELSE 0 END) <= ?"
+)
+
+
+def _ids(items: list[ReceiptUpdate]) -> list[str]:
+    return list(dict.fromkeys(i.receipt_id for i in items))
+
+
+def _in_chunks(db: sqlite3.Connection, sql: str, keys: list[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows of `sql` (with `IN ({})` for the keys) for every key, asking for _KEYS_PER_QUERY at a time."""
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[start : start + _KEYS_PER_QUERY]
+        yield from db.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+
+
 _INSERT_RECEIPT = (
     "INSERT INTO receipts (receipt_id, record_id, version, kind, node, department, status, created_at, updated_at, "
     "content_hash, portal_to_submit_working_days, calendar_provisional) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -632,7 +678,6 @@ _INSERT_OUTBOX = (
     "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at, topic) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_HELD_CHUNK = 500  # record ids per query when reading the versions held (well under SQLite's parameter limit)
 
 
 class Batch:
@@ -657,16 +702,12 @@ class Batch:
     def prefetch(self, record_ids: Iterable[str]) -> None:
         """Read the versions held of these records in a few queries rather than one per record."""
         wanted = [rid for rid in dict.fromkeys(record_ids) if rid not in self._held]
-        for start in range(0, len(wanted), _HELD_CHUNK):
-            chunk = wanted[start : start + _HELD_CHUNK]
-            self._held.update(dict.fromkeys(chunk))
-            rows = self.db.execute(
-                "SELECT record_id, version, content_hash, receipt_id FROM latest_versions "
-                f"WHERE record_id IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            )
-            for record_id, version, content_hash, receipt_id in rows:
-                self._held[record_id] = (version, content_hash, receipt_id)
+        self._held.update(dict.fromkeys(wanted))
+        sql = (
+            "SELECT record_id, version, content_hash, receipt_id FROM latest_versions WHERE record_id IN ({})"
+        )
+        for record_id, version, content_hash, receipt_id in _in_chunks(self.db, sql, wanted):
+            self._held[record_id] = (version, content_hash, receipt_id)
 
     def admit(self, c: Candidate) -> Admission:
         """Take `c` into the outbox unless D4 says otherwise.

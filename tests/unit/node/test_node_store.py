@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 
-from services.node.store import Candidate, NodeStore, ReceiptUpdate
+from services.node.store import RANK, Candidate, NodeStore, ReceiptUpdate
 from sgs.kafka.topics import REJECTED, SUBMITTED
 
 
@@ -426,3 +427,43 @@ def test_the_unchanged_repeat_of_a_record_taken_earlier_in_a_batch_gets_that_rec
         ("unchanged", first.receipt_id),
     ]
     assert [p.receipt_id for p in store.pending(10)] == [first.receipt_id]
+
+
+def test_events_added_together_change_what_adding_them_one_by_one_changed(tmp_path: Path) -> None:
+    """`add_events` (the sender's SENT, a poll of receipts) against `add_event` one by one: repeats, events
+    earlier in the list, late lower statuses, unknown statuses and receipts, over receipts in every status."""
+    rnd = random.Random(14)  # 60 events on 12 receipts, 3 times: repeats, and statuses left at every rank
+    statuses = [*RANK, "SOMETHING_NEW"]
+    events = [
+        ReceiptUpdate(
+            f"r{rnd.randrange(12)}",
+            rnd.choice(statuses),
+            1_000 + rnd.randrange(3),
+            rnd.choice([None, "详情"]),
+            rnd.choice([[], [{"rule": "规则", "value": "值"}]]),
+        )
+        for _ in range(60)
+    ]
+    # a repeat after another event of the same rank changes nothing (PARKED stays)
+    events += [ReceiptUpdate("quiet", "SENT", 2_000), ReceiptUpdate("quiet", "PARKED", 2_001)]
+    events += [ReceiptUpdate("quiet", "SENT", 2_000)]
+    stores = {}
+    for name in ("together", "one_by_one"):
+        stores[name] = NodeStore(tmp_path / f"{name}.db")
+        with stores[name].transaction() as tx:
+            for n in range(10):  # r10 and r11 are not receipts of this store
+                c = candidate(f"penalty:X:{n}")
+                tx.admit(Candidate(**{**c.__dict__, "receipt_id": f"r{n}"}))
+                tx.add_event(f"r{n}", statuses[n % len(statuses)], 1_002)
+            tx.admit(Candidate(**{**candidate("penalty:X:quiet").__dict__, "receipt_id": "quiet"}))
+    with stores["together"].transaction() as tx:
+        tx.add_events(events[:30])
+        tx.add_events(events[30:])
+    with stores["one_by_one"].transaction() as tx:
+        for e in events:
+            tx.add_event(e.receipt_id, e.status, e.at, e.detail, e.reasons)
+    for s in stores.values():
+        s.close()
+    together, one_by_one = _dump(tmp_path / "together.db"), _dump(tmp_path / "one_by_one.db")
+    assert together == one_by_one
+    assert len({row[7] for row in together["receipts"]}) > 3  # the statuses did move
