@@ -5,6 +5,8 @@ It starts its own embedded broker and a real node process (`python -m services.n
 posts valid records (from the simulator's generator) for the given time in each mode, and counts only answers
 that say the record was taken (202, committed to the outbox with synchronous=FULL). The node keeps sending to the
 broker while it takes records, as it does in service. Figures depend on the disk's fsync latency and on the CPU.
+Each mode also prints the node process's CPU time (user + system, from /proc/<pid>/stat, Linux only) per record
+taken: its HTTP server, intake and store, and the sender and receipt threads running meanwhile.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sgs.config import load_config
 from sgs.kafka.admin import ensure_federation_topics
 from sgs.kafka.launch import free_port
 from sgs.kafka.tansu import EmbeddedBroker
+from sgs.serialization.signing import local_keys
 from simulators.generator import FaultMix, Generator, Submission
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +40,10 @@ def start_node(bootstrap: str, data_dir: Path) -> tuple[subprocess.Popen[bytes],
     argv += ["--kafka-bootstrap", bootstrap, "--data-dir", str(data_dir), "--log-level", "warning"]
     # the node's ceiling, not a department's fair share
     argv += ["--department-rate", "1000000", "--department-burst", "1000000"]
+    # signing keys made for this run (issue 16), and the development tokens the generated records carry
+    keys = data_dir / "keys"
+    config = local_keys(load_config(), keys)
+    argv += ["--config", str(config), "--key-dir", str(keys), "--dev"]
     log = open(data_dir / "node.log", "ab")  # noqa: SIM115 - owned by the child
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -48,7 +55,18 @@ def start_node(bootstrap: str, data_dir: Path) -> tuple[subprocess.Popen[bytes],
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit(f"the node did not start; see {data_dir / 'node.log'}")
+    tail = (data_dir / "node.log").read_text(errors="replace")[-3000:]
+    raise SystemExit(f"the node did not start; its log ends:\n{tail}")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), or None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def records(count: int, seed: int) -> list[Submission]:
@@ -66,7 +84,7 @@ def run_mode(
     # Each client posts only one department's records of one kind, so a batch is one department's.
     groups: dict[tuple[str, str], list[Submission]] = {}
     for item in items:
-        groups.setdefault((item.department.token, item.kind), []).append(item)
+        groups.setdefault((item.department.dev_token, item.kind), []).append(item)
     queues = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:clients]
 
     def client(n: int) -> None:
@@ -116,9 +134,16 @@ def main() -> None:
                 ("single", single_items, 1),
                 (f"batch of {args.batch}", batch_items, args.batch),
             ):
+                cpu_before = cpu_seconds(proc.pid)
                 taken, elapsed = run_mode(url, items, args.seconds, args.clients, batch)
+                cpu_after = cpu_seconds(proc.pid)
+                cpu = ""
+                if cpu_before is not None and cpu_after is not None and taken:
+                    used = cpu_after - cpu_before
+                    cpu = f"; node CPU {used:5.1f} s = {used / taken * 1e6:,.0f} µs per record"
                 print(
                     f"{mode:>14}: {taken:>8,} records taken in {elapsed:5.1f} s = {taken / elapsed:>8,.0f} records/s"
+                    + cpu
                 )
             sent = [
                 line

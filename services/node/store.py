@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,10 +296,10 @@ class NodeStore:
         if not sent:
             return
         with self.transaction() as tx:
-            for entry, at in sent:
-                tx.db.execute("DELETE FROM outbox WHERE seq = ?", (entry.seq,))
-                if not entry.is_rejection:
-                    tx.add_event(entry.receipt_id, "SENT", at)
+            tx.db.executemany("DELETE FROM outbox WHERE seq = ?", [(entry.seq,) for entry, _ in sent])
+            tx.add_events(
+                [ReceiptUpdate(entry.receipt_id, "SENT", at) for entry, at in sent if not entry.is_rejection]
+            )
 
     def park(self, entry: Pending, error: str, at: int) -> None:
         """Move a message the broker can never take out of the outbox, with its error; its receipt says PARKED."""
@@ -386,13 +386,12 @@ class NodeStore:
         """Receipts from the municipal platform or the sinks, in one transaction (one fsync for a polled batch,
         not one per receipt: a record brings about five). For each, False when this store never issued its
         `receipt_id` (another process's record); a receipt seen twice (at-least-once delivery) changes nothing."""
-        known: list[bool] = []
         with self.transaction() as tx:
-            for r in receipts:
-                row = tx.db.execute("SELECT 1 FROM receipts WHERE receipt_id = ?", (r.receipt_id,)).fetchone()
-                known.append(row is not None)
-                if row is not None:
-                    tx.add_event(r.receipt_id, r.status, r.at, r.detail, r.reasons)
+            ours = set(
+                _in_chunks(tx.db, "SELECT receipt_id FROM receipts WHERE receipt_id IN ({})", _ids(receipts))
+            )
+            known = [(r.receipt_id,) in ours for r in receipts]
+            tx.add_events([r for r, k in zip(receipts, known, strict=True) if k])
         return known
 
     def refused(self, node: str, key: str, rejection: bytes, at: int) -> None:
@@ -475,54 +474,18 @@ class Transaction:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
 
-    def admit(self, c: Candidate) -> Admission:
-        """Take `c` into the outbox unless D4 says otherwise.
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Records and rejections admitted together (a request, a chunk of a file), written when the block ends
+        without an error: one executemany per table, not one execute per record."""
+        batch = Batch(self.db)
+        yield batch
+        batch.write()
 
-        D4 (and the DOMAIN assumption on versions): same identity with a higher version is an update; the same
-        version with the same content is a resubmission that changes nothing and gets the earlier receipt; the same
-        version with different content, or a lower version, is refused (the caller records the rejection)."""
-        held = self.db.execute(
-            "SELECT version, content_hash, receipt_id FROM latest_versions WHERE record_id = ?",
-            (c.record_id,),
-        ).fetchone()
-        if held is not None:
-            version, content_hash, receipt_id = held
-            if c.version == version:
-                if c.content_hash == content_hash:
-                    return Admission("unchanged", receipt_id, version)
-                return Admission("conflict", c.receipt_id, version)
-            if c.version < version:
-                return Admission("outdated", c.receipt_id, version)
-        self._receipt(
-            c.receipt_id,
-            record_id=c.record_id,
-            version=c.version,
-            kind=c.kind,
-            node=c.node,
-            department=c.department,
-            status="RECEIVED",
-            at=c.submitted_at,
-            content_hash=c.content_hash,
-            portal_to_submit_working_days=c.portal_to_submit_working_days,
-            calendar_provisional=int(c.calendar_provisional),
-        )
-        self.db.execute(
-            "INSERT INTO latest_versions (record_id, version, content_hash, receipt_id) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, "
-            "content_hash = excluded.content_hash, receipt_id = excluded.receipt_id",
-            (c.record_id, c.version, c.content_hash, c.receipt_id),
-        )
-        self.enqueue(
-            c.receipt_id,
-            c.record_id,
-            c.kind,
-            c.node,
-            c.department,
-            c.payload,
-            c.submitted_at,
-            SUBMITTED[c.kind],
-        )
-        return Admission("taken", c.receipt_id)
+    def admit(self, c: Candidate) -> Admission:
+        """One candidate: `Batch.admit`, written at once."""
+        with self.batch() as batch:
+            return batch.admit(c)
 
     def reject(
         self,
@@ -537,22 +500,19 @@ class Transaction:
         version: int | None = None,
         rejection: bytes | None = None,
     ) -> None:
-        """Record a rejection at the node (D12): the department can look it up later by its receipt id, and
-        `rejection` (an encoded `sgs.Rejection`) waits in the outbox for `sgs.rejected`, so the municipal platform
-        counts what the node held back (D8) — keyed by the record id, or the receipt id when that is unknown."""
-        self._receipt(
-            receipt_id,
-            record_id=record_id,
-            version=version,
-            kind=kind,
-            node=node,
-            department=department,
-            status="REJECTED",
-            at=at,
-            reasons=reasons,
-        )
-        if rejection is not None:
-            self.enqueue(receipt_id, record_id or receipt_id, kind, node, department, rejection, at, REJECTED)
+        """One rejection: `Batch.reject`, written at once."""
+        with self.batch() as batch:
+            batch.reject(
+                receipt_id,
+                kind=kind,
+                node=node,
+                department=department,
+                at=at,
+                reasons=reasons,
+                record_id=record_id,
+                version=version,
+                rejection=rejection,
+            )
 
     def take_decision(
         self,
@@ -630,6 +590,33 @@ class Transaction:
             (receipt_id, key, kind, node, department, payload, at, topic),
         )
 
+    def add_events(self, events: list[ReceiptUpdate]) -> None:
+        """`add_event` for each, in order, with one executemany per statement rather than three executes each: the
+        events already held (or earlier in the list) are left out, as INSERT OR IGNORE left them, and the status
+        moves forward in SQL, by the same RANK, in the same order."""
+        seen = set(
+            _in_chunks(
+                self.db,
+                "SELECT receipt_id, status, at FROM receipt_events WHERE receipt_id IN ({})",
+                _ids(events),
+            )
+        )
+        new = []
+        for e in events:
+            if (e.receipt_id, e.status, e.at) not in seen:
+                seen.add((e.receipt_id, e.status, e.at))
+                new.append(e)
+        if not new:
+            return
+        self.db.executemany(
+            "INSERT OR IGNORE INTO receipt_events (receipt_id, status, at, detail, reasons) VALUES (?, ?, ?, ?, ?)",
+            [
+                (e.receipt_id, e.status, e.at, e.detail, json.dumps(e.reasons or [], ensure_ascii=False))
+                for e in new
+            ],
+        )
+        self.db.executemany(_ADVANCE, [(e.status, e.at, e.receipt_id, RANK.get(e.status, 0)) for e in new])
+
     def add_event(
         self,
         receipt_id: str,
@@ -653,3 +640,186 @@ class Transaction:
                 "UPDATE receipts SET status = ?, updated_at = ? WHERE receipt_id = ?",
                 (status, at, receipt_id),
             )
+
+
+_KEYS_PER_QUERY = 500  # ids per `IN (...)` query (well under SQLite's parameter limit)
+# add_event's "never backward" in SQL: RANK.get(current, 0) <= RANK.get(new, 0)
+_ADVANCE = (
+    "UPDATE receipts SET status = ?, updated_at = ? WHERE receipt_id = ? AND (CASE status "
+    + " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in RANK.items())
+    + " ELSE 0 END) <= ?"
+)
+
+
+def _ids(items: list[ReceiptUpdate]) -> list[str]:
+    return list(dict.fromkeys(i.receipt_id for i in items))
+
+
+def _in_chunks(db: sqlite3.Connection, sql: str, keys: list[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows of `sql` (with `IN ({})` for the keys) for every key, asking for _KEYS_PER_QUERY at a time."""
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[start : start + _KEYS_PER_QUERY]
+        yield from db.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+
+
+_INSERT_RECEIPT = (
+    "INSERT INTO receipts (receipt_id, record_id, version, kind, node, department, status, created_at, updated_at, "
+    "content_hash, portal_to_submit_working_days, calendar_provisional) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_EVENT = (
+    "INSERT OR IGNORE INTO receipt_events (receipt_id, status, at, detail, reasons) VALUES (?, ?, ?, NULL, ?)"
+)
+_UPSERT_LATEST = (
+    "INSERT INTO latest_versions (record_id, version, content_hash, receipt_id) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, "
+    "content_hash = excluded.content_hash, receipt_id = excluded.receipt_id"
+)
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at, topic) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class Batch:
+    """Records and rejections taken together (`Transaction.batch`): each decided in the order given, against the
+    versions the store holds and those taken earlier in the batch (D4: a second version of a record in the same
+    request is an update of the first, a repeat of it is unchanged), then written with one executemany per table
+    (receipts, their first events, latest versions, outbox). Rows go in in the order they were added, so outbox
+    sequence numbers and receipt row ids are what writing them one by one gave, and so are the stored rows: a new
+    receipt's first event is its status, so the status update `Transaction.add_event` makes after an event is
+    not needed here."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._held: dict[
+            str, tuple[int, str, str] | None
+        ] = {}  # record id -> (version, content hash, receipt)
+        self._receipts: list[tuple[Any, ...]] = []
+        self._events: list[tuple[Any, ...]] = []
+        self._latest: list[tuple[Any, ...]] = []
+        self._outbox: list[tuple[Any, ...]] = []
+
+    def prefetch(self, record_ids: Iterable[str]) -> None:
+        """Read the versions held of these records in a few queries rather than one per record."""
+        wanted = [rid for rid in dict.fromkeys(record_ids) if rid not in self._held]
+        self._held.update(dict.fromkeys(wanted))
+        sql = (
+            "SELECT record_id, version, content_hash, receipt_id FROM latest_versions WHERE record_id IN ({})"
+        )
+        for record_id, version, content_hash, receipt_id in _in_chunks(self.db, sql, wanted):
+            self._held[record_id] = (version, content_hash, receipt_id)
+
+    def admit(self, c: Candidate) -> Admission:
+        """Take `c` into the outbox unless D4 says otherwise.
+
+        D4 (and the DOMAIN assumption on versions): same identity with a higher version is an update; the same
+        version with the same content is a resubmission that changes nothing and gets the earlier receipt; the same
+        version with different content, or a lower version, is refused (the caller records the rejection)."""
+        if c.record_id not in self._held:
+            self.prefetch((c.record_id,))
+        held = self._held[c.record_id]
+        if held is not None:
+            version, content_hash, receipt_id = held
+            if c.version == version:
+                if c.content_hash == content_hash:
+                    return Admission("unchanged", receipt_id, version)
+                return Admission("conflict", c.receipt_id, version)
+            if c.version < version:
+                return Admission("outdated", c.receipt_id, version)
+        self._receipt(
+            c.receipt_id,
+            c.record_id,
+            c.version,
+            c.kind,
+            c.node,
+            c.department,
+            "RECEIVED",
+            c.submitted_at,
+            c.content_hash,
+            c.portal_to_submit_working_days,
+            int(c.calendar_provisional),
+        )
+        self._held[c.record_id] = (c.version, c.content_hash, c.receipt_id)
+        self._latest.append((c.record_id, c.version, c.content_hash, c.receipt_id))
+        self._outbox.append(
+            (
+                c.receipt_id,
+                c.record_id,
+                c.kind,
+                c.node,
+                c.department,
+                c.payload,
+                c.submitted_at,
+                SUBMITTED[c.kind],
+            )
+        )
+        return Admission("taken", c.receipt_id)
+
+    def reject(
+        self,
+        receipt_id: str,
+        *,
+        kind: str,
+        node: str,
+        department: str,
+        at: int,
+        reasons: list[dict[str, Any]],
+        record_id: str | None = None,
+        version: int | None = None,
+        rejection: bytes | None = None,
+    ) -> None:
+        """Record a rejection at the node (D12): the department can look it up later by its receipt id, and
+        `rejection` (an encoded `sgs.Rejection`) waits in the outbox for `sgs.rejected`, so the municipal platform
+        counts what the node held back (D8) — keyed by the record id, or the receipt id when that is unknown."""
+        self._receipt(receipt_id, record_id, version, kind, node, department, "REJECTED", at, reasons=reasons)
+        if rejection is not None:
+            self._outbox.append(
+                (receipt_id, record_id or receipt_id, kind, node, department, rejection, at, REJECTED)
+            )
+
+    def _receipt(
+        self,
+        receipt_id: str,
+        record_id: str | None,
+        version: int | None,
+        kind: str,
+        node: str,
+        department: str,
+        status: str,
+        at: int,
+        content_hash: str | None = None,
+        portal_to_submit_working_days: int | None = None,
+        calendar_provisional: int = 0,
+        reasons: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self._receipts.append(
+            (
+                receipt_id,
+                record_id,
+                version,
+                kind,
+                node,
+                department,
+                status,
+                at,
+                at,
+                content_hash,
+                portal_to_submit_working_days,
+                calendar_provisional,
+            )
+        )
+        self._events.append(
+            (receipt_id, status, at, json.dumps(reasons, ensure_ascii=False) if reasons else "[]")
+        )
+
+    def write(self) -> None:
+        """Write what was added since the last write, one executemany per table."""
+        for sql, rows in (
+            (_INSERT_RECEIPT, self._receipts),
+            (_INSERT_EVENT, self._events),
+            (_UPSERT_LATEST, self._latest),
+            (_INSERT_OUTBOX, self._outbox),
+        ):
+            if rows:
+                self.db.executemany(sql, rows)
+                rows.clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
@@ -550,3 +551,54 @@ def test_a_node_without_dev_refuses_to_start_with_departments_that_have_no_hash(
     assert main(["node", "--district", DISTRICT]) == 2
     err = capsys.readouterr().err
     assert "without a token_hash" in err and "--dev" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_batch_with_two_versions_of_a_record_and_repeats_is_answered_and_stored_as_one_by_one(
+    node, federation
+) -> None:
+    """D4 inside one request (its records are written together, issue 14): version 2 after version 1 is an
+    update, a repeat is unchanged with the earlier receipt, version 1 again is outdated, a changed version 2 a
+    conflict; the outbox holds the two versions and the two rejections in the order of the batch."""
+    client, store, metrics = node
+    item, other = of_one_department(federation, 2, "penalty")
+    v1 = item.http_body()
+    v2 = {**v1, "version": 2, "operation": "更新", "违法事实": "更正后的违法事实"}
+    batch = [v1, v2, v2, v1, {**v2, "违法事实": "又一次更正"}, other.http_body()]
+    r = client.post("/v1/records/penalty", json=batch, headers=auth(item.department.dev_token))
+    assert r.status_code == 207, r.text
+    answer = r.json()
+    assert (answer["taken"], answer["unchanged"], answer["rejected"]) == (3, 1, 2)
+    results = answer["results"]
+    assert [x["status"] for x in results] == ["taken", "taken", "unchanged", "rejected", "rejected", "taken"]
+    assert results[2]["receipt_id"] == results[1]["receipt_id"]
+    assert [x["errors"][0]["rule"] for x in results[3:5]] == ["version.outdated", "version.conflict"]
+    assert len({x["receipt_id"] for x in results}) == 5
+    pending = store.pending(10)
+    assert [p.receipt_id for p in pending] == [results[i]["receipt_id"] for i in (0, 1, 3, 4, 5)]
+    assert [p.is_rejection for p in pending] == [False, False, True, True, False]
+    versions = [
+        default_codec().decode(p.payload)[1]["envelope"]["version"] for p in pending if not p.is_rejection
+    ]
+    assert versions == [1, 2, 1]
+    for x in results:
+        view = store.receipt(x["receipt_id"])
+        assert view is not None and view.status == ("REJECTED" if x["status"] == "rejected" else "RECEIVED")
+        assert [e["status"] for e in view.history] == [view.status]
+    labels = {"district": DISTRICT, "department": item.department.id, "kind": "penalty"}
+    assert sample(metrics, "sgs_node_records_received_total", **labels) == 6
+    assert sample(metrics, "sgs_node_records_taken_total", **labels) == 3
+    assert sample(metrics, "sgs_node_records_rejected_total", rule="version.conflict", **labels) == 1
+
+
+def test_a_fine_in_a_json_number_reaches_the_avro_record_exactly(node, federation) -> None:
+    """A number with more digits than a float holds (99999999999.999999 is 100000000000.0 as one) is read as
+    the Decimal of its text, all the way into the record sent upward."""
+    client, store, _ = node
+    item = clean(federation, 1, kind="penalty")[0]
+    body = json.dumps({**item.http_body(), "罚款金额(万元)": "FINE"}, ensure_ascii=False)
+    raw = body.replace('"FINE"', "99999999999.999999").encode()
+    headers = {**auth(item.department.dev_token), "Content-Type": "application/json"}
+    r = client.post("/v1/records/penalty", content=raw, headers=headers)
+    assert r.status_code == 202, r.text
+    (pending,) = store.pending(10)
+    assert default_codec().decode(pending.payload)[1]["fine_amount"] == Decimal("99999999999.999999")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 
-from services.node.store import Candidate, NodeStore, ReceiptUpdate
+from services.node.store import RANK, Candidate, NodeStore, ReceiptUpdate
+from sgs.kafka.topics import REJECTED, SUBMITTED
 
 
 def candidate(record_id: str, version: int = 1, content: str = "a", node: str = "310115") -> Candidate:
@@ -249,3 +252,218 @@ def test_outbox_written_before_rejections_travelled_is_read_as_submitted_records
     (entry,) = store.pending(10)
     assert (entry.topic, entry.is_rejection) == ("sgs.submitted.license", False)
     store.close()
+
+
+def _one_by_one(db: sqlite3.Connection, items: list[Candidate | tuple[str, str | None]]) -> list[str]:
+    """The store's writes as they were before they were batched (issue 14): one execute per row, each event
+    followed by its status update. A tuple is a rejection (receipt id, record id)."""
+    outcomes = []
+    for item in items:
+        if isinstance(item, tuple):
+            receipt_id, record_id = item
+            db.execute(
+                "INSERT INTO receipts (receipt_id, record_id, version, kind, node, department, status, created_at, "
+                "updated_at) VALUES (?, ?, NULL, 'penalty', '310115', '310115-scjg', 'REJECTED', 7, 7)",
+                (receipt_id, record_id),
+            )
+            db.execute(
+                "INSERT OR IGNORE INTO receipt_events (receipt_id, status, at, detail, reasons) "
+                "VALUES (?, 'REJECTED', 7, NULL, ?)",
+                (receipt_id, json.dumps([{"rule": "规则", "value": None}], ensure_ascii=False)),
+            )
+            db.execute(
+                "UPDATE receipts SET status = 'REJECTED', updated_at = 7 WHERE receipt_id = ?", (receipt_id,)
+            )
+            db.execute(
+                "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at, topic) "
+                "VALUES (?, ?, 'penalty', '310115', '310115-scjg', ?, 7, ?)",
+                (receipt_id, record_id or receipt_id, b"rejection", REJECTED),
+            )
+            outcomes.append("rejected")
+            continue
+        c = item
+        held = db.execute(
+            "SELECT version, content_hash, receipt_id FROM latest_versions WHERE record_id = ?",
+            (c.record_id,),
+        ).fetchone()
+        if held is not None and c.version <= held[0]:
+            outcomes.append(
+                "outdated"
+                if c.version < held[0]
+                else "unchanged"
+                if c.content_hash == held[1]
+                else "conflict"
+            )
+            continue
+        db.execute(
+            "INSERT INTO receipts (receipt_id, record_id, version, kind, node, department, status, created_at, "
+            "updated_at, content_hash, portal_to_submit_working_days, calendar_provisional) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'RECEIVED', ?, ?, ?, ?, ?)",
+            (
+                c.receipt_id,
+                c.record_id,
+                c.version,
+                c.kind,
+                c.node,
+                c.department,
+                c.submitted_at,
+                c.submitted_at,
+                c.content_hash,
+                c.portal_to_submit_working_days,
+                int(c.calendar_provisional),
+            ),
+        )
+        db.execute(
+            "INSERT OR IGNORE INTO receipt_events (receipt_id, status, at, detail, reasons) "
+            "VALUES (?, 'RECEIVED', ?, NULL, '[]')",
+            (c.receipt_id, c.submitted_at),
+        )
+        db.execute(
+            "UPDATE receipts SET status = 'RECEIVED', updated_at = ? WHERE receipt_id = ?",
+            (c.submitted_at, c.receipt_id),
+        )
+        db.execute(
+            "INSERT INTO latest_versions (record_id, version, content_hash, receipt_id) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, "
+            "content_hash = excluded.content_hash, receipt_id = excluded.receipt_id",
+            (c.record_id, c.version, c.content_hash, c.receipt_id),
+        )
+        db.execute(
+            "INSERT INTO outbox (receipt_id, record_id, kind, node, department, payload, enqueued_at, topic) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                c.receipt_id,
+                c.record_id,
+                c.kind,
+                c.node,
+                c.department,
+                c.payload,
+                c.submitted_at,
+                SUBMITTED[c.kind],
+            ),
+        )
+        outcomes.append("taken")
+    return outcomes
+
+
+def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    db = sqlite3.connect(path)
+    tables = ("receipts", "receipt_events", "latest_versions", "outbox")
+    dump = {t: db.execute(f"SELECT rowid, * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+    db.close()
+    return dump
+
+
+def test_a_batch_stores_the_rows_writing_them_one_by_one_stored(tmp_path: Path) -> None:
+    """Two versions of a record, repeats, a conflict, an outdated version and rejections in one request, on top
+    of versions already held: the same outcomes, and the same rows in the same order, as one execute per row."""
+    held = [candidate("penalty:X:held", 2, "h"), candidate("penalty:X:old", 1, "o")]
+    items: list[Candidate | tuple[str, str | None]] = [
+        candidate("penalty:X:1", 1, "a"),
+        ("r1" * 16, None),  # a record the node could not read
+        candidate("penalty:X:1", 2, "b"),  # an update of the record taken just before
+        candidate("penalty:X:1", 2, "b"),  # a repeat of the update: unchanged
+        candidate("penalty:X:held", 2, "h"),  # a repeat of a version the store holds
+        candidate("penalty:X:held", 2, "changed"),  # conflict
+        candidate("penalty:X:1", 1, "a"),  # outdated by the update above
+        candidate("penalty:X:old", 3, "p"),  # update of a held record
+        ("r2" * 16, "penalty:X:9"),
+        candidate("penalty:X:2", 1, "c"),
+    ]
+    stores = {}
+    for name in ("batched", "one_by_one"):
+        stores[name] = NodeStore(tmp_path / f"{name}.db")
+        for c in held:
+            admit(stores[name], c)
+    with stores["batched"].transaction() as tx, tx.batch() as batch:
+        batch.prefetch(i.record_id for i in items if isinstance(i, Candidate))
+        batched = []
+        for item in items:
+            if isinstance(item, tuple):
+                batch.reject(
+                    item[0],
+                    kind="penalty",
+                    node="310115",
+                    department="310115-scjg",
+                    at=7,
+                    reasons=[{"rule": "规则", "value": None}],
+                    record_id=item[1],
+                    rejection=b"rejection",
+                )
+                batched.append("rejected")
+            else:
+                batched.append(batch.admit(item).outcome)
+    with stores["one_by_one"].transaction() as tx:
+        expected = _one_by_one(tx.db, items)
+    for s in stores.values():
+        s.close()
+    assert (
+        batched
+        == expected
+        == [
+            "taken",
+            "rejected",
+            "taken",
+            "unchanged",
+            "unchanged",
+            "conflict",
+            "outdated",
+            "taken",
+            "rejected",
+            "taken",
+        ]
+    )
+    assert _dump(tmp_path / "batched.db") == _dump(tmp_path / "one_by_one.db")
+
+
+def test_the_unchanged_repeat_of_a_record_taken_earlier_in_a_batch_gets_that_records_receipt(
+    store: NodeStore,
+) -> None:
+    first, repeat = candidate("penalty:X:1", 2, "b"), candidate("penalty:X:1", 2, "b")
+    with store.transaction() as tx, tx.batch() as batch:
+        answers = [batch.admit(first), batch.admit(repeat)]
+    assert [(a.outcome, a.receipt_id) for a in answers] == [
+        ("taken", first.receipt_id),
+        ("unchanged", first.receipt_id),
+    ]
+    assert [p.receipt_id for p in store.pending(10)] == [first.receipt_id]
+
+
+def test_events_added_together_change_what_adding_them_one_by_one_changed(tmp_path: Path) -> None:
+    """`add_events` (the sender's SENT, a poll of receipts) against `add_event` one by one: repeats, events
+    earlier in the list, late lower statuses, unknown statuses and receipts, over receipts in every status."""
+    rnd = random.Random(14)  # 60 events on 12 receipts, 3 times: repeats, and statuses left at every rank
+    statuses = [*RANK, "SOMETHING_NEW"]
+    events = [
+        ReceiptUpdate(
+            f"r{rnd.randrange(12)}",
+            rnd.choice(statuses),
+            1_000 + rnd.randrange(3),
+            rnd.choice([None, "详情"]),
+            rnd.choice([[], [{"rule": "规则", "value": "值"}]]),
+        )
+        for _ in range(60)
+    ]
+    # a repeat after another event of the same rank changes nothing (PARKED stays)
+    events += [ReceiptUpdate("quiet", "SENT", 2_000), ReceiptUpdate("quiet", "PARKED", 2_001)]
+    events += [ReceiptUpdate("quiet", "SENT", 2_000)]
+    stores = {}
+    for name in ("together", "one_by_one"):
+        stores[name] = NodeStore(tmp_path / f"{name}.db")
+        with stores[name].transaction() as tx:
+            for n in range(10):  # r10 and r11 are not receipts of this store
+                c = candidate(f"penalty:X:{n}")
+                tx.admit(Candidate(**{**c.__dict__, "receipt_id": f"r{n}"}))
+                tx.add_event(f"r{n}", statuses[n % len(statuses)], 1_002)
+            tx.admit(Candidate(**{**candidate("penalty:X:quiet").__dict__, "receipt_id": "quiet"}))
+    with stores["together"].transaction() as tx:
+        tx.add_events(events[:30])
+        tx.add_events(events[30:])
+    with stores["one_by_one"].transaction() as tx:
+        for e in events:
+            tx.add_event(e.receipt_id, e.status, e.at, e.detail, e.reasons)
+    for s in stores.values():
+        s.close()
+    together, one_by_one = _dump(tmp_path / "together.db"), _dump(tmp_path / "one_by_one.db")
+    assert together == one_by_one
+    assert len({row[7] for row in together["receipts"]}) > 3  # the statuses did move
