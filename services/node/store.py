@@ -527,51 +527,16 @@ class Transaction:
     ) -> None:
         """A decision on a record (`sgs.LifecycleDecision`, D15, D16): a receipt of its own (RECEIVED; no version,
         which tells it from the record's receipts) and the outbox, for `sgs.decisions` keyed by the record id."""
-        self._receipt(
-            receipt_id,
-            record_id=record_id,
-            version=None,
-            kind=kind,
-            node=node,
-            department=department,
-            status="RECEIVED",
-            at=at,
-        )
-        self.enqueue(receipt_id, record_id, kind, node, department, payload, at, DECISIONS)
-
-    def _receipt(
-        self,
-        receipt_id: str,
-        *,
-        record_id: str | None,
-        version: int | None,
-        kind: str,
-        node: str,
-        department: str,
-        status: str,
-        at: int,
-        reasons: list[dict[str, Any]] | None = None,
-        **extra: Any,
-    ) -> None:
-        """A new receipt with its first event; `extra`: content_hash, portal_to_submit_working_days,
-        calendar_provisional."""
-        columns = {
-            "receipt_id": receipt_id,
-            "record_id": record_id,
-            "version": version,
-            "kind": kind,
-            "node": node,
-            "department": department,
-            "status": status,
-            "created_at": at,
-            "updated_at": at,
-            **extra,
-        }
-        self.db.execute(
-            f"INSERT INTO receipts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            tuple(columns.values()),
-        )
-        self.add_event(receipt_id, status, at, None, reasons)
+        with self.batch() as batch:
+            batch.take_decision(
+                receipt_id,
+                record_id=record_id,
+                kind=kind,
+                node=node,
+                department=department,
+                at=at,
+                payload=payload,
+            )
 
     def enqueue(
         self,
@@ -591,9 +556,9 @@ class Transaction:
         )
 
     def add_events(self, events: list[ReceiptUpdate]) -> None:
-        """`add_event` for each, in order, with one executemany per statement rather than three executes each: the
-        events already held (or earlier in the list) are left out, as INSERT OR IGNORE left them, and the status
-        moves forward in SQL, by the same RANK, in the same order."""
+        """Append each event to its receipt's history and move the receipt's status forward (never backward, see
+        RANK), in order, with one executemany per statement (issue 14): an event already held (or earlier in the
+        list) is left out, and the status moves in SQL (`_ADVANCE`)."""
         seen = set(
             _in_chunks(
                 self.db,
@@ -625,21 +590,8 @@ class Transaction:
         detail: str | None = None,
         reasons: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Append to a receipt's history and move its current status forward (never backward, see RANK)."""
-        inserted = self.db.execute(
-            "INSERT OR IGNORE INTO receipt_events (receipt_id, status, at, detail, reasons) VALUES (?, ?, ?, ?, ?)",
-            (receipt_id, status, at, detail, json.dumps(reasons or [], ensure_ascii=False)),
-        ).rowcount
-        if not inserted:
-            return
-        current = self.db.execute(
-            "SELECT status FROM receipts WHERE receipt_id = ?", (receipt_id,)
-        ).fetchone()
-        if current is not None and RANK.get(status, 0) >= RANK.get(current[0], 0):
-            self.db.execute(
-                "UPDATE receipts SET status = ?, updated_at = ? WHERE receipt_id = ?",
-                (status, at, receipt_id),
-            )
+        """One event: `add_events`."""
+        self.add_events([ReceiptUpdate(receipt_id, status, at, detail, reasons or [])])
 
 
 _KEYS_PER_QUERY = 500  # ids per `IN (...)` query (well under SQLite's parameter limit)
@@ -776,6 +728,21 @@ class Batch:
             self._outbox.append(
                 (receipt_id, record_id or receipt_id, kind, node, department, rejection, at, REJECTED)
             )
+
+    def take_decision(
+        self,
+        receipt_id: str,
+        *,
+        record_id: str,
+        kind: str,
+        node: str,
+        department: str,
+        at: int,
+        payload: bytes,
+    ) -> None:
+        """`Transaction.take_decision`."""
+        self._receipt(receipt_id, record_id, None, kind, node, department, "RECEIVED", at)
+        self._outbox.append((receipt_id, record_id, kind, node, department, payload, at, DECISIONS))
 
     def _receipt(
         self,

@@ -430,8 +430,8 @@ def test_the_unchanged_repeat_of_a_record_taken_earlier_in_a_batch_gets_that_rec
 
 
 def test_events_added_together_change_what_adding_them_one_by_one_changed(tmp_path: Path) -> None:
-    """`add_events` (the sender's SENT, a poll of receipts) against `add_event` one by one: repeats, events
-    earlier in the list, late lower statuses, unknown statuses and receipts, over receipts in every status."""
+    """`add_events` of many (the sender's SENT, a poll of receipts) against one at a time: repeats, events earlier
+    in the list, late lower statuses, unknown statuses and receipts, over receipts in every status."""
     rnd = random.Random(14)  # 60 events on 12 receipts, 3 times: repeats, and statuses left at every rank
     statuses = [*RANK, "SOMETHING_NEW"]
     events = [
@@ -467,3 +467,24 @@ def test_events_added_together_change_what_adding_them_one_by_one_changed(tmp_pa
     together, one_by_one = _dump(tmp_path / "together.db"), _dump(tmp_path / "one_by_one.db")
     assert together == one_by_one
     assert len({row[7] for row in together["receipts"]}) > 3  # the statuses did move
+
+
+def test_a_receipt_status_never_moves_backward(tmp_path: Path) -> None:
+    """A late SENT (the sender's acknowledgement read after the sinks' receipts) leaves a record RELAYED_NATIONAL,
+    and its history keeps every event in the order of its time."""
+    store = NodeStore(tmp_path / "node.db")
+    c = candidate("penalty:X:late")
+    with store.transaction() as tx:
+        tx.admit(c)
+        at = c.submitted_at
+        tx.add_events(
+            [
+                ReceiptUpdate(c.receipt_id, "ACCEPTED", at + 2),
+                ReceiptUpdate(c.receipt_id, "RELAYED_NATIONAL", at + 3),
+            ]
+        )
+        tx.add_event(c.receipt_id, "SENT", at + 1)
+    view = store.receipt(c.receipt_id)
+    store.close()
+    assert view is not None and view.status == "RELAYED_NATIONAL"
+    assert [e["status"] for e in view.history] == ["RECEIVED", "SENT", "ACCEPTED", "RELAYED_NATIONAL"]
