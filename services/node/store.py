@@ -487,33 +487,6 @@ class Transaction:
         with self.batch() as batch:
             return batch.admit(c)
 
-    def reject(
-        self,
-        receipt_id: str,
-        *,
-        kind: str,
-        node: str,
-        department: str,
-        at: int,
-        reasons: list[dict[str, Any]],
-        record_id: str | None = None,
-        version: int | None = None,
-        rejection: bytes | None = None,
-    ) -> None:
-        """One rejection: `Batch.reject`, written at once."""
-        with self.batch() as batch:
-            batch.reject(
-                receipt_id,
-                kind=kind,
-                node=node,
-                department=department,
-                at=at,
-                reasons=reasons,
-                record_id=record_id,
-                version=version,
-                rejection=rejection,
-            )
-
     def take_decision(
         self,
         receipt_id: str,

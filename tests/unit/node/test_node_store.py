@@ -177,8 +177,8 @@ def test_receipts_list_filters_by_department_and_status_newest_first(store: Node
     for c in taken:
         admit(store, c)
     admit(store, candidate("penalty:Y:1", node="310101"))
-    with store.transaction() as tx:
-        tx.reject(
+    with store.transaction() as tx, tx.batch() as batch:
+        batch.reject(
             "r" * 32,
             kind="penalty",
             node="310115",
@@ -203,8 +203,8 @@ def test_outbox_stats_per_node(store: NodeStore) -> None:
 
 
 def reject(store: NodeStore, receipt_id: str, record_id: str | None, rejection: bytes) -> None:
-    with store.transaction() as tx:
-        tx.reject(
+    with store.transaction() as tx, tx.batch() as batch:
+        batch.reject(
             receipt_id,
             kind="penalty",
             node="310115",
