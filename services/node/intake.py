@@ -410,8 +410,8 @@ class Intake:
                 "submitted_at": now,
             },
         )
-        with self.store.transaction() as tx:
-            tx.take_decision(
+        with self.store.transaction() as tx, tx.batch() as batch:
+            batch.take_decision(
                 receipt_id,
                 record_id=rid,
                 kind=kind,

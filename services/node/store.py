@@ -487,30 +487,6 @@ class Transaction:
         with self.batch() as batch:
             return batch.admit(c)
 
-    def take_decision(
-        self,
-        receipt_id: str,
-        *,
-        record_id: str,
-        kind: str,
-        node: str,
-        department: str,
-        at: int,
-        payload: bytes,
-    ) -> None:
-        """A decision on a record (`sgs.LifecycleDecision`, D15, D16): a receipt of its own (RECEIVED; no version,
-        which tells it from the record's receipts) and the outbox, for `sgs.decisions` keyed by the record id."""
-        with self.batch() as batch:
-            batch.take_decision(
-                receipt_id,
-                record_id=record_id,
-                kind=kind,
-                node=node,
-                department=department,
-                at=at,
-                payload=payload,
-            )
-
     def enqueue(
         self,
         receipt_id: str,
@@ -713,7 +689,8 @@ class Batch:
         at: int,
         payload: bytes,
     ) -> None:
-        """`Transaction.take_decision`."""
+        """A decision on a record (`sgs.LifecycleDecision`, D15, D16): a receipt of its own (RECEIVED; no version,
+        which tells it from the record's receipts) and the outbox, for `sgs.decisions` keyed by the record id."""
         self._receipt(receipt_id, record_id, None, kind, node, department, "RECEIVED", at)
         self._outbox.append((receipt_id, record_id, kind, node, department, payload, at, DECISIONS))
 
