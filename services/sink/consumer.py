@@ -12,8 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, date, datetime
-from functools import lru_cache
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,41 +54,7 @@ def refusal_rule(tier: str, rules: RuleBook, name: str, record: dict[str, Any]) 
     kind = KIND_OF_SCHEMA.get(name)
     if kind is None:  # a withdrawal
         return None
-    env, counterpart = record.get("envelope") or {}, record.get("counterpart") or {}
-    relay = _relay_tiers(
-        rules,
-        kind,
-        record["decided_on"],
-        record.get("severity"),
-        record.get("procedure"),
-        counterpart.get("category"),
-        env.get("department"),
-    )
-    return None if tier in relay else "D11"
-
-
-@lru_cache(maxsize=4096)
-def _relay_tiers(
-    rules: RuleBook,
-    kind: str,
-    decided_on: date,
-    severity: str | None,
-    procedure: str | None,
-    subject_type: str | None,
-    department: str | None,
-) -> frozenset[str]:
-    """The tiers `RuleBook.ruling` relays a record to, from the facts that decide them (the stated publicity end
-    does not): a whole ruling per message cost the sink more CPU than its store writes (issue 14), and a stream has
-    few distinct combinations (decision dates, departments)."""
-    ruling = rules.decide(
-        kind,
-        decided_on,
-        severity=severity,
-        procedure=procedure,
-        subject_type=subject_type,
-        department=department,
-    )
-    return frozenset(ruling.relay)
+    return None if tier in rules.relay_tiers(kind, record) else "D11"
 
 
 class ReceiptBuilder:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -208,6 +208,20 @@ class Ruling:
         return {tier: self.relay.get(tier, False) for tier in TIERS}
 
 
+def _facts(body: Mapping[str, Any], department: str | None) -> dict[str, str | None]:
+    """`RuleBook.decide`'s facts of a decoded `sgs.LicenseRecord` / `sgs.PenaltyRecord` but its stated end, in
+    `decide`'s order (the department from its envelope when not given)."""
+    if department is None and isinstance(body.get("envelope"), Mapping):
+        department = body["envelope"].get("department")
+    counterpart = body.get("counterpart") or {}
+    return {
+        "severity": body.get("severity"),
+        "procedure": body.get("procedure"),
+        "subject_type": counterpart.get("category"),
+        "department": department,
+    }
+
+
 class RuleBook:
     """Dated rule sets plus the config's floors; `decide` and `ruling` answer for a record."""
 
@@ -217,6 +231,9 @@ class RuleBook:
         self.sets = tuple(sorted(sets, key=lambda s: s.effective_from or date.min))
         self.floors = tuple(floors)
         self.path = path
+        # `relay_tiers` by the facts that decide them: a sink asks for every message it stores (issue 14), and a
+        # stream has few distinct combinations (decision dates, departments)
+        self._relay_tiers = lru_cache(maxsize=4096)(self._decide_relay_tiers)
 
     @classmethod
     def from_table(cls, path: Path, raw: Mapping[str, Any]) -> RuleBook:
@@ -311,18 +328,34 @@ class RuleBook:
     def ruling(self, kind: str, body: Mapping[str, Any], department: str | None = None) -> Ruling:
         """The ruling for a decoded `sgs.LicenseRecord` / `sgs.PenaltyRecord` (the department from its envelope
         when not given)."""
-        if department is None and isinstance(body.get("envelope"), Mapping):
-            department = body["envelope"].get("department")
-        counterpart = body.get("counterpart") or {}
         return self.decide(
-            kind,
-            body["decided_on"],
-            severity=body.get("severity"),
-            procedure=body.get("procedure"),
-            subject_type=counterpart.get("category"),
-            department=department,
-            stated_end=body.get(END_FIELDS[kind]),
+            kind, body["decided_on"], **_facts(body, department), stated_end=body.get(END_FIELDS[kind])
         )
+
+    def relay_tiers(self, kind: str, body: Mapping[str, Any]) -> frozenset[str]:
+        """The tiers `ruling` relays a decoded record to, remembered: the stated publicity end, the one fact that
+        varies per record, does not decide them."""
+        facts = _facts(body, None)
+        return self._relay_tiers(kind, body["decided_on"], *facts.values())
+
+    def _decide_relay_tiers(
+        self,
+        kind: str,
+        decided_on: date,
+        severity: str | None,
+        procedure: str | None,
+        subject_type: str | None,
+        department: str | None,
+    ) -> frozenset[str]:
+        ruling = self.decide(
+            kind,
+            decided_on,
+            severity=severity,
+            procedure=procedure,
+            subject_type=subject_type,
+            department=department,
+        )
+        return frozenset(ruling.relay)
 
     def longest_publicity(
         self, kind: str, body: Mapping[str, Any], department: str | None = None
