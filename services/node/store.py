@@ -43,7 +43,14 @@ RANK = {
     "DROPPED": 5,
 }
 
-_SCHEMA = """
+_RECEIPT_EVENTS = """CREATE TABLE IF NOT EXISTS receipt_events (
+    receipt_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    detail TEXT,
+    reasons TEXT NOT NULL DEFAULT '[]'
+)"""
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS receipts (
     receipt_id TEXT PRIMARY KEY,
     record_id TEXT,
@@ -60,14 +67,8 @@ CREATE TABLE IF NOT EXISTS receipts (
 );
 CREATE INDEX IF NOT EXISTS receipts_by_department ON receipts (department, status, created_at);
 CREATE INDEX IF NOT EXISTS receipts_by_record ON receipts (record_id);
-CREATE TABLE IF NOT EXISTS receipt_events (
-    receipt_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    detail TEXT,
-    reasons TEXT NOT NULL DEFAULT '[]',
-    UNIQUE (receipt_id, status, at)
-);
+{_RECEIPT_EVENTS};
+CREATE UNIQUE INDEX IF NOT EXISTS receipt_events_once ON receipt_events (receipt_id, status, at, coalesce(detail, ''));
 CREATE INDEX IF NOT EXISTS receipt_events_by_receipt ON receipt_events (receipt_id);
 CREATE TABLE IF NOT EXISTS latest_versions (
     record_id TEXT PRIMARY KEY,
@@ -100,8 +101,29 @@ CREATE TABLE IF NOT EXISTS parked (
     parked_at INTEGER NOT NULL
 );
 """
+# A receipt event is one message: the same receipt, status and millisecond from two senders (both sinks withdrawing a
+# record within the same ms) are two events, told apart by their detail; a redelivered message is one.
+
 # An outbox row's `record_id` is its message key: the record id, or for a rejection of a record whose identity
 # could not be read, its receipt id. `topic` NULL (rows written before rejections travelled) = sgs.submitted.<kind>.
+
+
+def _key_receipt_events_by_message(db: sqlite3.Connection) -> None:
+    """A store written when receipt events were unique on (receipt, status, at) without the detail gets its
+    events table rebuilt without that constraint (SQLite cannot drop it in place); rows and their order stay."""
+    if not db.execute(
+        "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_autoindex_receipt_events_1'"
+    ).fetchone():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("ALTER TABLE receipt_events RENAME TO receipt_events_keyed_by_time")
+    db.execute(_RECEIPT_EVENTS)
+    db.execute(
+        "INSERT INTO receipt_events (rowid, receipt_id, status, at, detail, reasons) "
+        "SELECT rowid, receipt_id, status, at, detail, reasons FROM receipt_events_keyed_by_time"
+    )
+    db.execute("DROP TABLE receipt_events_keyed_by_time")
+    db.execute("COMMIT")
 
 
 def now_ms() -> int:
@@ -229,6 +251,7 @@ class NodeStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=10000")
+            _key_receipt_events_by_message(self._db)
             self._db.executescript(_SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
             if "topic" not in columns:  # a store written before rejections travelled upward
@@ -511,14 +534,15 @@ class Transaction:
         seen = set(
             _in_chunks(
                 self.db,
-                "SELECT receipt_id, status, at FROM receipt_events WHERE receipt_id IN ({})",
+                "SELECT receipt_id, status, at, coalesce(detail, '') FROM receipt_events WHERE receipt_id IN ({})",
                 _ids(events),
             )
         )
         new = []
         for e in events:
-            if (e.receipt_id, e.status, e.at) not in seen:
-                seen.add((e.receipt_id, e.status, e.at))
+            key = (e.receipt_id, e.status, e.at, e.detail or "")  # receipt_events_once
+            if key not in seen:
+                seen.add(key)
                 new.append(e)
         if not new:
             return

@@ -488,3 +488,47 @@ def test_a_receipt_status_never_moves_backward(tmp_path: Path) -> None:
     store.close()
     assert view is not None and view.status == "RELAYED_NATIONAL"
     assert [e["status"] for e in view.history] == ["RECEIVED", "SENT", "ACCEPTED", "RELAYED_NATIONAL"]
+
+
+def _withdrawn_by_both_tiers_in_one_ms(store: NodeStore, c: Candidate) -> list[str | None]:
+    """Both sinks withdraw the record within the same millisecond (their receipts carry the same `at`); the
+    provincial one is also redelivered. The withdrawn details of the history, in order."""
+    at = c.submitted_at + 5
+    province = ReceiptUpdate(c.receipt_id, "WITHDRAWN", at, "省级平台已撤下：撤销")
+    nation = ReceiptUpdate(c.receipt_id, "WITHDRAWN", at, "信用中国已撤下：撤销")
+    assert store.apply_receipts([province, nation, province]) == [True, True, True]
+    view = store.receipt(c.receipt_id)
+    assert view is not None and view.status == "WITHDRAWN"
+    return [e["detail"] for e in view.history if e["status"] == "WITHDRAWN"]
+
+
+def test_two_tiers_withdrawing_in_the_same_millisecond_are_two_events_and_a_redelivery_is_none(
+    store: NodeStore,
+) -> None:
+    c = candidate("penalty:X:both")
+    admit(store, c)
+    assert _withdrawn_by_both_tiers_in_one_ms(store, c) == ["省级平台已撤下：撤销", "信用中国已撤下：撤销"]
+
+
+def test_a_store_whose_events_were_unique_on_receipt_status_and_time_keeps_them_and_takes_both_tiers(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    old = NodeStore(path)
+    c = candidate("penalty:X:old")
+    admit(old, c)
+    old.apply_receipts([ReceiptUpdate(c.receipt_id, "SENT", c.submitted_at + 1)])
+    old.close()
+    db = sqlite3.connect(path)  # the events table as it was written before it was keyed by message
+    db.executescript(
+        "DROP INDEX receipt_events_once; ALTER TABLE receipt_events RENAME TO e; "
+        "CREATE TABLE receipt_events (receipt_id TEXT NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL, "
+        "detail TEXT, reasons TEXT NOT NULL DEFAULT '[]', UNIQUE (receipt_id, status, at)); "
+        "INSERT INTO receipt_events SELECT * FROM e; DROP TABLE e;"
+    )
+    db.close()
+    store = NodeStore(path)
+    assert _withdrawn_by_both_tiers_in_one_ms(store, c) == ["省级平台已撤下：撤销", "信用中国已撤下：撤销"]
+    view = store.receipt(c.receipt_id)
+    store.close()
+    assert [e["status"] for e in view.history] == ["RECEIVED", "SENT", "WITHDRAWN", "WITHDRAWN"]
