@@ -3,8 +3,9 @@ source node), and moves the node's receipts forward — accepted by the municipa
 relayed to the province or the nation, withdrawn (D4, D10, D12).
 
 At-least-once: offsets are committed after the receipts are in the store, and a receipt seen twice changes nothing.
-A receipt keyed for another node than its topic's is skipped without decoding. A receipt not signed by the worker
-or a sink is refused unread (issue 16).
+A message carries one receipt or, since issue 14, several (`sgs.kafka.receipts`). A message keyed for another node
+than its topic's is skipped without decoding. A message not signed by the worker or a sink is refused unread
+(issue 16); a receipt in it naming another source node than the topic's is refused on its own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kafka.errors import KafkaError
 from services.node.metrics import NodeMetrics
 from services.node.store import NodeStore, ReceiptUpdate, StoreError, now_ms
 from sgs.config import TIERS
+from sgs.kafka.receipts import receipts_in
 from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import receipts_topic
 from sgs.serialization.codec import SerializationError, default_codec
@@ -124,8 +126,11 @@ class ReceiptListener(threading.Thread):
         self.store.refused(node, node, rejection, now_ms())
 
     def _apply(self, messages: list[ConsumerRecord]) -> None:
-        """One poll's receipts, stored in one transaction; a malformed one is logged and skipped (it must not stop
-        the listener)."""
+        """One poll's receipts, stored in one transaction; a malformed message is logged and skipped (it must not
+        stop the listener). A message carries one receipt (`sgs.Receipt`, as written before issue 14) or several
+        (`sgs.Receipts`); each must be about a record of the topic's node, since a writer's signature says who
+        wrote the message, not that each receipt in it is in the right place: one that names another source node
+        is refused and counted (outcome `wrong_node`), and the others of its message are applied."""
         updates: list[tuple[str, ReceiptUpdate]] = []
         for message in messages:
             node = message.key.decode("utf-8", "replace") if message.key else ""
@@ -139,23 +144,34 @@ class ReceiptListener(threading.Thread):
                 self._refuse(node, message.value, exc)
                 continue
             try:
-                name, receipt = default_codec().decode(message.value)
+                name, record = default_codec().decode(message.value)
             except SerializationError as exc:
                 self.metrics.receipts_applied.labels(node, "malformed").inc()
                 log.warning("receipts.malformed", node=node, error=str(exc))
                 continue
-            if name != "sgs.Receipt":
+            receipts = receipts_in(name, record)
+            if receipts is None:
                 self.metrics.receipts_applied.labels(node, "malformed").inc()
                 log.warning("receipts.unexpected_schema", node=node, schema=name)
                 continue
-            update = ReceiptUpdate(
-                receipt["receipt_id"],
-                receipt["status"],
-                _ms(receipt["at"]),
-                receipt["detail"],
-                receipt["reasons"],
-            )
-            updates.append((node, update))
+            for receipt in receipts:
+                if receipt["source_node"] != node:
+                    self.metrics.receipts_applied.labels(node, "wrong_node").inc()
+                    log.warning(
+                        "receipts.wrong_node",
+                        node=node,
+                        source_node=receipt["source_node"][:64],
+                        receipt_id=receipt["receipt_id"][:64],
+                    )
+                    continue
+                update = ReceiptUpdate(
+                    receipt["receipt_id"],
+                    receipt["status"],
+                    _ms(receipt["at"]),
+                    receipt["detail"],
+                    receipt["reasons"],
+                )
+                updates.append((node, update))
         if not updates:
             return
         known = self.store.apply_receipts([u for _, u in updates])

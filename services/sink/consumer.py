@@ -33,6 +33,8 @@ from sgs.domain.rulebook import RuleBook, label
 from sgs.kafka.engines import DEFAULT as DEFAULT_ENGINE
 from sgs.kafka.engines import Engine
 from sgs.kafka.producer import durable_producer, unsendable
+from sgs.kafka.receipts import RECEIPT
+from sgs.kafka.receipts import batches as receipt_batches
 from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import REJECTED, receipts_topic
 from sgs.serialization.codec import SerializationError, default_codec
@@ -350,40 +352,59 @@ class RelayConsumer:
             log.info("sink.withdrawal_ignored", record_id=w["record_id"], version=w["version"])
 
     def send_receipts(self) -> None:
-        """Send what the outbox holds, each to its source node's topic, then forget it once the broker has
-        acknowledged it. A receipt the broker can never take is parked (`sink_receipt_parked`, with its error),
-        not retried in front of the others; so is one for a node not in the federation config, which has no
-        receipts topic (issue 16: topics are made from the config, never on the fly)."""
+        """Send what the outbox holds to the source nodes' topics, a node's receipts several to an `sgs.Receipts`
+        message in the outbox's order (issue 14: `sgs.kafka.receipts`), and forget each receipt once the broker has
+        acknowledged the message carrying it. A message the broker can never take has its receipts parked
+        (`sink_receipt_parked`, with its error), not retried in front of the others; so is a receipt for a node not
+        in the federation config, which has no receipts topic (issue 16: topics are made from the config, never on
+        the fly), and one whose bytes are not an `sgs.Receipt`."""
         while pending := self.store.pending_receipts():
-            futures = []
-            parked: list[tuple[int, BaseException]] = [
-                (i, LookupError(f"node {k} is not in the federation config: it has no receipts topic"))
-                for i, k, _ in pending
-                if k not in self.nodes
-            ]
-            failed: Exception | None = None
-            routed = [(i, receipts_topic(k), k.encode(), v) for i, k, v in pending if k in self.nodes]
-            signatures = self.signer.batch_headers([(topic, k, v) for _, topic, k, v in routed])
-            for (i, topic, k, v), headers in zip(routed, signatures, strict=True):
+            parked: list[tuple[int, BaseException]] = []
+            ids: list[int] = []
+            readable: list[tuple[str, dict[str, Any]]] = []
+            for i, node, encoded in pending:
                 try:
-                    futures.append((i, self.producer.send(topic, key=k, value=v, headers=headers)))
-                except Exception as exc:  # noqa: BLE001 - sorted: the receipt's own fault is parked
+                    if node not in self.nodes:
+                        raise LookupError(
+                            f"node {node} is not in the federation config: it has no receipts topic"
+                        )
+                    name, receipt = self.codec.decode(encoded)
+                    if name != RECEIPT:
+                        raise SerializationError(f"{name} is not a receipt")
+                except (LookupError, SerializationError) as exc:
+                    parked.append((i, exc))
+                    continue
+                ids.append(i)
+                readable.append((node, receipt))
+            routed = [
+                (receipts_topic(node), node.encode(), value, [ids[at] for at in carried])
+                for node, carried, value in receipt_batches(self.codec, readable)
+            ]
+            signatures = self.signer.batch_headers([(topic, key, value) for topic, key, value, _ in routed])
+            futures = []
+            failed: Exception | None = None
+            for (topic, key, value, carried), headers in zip(routed, signatures, strict=True):
+                try:
+                    futures.append(
+                        (carried, self.producer.send(topic, key=key, value=value, headers=headers))
+                    )
+                except Exception as exc:  # noqa: BLE001 - sorted: the message's own fault is parked
                     if not unsendable(exc):
                         failed = exc
                         break
-                    parked.append((i, exc))
+                    parked += [(i, exc) for i in carried]
             try:
                 self.producer.flush(10)
             except KafkaError as exc:
                 failed = failed or exc
-            sent = []
-            for i, f in futures:
+            sent: list[int] = []
+            for carried, f in futures:
                 if not f.is_done:
                     failed = failed or TimeoutError("no acknowledgement within 10 s")
                 elif not f.failed():
-                    sent.append(i)
+                    sent += carried
                 elif unsendable(f.exception):
-                    parked.append((i, f.exception))
+                    parked += [(i, f.exception) for i in carried]
                 else:
                     failed = failed or f.exception
             self.store.receipts_sent(sent)

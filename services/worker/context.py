@@ -38,8 +38,9 @@ from sgs.config import Department
 from sgs.domain.issues import Issue, quote
 from sgs.domain.workdays import china_date
 from sgs.kafka import topics
+from sgs.kafka.receipts import batches as receipt_batches
 from sgs.kafka.topics import TopicSpec
-from sgs.serialization.codec import Codec, default_codec
+from sgs.serialization.codec import Codec, SerializationError, default_codec
 from sgs.serialization.signing import WORKER, Keyring, SignatureError, node_signer
 
 log = structlog.get_logger("worker")
@@ -52,6 +53,8 @@ INTERNAL_TOPICS = ("held", "held-decisions", "expiry", "repairs", "repair-outcom
 # faust names a table's changelog `<app id>-<table>-changelog`; created the same way (compacted).
 TABLES = ("records", "daily", "subjects")
 WORKER_ONLY = frozenset({WORKER})  # who may write the app's own topics (issue 16)
+# A message an agent emitted, sent when it is done (`Context.flush`): (topic, key, value, headers, transactional id).
+_Output = tuple[str, bytes | None, bytes, dict[str, bytes] | None, str | None]
 
 
 def app_topics(app_id: str) -> tuple[TopicSpec, ...]:
@@ -204,10 +207,16 @@ class Context:
         )
 
     async def flush(self) -> None:
-        """Hand the outputs of the messages in hand to the producer, in the order they were emitted, signed as one
-        batch (`Signer.batch_headers`), each in the transaction of the message that caused it."""
+        """Hand the outputs of the messages in hand to the producer, in the order they were emitted, then their
+        receipts, several to a message (`receipt_messages`), signed as one batch (`Signer.batch_headers`), each in
+        the transaction of the message that caused it."""
         work = _WORK.get()
         outputs, work.outputs = work.outputs, []
+        receipts, work.receipts = work.receipts, []
+        try:
+            outputs += self.receipt_messages(receipts)
+        except SerializationError:  # a bug: the receipts are lost, not the rest of what the messages caused
+            log.exception("receipt.unencodable", receipts=len(receipts))
         if not outputs:
             return
         signatures = self.signer.batch_headers([(topic, key, value) for topic, key, value, _, _ in outputs])
@@ -237,27 +246,43 @@ class Context:
         """An `sgs.Receipt` back to the source node, on its own topic (key = source node). A source node not in
         the federation config has no topic (topics are made from the config, never on the fly): its receipt is
         logged, counted on `sgs_worker_receipts_unsent_total` and dropped (issue 16). Only a record stored before
-        its node left the config can get here: a record from an unknown node is refused unread (`signed`)."""
+        its node left the config can get here: a record from an unknown node is refused unread (`signed`).
+
+        Inside an agent the receipt waits, like every output, until the messages in hand are done: then a node's
+        receipts go several to an `sgs.Receipts` message (`flush`, issue 14). Outside one it goes at once, alone."""
         node = envelope["source_node"]
         if node not in self._nodes:
             metrics.RECEIPTS_UNSENT.inc()
             log.warning("receipt.unknown_node", node=node, record_id=envelope["record_id"], status=status)
             return
-        await self.send(
-            topics.receipts_topic(node),
-            node,
-            "sgs.Receipt",
-            {
-                "receipt_id": envelope["receipt_id"],
-                "record_id": envelope["record_id"],
-                "version": envelope["version"],
-                "source_node": node,
-                "status": status,
-                "at": now_utc(),
-                "detail": detail,
-                "reasons": reasons or [],
-            },
-        )
+        receipt = {
+            "receipt_id": envelope["receipt_id"],
+            "record_id": envelope["record_id"],
+            "version": envelope["version"],
+            "source_node": node,
+            "status": status,
+            "at": now_utc(),
+            "detail": detail,
+            "reasons": reasons or [],
+        }
+        group = (node, self._transaction())
+        work = _WORK.get(None)
+        if work is not None:
+            work.receipts.append((group, receipt))
+            return
+        for topic, key, value, _, _ in self.receipt_messages([(group, receipt)]):
+            await self.emit(topic, key, value)
+
+    def receipt_messages(
+        self, receipts: list[tuple[tuple[str, str | None], dict[str, Any]]]
+    ) -> list[_Output]:
+        """Receipts ((node, transactional id), receipt) as the `sgs.Receipts` messages that carry them (issue 14):
+        a node's receipts in the order they were made, several to a message, each message in one transaction, so
+        under exactly-once a receipt still commits with the message that caused it."""
+        return [
+            (topics.receipts_topic(node), node.encode(), value, None, transaction)
+            for (node, transaction), _, value in receipt_batches(self.codec, receipts)
+        ]
 
     async def reject(
         self,
@@ -365,10 +390,9 @@ class _Work:
     tally: list[tuple[str, str]] = field(default_factory=list)  # (day key, measure)
     # the message that last changed each record's state or day row: the table writes go out as it (`settle`)
     writers: dict[str, faust.EventT] = field(default_factory=dict)
-    # what it emitted, sent when it is done (`Context.flush`): (topic, key, value, headers, transactional id)
-    outputs: list[tuple[str, bytes | None, bytes, dict[str, bytes] | None, str | None]] = field(
-        default_factory=list
-    )
+    outputs: list[_Output] = field(default_factory=list)
+    # its receipts, sent after the outputs several to a message: ((node, transactional id), receipt)
+    receipts: list[tuple[tuple[str, str | None], dict[str, Any]]] = field(default_factory=list)
 
 
 _WORK: ContextVar[_Work] = ContextVar("work")  # one per agent task: agents interleave at every await

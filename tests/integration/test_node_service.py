@@ -145,6 +145,7 @@ def test_node_killed_mid_send_and_restarted_loses_nothing_it_accepted(
 def test_receipts_from_the_federation_update_the_department_view(
     kafka: str, federation: Federation, tmp_path: Path
 ) -> None:
+    """Receipts one to a message (`sgs.Receipt`), as written before issue 14 and still on the topics: applied."""
     node = NodeProcess(kafka, tmp_path, districts=("all",)).start()
     try:
         items = [clean(federation, 1, DISTRICT)[0], clean(federation, 1, "310101")[0]]
@@ -199,6 +200,71 @@ def test_receipts_from_the_federation_update_the_department_view(
             statuses = [e["status"] for e in view["history"]]
             assert statuses[0] == "RECEIVED" and {"SENT", "ACCEPTED", "RELAYED_PROVINCIAL"} <= set(statuses)
             assert "RELAYED_NATIONAL" not in statuses
+    finally:
+        assert node.stop() == 0
+
+
+def test_a_batch_of_receipts_is_applied_and_a_member_for_another_node_refused_alone(
+    kafka: str, federation: Federation, tmp_path: Path
+) -> None:
+    """Issue 14: receipts travel several to a message (`sgs.Receipts`). The signature says who wrote the message,
+    not that each receipt in it belongs on the topic: one naming another source node than the topic's is refused
+    and counted (outcome `wrong_node`), even for a record this process serves, and the others are applied."""
+    node = NodeProcess(kafka, tmp_path, districts=("all",)).start()
+    try:
+        items = [*clean(federation, 2, DISTRICT), clean(federation, 1, "310101")[0]]
+        taken = []
+        for item in items:
+            r = httpx.post(
+                f"{node.url}/v1/records/{item.kind}",
+                json=item.http_body(),
+                headers={"Authorization": f"Bearer {item.department.dev_token}"},
+            )
+            assert r.status_code == 202, r.text
+            taken.append((item, r.json()["receipt_id"]))
+
+        def receipt(item, receipt_id: str, status: str) -> dict:
+            return {
+                "receipt_id": receipt_id,
+                "record_id": item.record_id,
+                "version": 1,
+                "source_node": item.node,
+                "status": status,
+                "at": datetime.now(UTC),
+                "detail": "测试",
+                "reasons": [],
+            }
+
+        (a, a_id), (b, b_id), (other, other_id) = taken
+        batch = [
+            receipt(a, a_id, "ACCEPTED"),
+            receipt(other, other_id, "WITHDRAWN"),  # on 310115's topic: not 310115's to hear
+            receipt(b, b_id, "ACCEPTED"),
+            receipt(a, a_id, "RELAYED_PROVINCIAL"),
+        ]
+        topic, key = receipts_topic(DISTRICT), DISTRICT.encode()
+        value = default_codec().encode("sgs.Receipts", {"receipts": batch})
+        producer = KafkaProducer(**kafka_settings(kafka), acks="all")
+        producer.send(topic, key=key, value=value, headers=signed_headers("worker", topic, key, value))
+        producer.flush(10)
+        producer.close()
+
+        def status(item, receipt_id: str) -> str:
+            headers = {"Authorization": f"Bearer {item.department.dev_token}"}
+            return httpx.get(f"{node.url}/v1/receipts/{receipt_id}", headers=headers).json()["status"]
+
+        wait_until(lambda: status(a, a_id) == "RELAYED_PROVINCIAL", 60, "the batch applied")
+        assert status(b, b_id) == "ACCEPTED"
+        assert status(other, other_id) != "WITHDRAWN"
+
+        def applied() -> dict[str, float]:  # counted by receipt, not by message
+            return {
+                outcome: node.metric("sgs_node_receipts_applied_total", district=DISTRICT, outcome=outcome)
+                for outcome in ("accepted", "relayed_provincial", "wrong_node")
+            }
+
+        expected = {"accepted": 2, "relayed_provincial": 1, "wrong_node": 1}
+        wait_until(lambda: applied() == expected, 10, f"{expected} counted")
     finally:
         assert node.stop() == 0
 

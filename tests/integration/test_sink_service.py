@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.sink.store import SinkStore
+from sgs.kafka.receipts import receipts_in
 from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import MAX_MESSAGE_BYTES, receipts_topic
 from sgs.serialization.codec import SerializationError, default_codec
@@ -46,23 +48,31 @@ def receipts_for(
     kafka: str, record_ids: set[str], start: dict[int, int], expected: int
 ) -> list[dict[str, Any]]:
     """The receipts for these records on their node's receipts topic, read from `start` (other tests write there
-    too)."""
+    too), in order."""
+    return [r for message in receipt_messages(kafka, record_ids, start, expected) for r in message]
+
+
+def receipt_messages(
+    kafka: str, record_ids: set[str], start: dict[int, int], expected: int
+) -> list[list[dict[str, Any]]]:
+    """The messages carrying receipts for these records, each as the receipts for them it carries (several since
+    issue 14), read from `start` until `expected` receipts were found."""
     consumer = KafkaConsumer(**kafka_settings(kafka), consumer_timeout_ms=1000)
     tps = [TopicPartition(RECEIPTS, p) for p in (consumer.partitions_for_topic(RECEIPTS) or set())]
     consumer.assign(tps)
     for tp in tps:
         consumer.seek(tp, start.get(tp.partition, 0))
-    found: list[dict[str, Any]] = []
+    found: list[list[dict[str, Any]]] = []
 
     def more() -> bool:
         for message in consumer:
             try:
-                _, receipt = default_codec().decode(message.value)
+                receipts = receipts_in(*default_codec().decode(message.value)) or []
             except SerializationError:
                 continue  # another test's deliberately bad message on the shared receipts topic
-            if receipt.get("record_id") in record_ids:
-                found.append(receipt)
-        return len(found) >= expected
+            if ours := [r for r in receipts if r.get("record_id") in record_ids]:
+                found.append(ours)
+        return sum(map(len, found)) >= expected
 
     try:
         wait_until(more, 60, f"{expected} receipts")
@@ -244,15 +254,28 @@ def test_offsets_stored_for_an_earlier_broker_are_forgotten_and_the_relay_read_f
 def test_a_receipt_the_broker_can_never_take_is_parked_and_the_others_flow(
     kafka: str, data_dir: Path, sinks: list[SinkProcess]
 ) -> None:
-    """Issue 17: every sender sorts its errors; a receipt over the message limit, or for a node the config does not
-    know (issue 16), must not stop the ones after it."""
+    """Issue 17: every sender sorts its errors; a receipt over the message limit, for a node the config does not
+    know (issue 16), or whose bytes are no receipt, must not stop the ones after it."""
     topic = relay_topic(kafka, partitions=1)
     tag = unique_tag()
     store = SinkStore(f"sqlite:///{data_dir}/sink.db")
+    huge = {
+        "receipt_id": f"r-{tag}",
+        "record_id": None,
+        "version": None,
+        "source_node": "310115",
+        "status": "RELAYED_PROVINCIAL",
+        "at": datetime.now(UTC),
+        "detail": "长" * MAX_MESSAGE_BYTES,
+        "reasons": [],
+    }
     with store.engine.begin() as conn:
-        conn.execute(store.outbox.insert(), {"key": "310115", "value": b"\0" * (MAX_MESSAGE_BYTES + 1)})
+        conn.execute(
+            store.outbox.insert(), {"key": "310115", "value": default_codec().encode("sgs.Receipt", huge)}
+        )
         # a node not in the federation config has no receipts topic, and none is made for it (issue 16)
         conn.execute(store.outbox.insert(), {"key": "319999", "value": b"\0"})
+        conn.execute(store.outbox.insert(), {"key": "310115", "value": b"\0"})
     record = license_record(f"许〔{tag}〕1号", f"{tag}公司")
     start = receipts_start(kafka)
     sink = SinkProcess(kafka, topic, data_dir, store_url=f"sqlite:///{data_dir}/sink.db").start()
@@ -260,9 +283,34 @@ def test_a_receipt_the_broker_can_never_take_is_parked_and_the_others_flow(
     produce(kafka, topic, [record])
     (receipt,) = receipts_for(kafka, {record["envelope"]["record_id"]}, start, expected=1)
     assert receipt["status"] == "RELAYED_PROVINCIAL"
-    assert sink.metric("sgs_sink_receipts_parked_total", tier="provincial") == 2
+    assert sink.metric("sgs_sink_receipts_parked_total", tier="provincial") == 3
     with store.engine.connect() as conn:
         errors = sorted(p.error for p in conn.execute(sa.select(store.parked)))
     assert errors[0].startswith("LookupError: node 319999 is not in the federation config")
     assert "MessageSizeTooLargeError" in errors[1]
+    assert errors[2].startswith("SerializationError: ")
     store.close()
+
+
+def test_a_sinks_receipts_for_many_records_travel_several_to_a_message(
+    kafka: str, data_dir: Path, sinks: list[SinkProcess]
+) -> None:
+    """Issue 14: the receipts of one poll go to their node's topic as `sgs.Receipts` messages, not one message
+    each; every record's receipt arrives once, in the relay's order."""
+    topic = relay_topic(kafka, partitions=1)
+    tag = unique_tag()
+    records = [license_record(f"许〔{tag}〕{n}号", f"{tag}公司") for n in range(30)]
+    start = receipts_start(kafka)
+    sent = produce(kafka, topic, records)  # before the sink starts: its first poll takes them all
+    sink = SinkProcess(kafka, topic, data_dir).start()
+    sinks.append(sink)
+    ids = [r["envelope"]["record_id"] for r in records]
+    messages = receipt_messages(kafka, set(ids), start, expected=len(ids))
+    assert [r["record_id"] for message in messages for r in message] == ids
+    assert {r["status"] for message in messages for r in message} == {"RELAYED_PROVINCIAL"}
+    assert len(messages) < len(ids), [len(m) for m in messages]
+    store = SinkStore(sink.store_url)
+    wait_until(lambda: sink.caught_up(store, sent), what="the sink consuming the relay")
+    store.close()
+    # counted by receipt, not by message
+    wait_until(lambda: sink.metric("sgs_sink_receipts_total", tier="provincial") == len(ids), 10, "counted")

@@ -12,6 +12,7 @@ import httpx
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from sgs.kafka import topics
+from sgs.kafka.receipts import receipts_in
 from sgs.kafka.security import kafka_settings
 from sgs.serialization.codec import default_codec
 from tests.support.polling import wait_until
@@ -185,20 +186,26 @@ class Outputs:
     def receipts(
         self, record_ids: set[str] | None = None, receipt_id: str | None = None
     ) -> list[dict[str, Any]]:
-        """The receipts read (of `record_ids`, or the one `receipt_id` names; default all), each checked to be on
-        its source node's topic. Only these are checked: other tests write junk and misplaced receipts to the
-        shared topics on purpose."""
+        """The receipts read (of `record_ids`, or the one `receipt_id` names; default all), in the order read, a
+        message of several (`sgs.Receipts`, issue 14) as its receipts, each checked to be on its source node's
+        topic. Only these are checked: other tests write junk and misplaced receipts to the shared topics on
+        purpose."""
         found = [
-            m
-            for m in self.messages
-            if m.topic.startswith(topics.RECEIPTS_PREFIX)
-            and m.value is not None
-            and (record_ids is None or m.record_id in record_ids)
-            and (receipt_id is None or m.value["receipt_id"] == receipt_id)
+            (m.topic, r)
+            for m in self.receipt_messages()
+            for r in receipts_in(str(m.schema), m.value or {}) or ()
+            if (record_ids is None or r["record_id"] in record_ids)
+            and (receipt_id is None or r["receipt_id"] == receipt_id)
         ]
-        for m in found:
-            assert m.value is not None and m.topic == topics.receipts_topic(m.value["source_node"]), m.topic
-        return [m.value for m in found]
+        for topic, r in found:
+            assert topic == topics.receipts_topic(r["source_node"]), topic
+        return [r for _, r in found]
+
+    def receipt_messages(self) -> list[Output]:
+        """The messages read on the receipts topics."""
+        return [
+            m for m in self.messages if m.topic.startswith(topics.RECEIPTS_PREFIX) and m.value is not None
+        ]
 
     def wait(self, predicate: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
         deadline = time.monotonic() + timeout_s

@@ -10,6 +10,8 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from services.worker.context import Context
+from sgs.kafka.receipts import receipts_in
+from sgs.serialization.codec import default_codec
 
 
 def _envelope(node: str) -> dict[str, Any]:
@@ -17,12 +19,13 @@ def _envelope(node: str) -> dict[str, Any]:
 
 
 def test_a_receipt_goes_to_its_nodes_topic_and_one_for_an_unknown_node_is_counted_not_sent() -> None:
-    sent: list[tuple[str, str, str, dict[str, Any]]] = []
+    sent: list[tuple[str, bytes | None, bytes]] = []
 
-    async def send(topic: str, key: str, schema: str, value: dict[str, Any]) -> None:
-        sent.append((topic, key, schema, value))
+    async def emit(topic: str, key: bytes | None, value: bytes) -> None:
+        sent.append((topic, key, value))
 
-    ctx = SimpleNamespace(_nodes={"310101"}, send=send)
+    ctx = SimpleNamespace(_nodes={"310101"}, emit=emit, codec=default_codec(), _transaction=lambda: None)
+    ctx.receipt_messages = lambda receipts: Context.receipt_messages(ctx, receipts)  # type: ignore[arg-type]
     unsent = lambda: REGISTRY.get_sample_value("sgs_worker_receipts_unsent_total") or 0  # noqa: E731
     before = unsent()
 
@@ -32,6 +35,8 @@ def test_a_receipt_goes_to_its_nodes_topic_and_one_for_an_unknown_node_is_counte
 
     asyncio.run(both())
     assert unsent() == before + 1
-    assert [(topic, key, value["source_node"]) for topic, key, _, value in sent] == [
-        ("sgs.receipts.310101", "310101", "310101")
+    # outside an agent a receipt goes at once, alone, as the one schema receipts travel in (issue 14)
+    decoded = [(topic, key, receipts_in(*default_codec().decode(value))) for topic, key, value in sent]
+    assert [(topic, key, [r["source_node"] for r in rs or ()]) for topic, key, rs in decoded] == [
+        ("sgs.receipts.310101", b"310101", ["310101"])
     ]
