@@ -11,6 +11,7 @@ import pytest
 
 from sgs.config import Federation
 from sgs.kafka import topics
+from sgs.kafka.receipts import receipts_in
 from tests.support.worker_process import Outputs, Submitter, WorkerProcess
 from tests.support.worker_records import new_resident_id, new_uscc, record
 
@@ -309,6 +310,49 @@ def test_a_burst_is_taken_as_batches_and_each_record_in_it_still_ends_right(
         (str(m.record_id), m.version) for m in outputs.of(ids, topics.ACCEPTED["license"])
     )
     assert accepted_versions == sorted([(rid, 1) for rid in ids] + [(v2["envelope"]["record_id"], 2)])
+
+
+def test_a_bursts_receipts_travel_several_to_a_message_each_once_and_in_order(
+    worker, submitter, outputs, federation, engine
+):
+    """Issue 14: the receipts of records taken together go to their node's topic several to an `sgs.Receipts`
+    message, in the order they were made: every record's receipt arrives once, a record's second version's after
+    its first. (Under exactly-once, on Apache Kafka, the worker takes one record at a time, and a receipt stays in
+    the transaction of the record that caused it: one to a message.)"""
+    burst = [
+        known(
+            submitter,
+            record(federation, "license", decided_on=date(2026, 10, 9), submitted_on=date(2026, 10, 12)),
+        )
+        for _ in range(13)
+    ]
+    scout = burst.pop()  # as in the test above: once it is MATCHED, so are the others (D13), none is held
+    submitter.submit("license", scout)
+    accepted(outputs, scout["envelope"]["record_id"], "license")
+    v2 = {
+        **burst[0],
+        "license_content": "食品经营许可（变更）",
+        "envelope": {**burst[0]["envelope"], "version": 2, "operation": "UPDATE"},
+    }
+    submitter.submit("license", *burst, v2)
+    ids = {rec["envelope"]["record_id"] for rec in burst}
+    expected = sorted([(rid, 1) for rid in ids] + [(v2["envelope"]["record_id"], 2)])
+    outputs.wait(lambda: len(outputs.receipts(ids)) >= len(expected), what="a receipt for every version")
+    outputs.read_to_end()
+    receipts = outputs.receipts(ids)
+    assert sorted((r["record_id"], r["version"]) for r in receipts) == expected  # each once
+    assert {r["status"] for r in receipts} == {"ACCEPTED"}
+    assert [r["version"] for r in receipts if r["record_id"] == v2["envelope"]["record_id"]] == [1, 2]
+    carrying = [
+        m
+        for m in outputs.receipt_messages()
+        if any(r["record_id"] in ids for r in receipts_in(str(m.schema), m.value or {}) or ())
+    ]
+    assert {m.schema for m in carrying} == {"sgs.Receipts"}
+    batched = len(carrying) < len(receipts)
+    assert batched is not engine.transactions, (
+        f"{len(receipts)} receipts in {len(carrying)} messages" if batched else "one receipt to a message"
+    )
 
 
 def test_poison_message_is_rejected_with_its_bytes_and_the_worker_keeps_going(
