@@ -390,7 +390,9 @@ class _Work:
     tally: list[tuple[str, str]] = field(default_factory=list)  # (day key, measure)
     # the message that last changed each record's state or day row: the table writes go out as it (`settle`)
     writers: dict[str, faust.EventT] = field(default_factory=dict)
-    outputs: list[_Output] = field(default_factory=list)
+    outputs: list[_Output] = field(
+        default_factory=list
+    )  # what it emitted, sent when it is done (`Context.flush`)
     # its receipts, sent after the outputs several to a message: ((node, transactional id), receipt)
     receipts: list[tuple[tuple[str, str | None], dict[str, Any]]] = field(default_factory=list)
 

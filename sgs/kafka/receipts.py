@@ -1,12 +1,12 @@
 """What a node's receipts topic (`topics.receipts_topic`, key = the node) carries: receipts several to a message
 (issue 14).
 
-A receipt alone is a few hundred bytes, yet each message costs its writer a send and a signature proof, and its
-reader a fetch, a signature check and a decode: at about three receipts a record, that was most of what the
-receipts cost. So the worker and the sinks send a node's receipts as `sgs.Receipts` messages, up to MAX_RECEIPTS
-in one, in the order they were made (`batches`); a receipt alone goes as an `sgs.Receipts` of one, so that one
-schema is written. The node reads both (`receipts_in`): `sgs.Receipt` messages written before stay on the topic
-for its retention, and a writer not yet upgraded may still send them.
+A receipt is a few hundred bytes, yet each message costs its writer a send and a signature proof, and its reader
+a fetch, a signature check and a decode, about three times a record (the worker's receipt and each sink's). So the
+worker and the sinks send a node's receipts as `sgs.Receipts` messages, up to MAX_RECEIPTS in one, in the order
+they were made (`batches`); a receipt alone goes as an `sgs.Receipts` of one, so that one schema is written. The
+node reads both (`receipts_in`): `sgs.Receipt` messages written before stay on the topic for its retention, and a
+writer not yet upgraded may still send them.
 """
 
 from __future__ import annotations
