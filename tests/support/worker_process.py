@@ -217,8 +217,9 @@ class Outputs:
 
     def read_to_end(self, timeout_s: float = 60) -> None:
         """Read on until every output partition's end as of now (for a committed reader, its last stable offset):
-        whatever the worker committed before the call is then in `messages`. A receipt read does not say that its
-        transaction's messages on other topics were read too; they are fetched from other partitions."""
+        whatever the worker committed before the call is then in `messages`. A receipt read does not say that the
+        messages sent with it on other partitions were read, or even sent (each partition's batch leaves the
+        producer on its own linger): wait for those, then read to the end to catch any sent with them."""
         ends = self.consumer.end_offsets(list(self.consumer.assignment()))
         self.wait(
             lambda: all(self.consumer.position(tp) >= end for tp, end in ends.items()),
