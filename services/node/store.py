@@ -429,8 +429,11 @@ class NodeStore:
             )
 
     def receipt(self, receipt_id: str) -> ReceiptView | None:
-        with self._lock:
-            row = self._db.execute(
+        """A receipt with its history, as last committed. Receipts are read on the reader connection, like the
+        probes' counts: a department asking after its records does not wait for the writers' fsyncs while the
+        node takes a flood (issue 14)."""
+        with self._reader_lock:
+            row = self._reader.execute(
                 f"SELECT {_RECEIPT_COLUMNS} FROM receipts WHERE receipt_id = ?", (receipt_id,)
             )
             found = row.fetchone()
@@ -448,9 +451,9 @@ class NodeStore:
         if status:
             where += " AND status = ?"
             params.append(status)
-        with self._lock:
-            total = self._db.execute(f"SELECT count(*) FROM receipts WHERE {where}", params).fetchone()[0]
-            rows = self._db.execute(
+        with self._reader_lock:
+            total = self._reader.execute(f"SELECT count(*) FROM receipts WHERE {where}", params).fetchone()[0]
+            rows = self._reader.execute(
                 f"SELECT {_RECEIPT_COLUMNS} FROM receipts WHERE {where} "
                 "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
                 [*params, limit, offset],
@@ -461,7 +464,7 @@ class NodeStore:
         return total, views
 
     def _history(self, receipt_id: str) -> list[dict[str, Any]]:
-        rows = self._db.execute(
+        rows = self._reader.execute(
             "SELECT status, at, detail, reasons FROM receipt_events WHERE receipt_id = ? ORDER BY at, rowid",
             (receipt_id,),
         ).fetchall()
