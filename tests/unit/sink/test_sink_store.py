@@ -530,3 +530,28 @@ def test_a_store_from_before_the_rule_book_gets_its_columns_and_keeps_its_rows(t
         ).all()
     assert [tuple(r) for r in rows] == [(f"{tag}乙", "ndrc-order-36", "MINOR"), (f"{tag}甲", None, None)]
     store.close()
+
+
+def test_a_store_from_before_its_indexes_gets_them_and_counts_held_records_from_one(tmp_path: Path) -> None:
+    """Issue 14: the records-held gauge is counted every second and `sgs bench` asks what changed since a time; on
+    the rows themselves both cost a scan of the whole store (41 ms a count at 23,000 rows). An existing store gets
+    the indexes on start."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = SinkStore(url)
+    tag = unique_tag()
+    apply(old, penalty_record(f"处〔{tag}〕1号", f"{tag}甲"))
+    with old.engine.begin() as conn:  # as a store created before the indexes were
+        for index in old.records.indexes:
+            conn.exec_driver_sql(f"DROP INDEX {index.name}")
+    old.close()
+    store = SinkStore(url)
+    named = {i["name"] for i in sa.inspect(store.engine).get_indexes("sink_records")}
+    assert {"ix_sink_records_held", "ix_sink_records_received_at", "ix_sink_records_withdrawn_at"} <= named
+    r = store.records  # held_by_kind's query
+    held = sa.select(r.c.kind, sa.func.count()).where(r.c.withdrawn.is_(False)).group_by(r.c.kind)
+    sql = str(held.compile(store.engine, compile_kwargs={"literal_binds": True}))
+    with store.engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "COVERING INDEX ix_sink_records_held" in plan
+    assert store.held_by_kind() == {"penalty": 1}
+    store.close()
