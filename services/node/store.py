@@ -43,6 +43,8 @@ RANK = {
     "DROPPED": 5,
 }
 
+# A receipt event is one message: the same receipt, status and millisecond from two senders (both sinks withdrawing a
+# record within the same ms) are two events, told apart by their detail; a redelivered message is one.
 _RECEIPT_EVENTS = """CREATE TABLE IF NOT EXISTS receipt_events (
     receipt_id TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -101,9 +103,12 @@ CREATE TABLE IF NOT EXISTS parked (
     parked_at INTEGER NOT NULL
 );
 """
-# A receipt event is one message: the same receipt, status and millisecond from two senders (both sinks withdrawing a
-# record within the same ms) are two events, told apart by their detail; a redelivered message is one.
-
+# After the outbox has its `topic` (a store from before rejections travelled gets it on opening): the sender's lane
+# of decisions (`NodeStore.pending`).
+_OUTBOX_INDEXES = f"""
+CREATE INDEX IF NOT EXISTS outbox_decisions ON outbox (seq) WHERE topic = '{DECISIONS}';
+CREATE INDEX IF NOT EXISTS outbox_by_record ON outbox (record_id, seq);
+"""
 # An outbox row's `record_id` is its message key: the record id, or for a rejection of a record whose identity
 # could not be read, its receipt id. `topic` NULL (rows written before rejections travelled) = sgs.submitted.<kind>.
 
@@ -256,6 +261,7 @@ class NodeStore:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
             if "topic" not in columns:  # a store written before rejections travelled upward
                 self._db.execute("ALTER TABLE outbox ADD COLUMN topic TEXT")
+            self._db.executescript(_OUTBOX_INDEXES)
             # A second connection for the counts /healthz and /metrics read: in WAL mode it reads the last commit
             # without waiting for the writers' lock, so the probes answer while departments flood the node.
             self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -301,13 +307,17 @@ class NodeStore:
     # --- the sender's side -------------------------------------------------------------------------------------
 
     def pending(self, limit: int) -> list[Pending]:
-        """The oldest `limit` messages not yet acknowledged by the broker, in the order they were enqueued."""
+        """At most `limit` messages not yet acknowledged by the broker: first the decisions on records none of
+        whose messages wait before them (`_DECISIONS_FIRST`), then the rest in the order they were enqueued.
+
+        A decision is a department's answer about a record already accepted upward (D15, D16); queued behind
+        a backlog of other records it waited up to 129 s in `sgs bench --records 200000` (issue 14). It never
+        passes a message of its own record, which keeps its place in that record's order (the message key)."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, receipt_id, record_id, kind, node, department, payload, enqueued_at, topic "
-                "FROM outbox ORDER BY seq LIMIT ?",
-                (limit,),
-            ).fetchall()
+            first = self._db.execute(_DECISIONS_FIRST, (limit,)).fetchall()
+            rest = self._db.execute(f"SELECT {_PENDING_COLUMNS} FROM outbox ORDER BY seq LIMIT ?", (limit,))
+            chosen = {row[0] for row in first}
+            rows = first + [row for row in rest if row[0] not in chosen][: limit - len(first)]
         return [
             Pending(seq, receipt_id, key, kind, node, department, payload, at, topic or SUBMITTED[kind])
             for seq, receipt_id, key, kind, node, department, payload, at, topic in rows
@@ -570,6 +580,12 @@ class Transaction:
         self.add_events([ReceiptUpdate(receipt_id, status, at, detail, reasons or [])])
 
 
+_PENDING_COLUMNS = "seq, receipt_id, record_id, kind, node, department, payload, enqueued_at, topic"
+# The topic is written into the statement, not bound, so that SQLite uses the partial index `outbox_decisions`.
+_DECISIONS_FIRST = (
+    f"SELECT {_PENDING_COLUMNS} FROM outbox AS d WHERE d.topic = '{DECISIONS}' AND NOT EXISTS "
+    "(SELECT 1 FROM outbox AS o WHERE o.record_id = d.record_id AND o.seq < d.seq) ORDER BY d.seq LIMIT ?"
+)
 _KEYS_PER_QUERY = 500  # ids per `IN (...)` query (well under SQLite's parameter limit)
 # add_event's "never backward" in SQL: RANK.get(current, 0) <= RANK.get(new, 0)
 _ADVANCE = (

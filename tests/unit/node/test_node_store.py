@@ -532,3 +532,29 @@ def test_a_store_whose_events_were_unique_on_receipt_status_and_time_keeps_them_
     view = store.receipt(c.receipt_id)
     store.close()
     assert [e["status"] for e in view.history] == ["RECEIVED", "SENT", "WITHDRAWN", "WITHDRAWN"]
+
+
+def test_a_decision_is_sent_before_other_records_waiting_but_never_before_its_own_record(
+    store: NodeStore,
+) -> None:
+    """Issue 14: a decision (D15, D16) waited behind every record taken before it; it now goes first, except past a
+    message of its own record, whose order it keeps (they share the message key)."""
+    waiting = [candidate("penalty:X:a"), candidate("penalty:X:b")]
+    for c in waiting:
+        admit(store, c)
+    with store.transaction() as tx, tx.batch() as batch:
+        for receipt_id, record in (("dec-a", "penalty:X:a"), ("dec-c", "penalty:X:c")):  # c: sent long ago
+            batch.take_decision(
+                receipt_id, record_id=record, kind="penalty", node="310115", department="310115-scjg",
+                at=9, payload=receipt_id.encode(),
+            )  # fmt: skip
+    order = [(e.receipt_id, e.topic) for e in store.pending(10)]
+    assert order == [
+        ("dec-c", "sgs.decisions"),
+        (waiting[0].receipt_id, SUBMITTED["penalty"]),
+        (waiting[1].receipt_id, SUBMITTED["penalty"]),
+        ("dec-a", "sgs.decisions"),
+    ]
+    assert [e.receipt_id for e in store.pending(2)] == ["dec-c", waiting[0].receipt_id]
+    store.mark_sent([(e, 10) for e in store.pending(2)])  # a's record has left: its decision goes first now
+    assert [e.receipt_id for e in store.pending(10)] == ["dec-a", waiting[1].receipt_id]
