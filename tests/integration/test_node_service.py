@@ -142,6 +142,20 @@ def test_node_killed_mid_send_and_restarted_loses_nothing_it_accepted(
     assert node.stop() == 0
 
 
+def post_taken(node: NodeProcess, items: list) -> list[tuple]:
+    """Each item posted and taken (202): (item, its receipt id)."""
+    taken = []
+    for item in items:
+        r = httpx.post(
+            f"{node.url}/v1/records/{item.kind}",
+            json=item.http_body(),
+            headers={"Authorization": f"Bearer {item.department.dev_token}"},
+        )
+        assert r.status_code == 202, r.text
+        taken.append((item, r.json()["receipt_id"]))
+    return taken
+
+
 def test_receipts_from_the_federation_update_the_department_view(
     kafka: str, federation: Federation, tmp_path: Path
 ) -> None:
@@ -149,15 +163,7 @@ def test_receipts_from_the_federation_update_the_department_view(
     node = NodeProcess(kafka, tmp_path, districts=("all",)).start()
     try:
         items = [clean(federation, 1, DISTRICT)[0], clean(federation, 1, "310101")[0]]
-        taken = []
-        for item in items:
-            r = httpx.post(
-                f"{node.url}/v1/records/{item.kind}",
-                json=item.http_body(),
-                headers={"Authorization": f"Bearer {item.department.dev_token}"},
-            )
-            assert r.status_code == 202, r.text
-            taken.append((item, r.json()["receipt_id"]))
+        taken = post_taken(node, items)
         now = datetime.now(UTC)
         producer = KafkaProducer(**kafka_settings(kafka), acks="all")
         codec = default_codec()
@@ -213,15 +219,7 @@ def test_a_batch_of_receipts_is_applied_and_a_member_for_another_node_refused_al
     node = NodeProcess(kafka, tmp_path, districts=("all",)).start()
     try:
         items = [*clean(federation, 2, DISTRICT), clean(federation, 1, "310101")[0]]
-        taken = []
-        for item in items:
-            r = httpx.post(
-                f"{node.url}/v1/records/{item.kind}",
-                json=item.http_body(),
-                headers={"Authorization": f"Bearer {item.department.dev_token}"},
-            )
-            assert r.status_code == 202, r.text
-            taken.append((item, r.json()["receipt_id"]))
+        taken = post_taken(node, items)
 
         def receipt(item, receipt_id: str, status: str) -> dict:
             return {
