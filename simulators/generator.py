@@ -465,7 +465,11 @@ class Generator:
             return None
         day = max(decided_on, self.today - timedelta(days=1))
         hour = 0 if day == self.today else self.rng.randint(9, 17)
-        return datetime.combine(day, time(hour, self.rng.randrange(60)), CHINA)
+        minute = self.rng.randrange(60)
+        # today at 00:00: any later time today may still be ahead of the clock (published_at.future)
+        if day == self.today:
+            minute = 0
+        return datetime.combine(day, time(hour, minute), CHINA)
 
     def _subject(
         self, node: Node, entry: LicenceKind | Violation, fault: str | None
