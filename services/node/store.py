@@ -473,6 +473,13 @@ class NodeStore:
                 view.history = self._history(view.receipt_id)
         return total, views
 
+    def decision_answers(self) -> list[tuple[int, int]]:
+        """(taken, answered), epoch ms, of each decision the municipal platform has answered: when the node took
+        it, and its first ACCEPTED or REJECTED event. A decision's receipt has no version and starts RECEIVED
+        (`take_decision`); a record the node rejected unread has no version either, but starts REJECTED."""
+        with self._reader_lock:
+            return self._reader.execute(_DECISION_ANSWERS).fetchall()
+
     def _history(self, receipt_id: str) -> list[dict[str, Any]]:
         rows = self._reader.execute(
             "SELECT status, at, detail, reasons FROM receipt_events WHERE receipt_id = ? ORDER BY at, rowid",
@@ -481,6 +488,12 @@ class NodeStore:
         return [{"status": s, "at": at, "detail": d, "reasons": json.loads(r)} for s, at, d, r in rows]
 
 
+_DECISION_ANSWERS = """
+SELECT r.created_at, min(e.at) FROM receipts r JOIN receipt_events e ON e.receipt_id = r.receipt_id
+WHERE r.version IS NULL AND e.status IN ('ACCEPTED', 'REJECTED')
+  AND EXISTS (SELECT 1 FROM receipt_events t WHERE t.receipt_id = r.receipt_id AND t.status = 'RECEIVED')
+GROUP BY r.receipt_id
+"""
 _RECEIPT_COLUMNS = (
     "receipt_id, record_id, version, kind, node, department, status, created_at, updated_at, "
     "portal_to_submit_working_days, calendar_provisional"

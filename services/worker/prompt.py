@@ -1,4 +1,5 @@
-"""The worker's three waits that a record pays at a light load (issue 14), and their values.
+"""The worker's waits: the three that a record pays at a light load, and the one a decision paid behind a backlog
+(issue 14), and their values.
 
 - **Fetch** (`FETCH_MAX_WAIT_MS`). faust builds its aiokafka consumer with `fetch_max_wait_ms=1500` and no setting
   to change it. The embedded broker (Tansu) does not answer aiokafka's waiting fetch as soon as a record arrives:
@@ -17,6 +18,13 @@
   many messages) and its table writes one changelog message per record and per day row. A batch closes when it has
   `TAKE_MAX` records or `TAKE_WITHIN_S` after the agent asked for it, so at a light load a record waits at most
   that.
+- **Poll** (`POLL_MAX`). faust delivers what one fetch poll returns, topic by topic in turn, to the agents' queues,
+  and waits while a queue is full; messages of the next poll wait until then. Unbounded, a poll returned what
+  aiokafka had fetched of every partition (up to 1 MiB each: about 13,000 submitted records), so behind a backlog
+  each hop of a decision through the worker (`sgs.decisions`, then a credit repair's `<app>-repairs` and
+  `<app>-repair-outcomes`) waited until the records polled before it were queued: 30 s a hop at 420 records/s.
+  faust stops polling a partition whose queue is nearly full (`on_buffer_full`), so with small polls the next ones
+  bring the other topics' messages, and a hop waits at most for one poll's records.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ FETCH_MAX_WAIT_MS = 200
 PRODUCER_LINGER_S = 0.2
 TAKE_MAX = 200
 TAKE_WITHIN_S = 0.02
+POLL_MAX = 400
 
 
 class PromptFetchThread(faust_aiokafka.AIOKafkaConsumerThread):

@@ -82,6 +82,8 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, ReferenceBases]:
         producer_max_batch_size=256 * 1024,  # fewer, larger produce requests: each costs Python on both sides
         producer_max_request_size=MAX_MESSAGE_BYTES,  # the federation's one message limit (sgs.kafka.topics)
         producer_partitioner=partition_by_key,
+        # a decision behind a backlog waits for one poll's records, not for everything fetched (`prompt`, issue 14)
+        broker_max_poll_records=prompt.POLL_MAX,
         web_port=settings.http_port,
         web_in_thread=False,
     )

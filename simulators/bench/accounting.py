@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sgs.config import TIERS
@@ -259,6 +260,18 @@ def account(
             why = f"came to {got}"
         rec.note(f"decision {decision.decision} on {decision.record_id} (expected {decision.expect}): {why}")
     return rec
+
+
+def read_decision_latencies(node_store: Path) -> list[float]:
+    """Seconds from the node taking each decision to the municipal platform's answer (ACCEPTED or REJECTED), from
+    the node's store: what a department waits for once its decision is in (D15, D16)."""
+    from services.node.store import NodeStore
+
+    store = NodeStore(node_store)
+    try:
+        return [(answered - taken) / 1000 for taken, answered in store.decision_answers()]
+    finally:
+        store.close()
 
 
 def read_sink(

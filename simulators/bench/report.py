@@ -101,6 +101,11 @@ def render(results: dict[str, Any], rec: Accounting) -> str:
             for tier in TIERS
         )
     )
+    d = results["decision_latency_s"]
+    lines.append(
+        f"  (c) decisions, taken to answered  p50 {_s(d['p50'])}  p95 {_s(d['p95'])}  p99 {_s(d['p99'])}"
+        f"   ({results['decisions_answered']:,} answered)"
+    )
     lines += [
         f"  (d) relayed                 provincial {rec.relayed.get('provincial', 0):,}  national "
         f"{rec.relayed.get('national', 0):,}  withdrawn {sum(rec.withdrawn.values()):,}  "

@@ -49,7 +49,15 @@ from sgs.ops.supervisor import (
     start_children,
     stop_all,
 )
-from simulators.bench.accounting import Expectation, Held, Row, account, read_sink, settled
+from simulators.bench.accounting import (
+    Expectation,
+    Held,
+    Row,
+    account,
+    read_decision_latencies,
+    read_sink,
+    settled,
+)
 from simulators.bench.raw import raw_pass_through
 from simulators.bench.report import machine, percentiles, plot, render
 from simulators.decisions import DecisionLane
@@ -340,6 +348,7 @@ class Bench:
             sink_redeliveries = self._scrape_duplicates(ports)
             stop_all(children, "sgs bench")  # the stores are final from here on
             rejected_seen, decisions_refused = rejected_on_topic(bootstrap, federation.partitions)
+            outcome["decision_latencies"] = read_decision_latencies(data_dir / "outbox.db")
         except (StartFailed, BrokerError) as exc:
             print(f"sgs bench: {exc}", file=sys.stderr)
             return 1
@@ -656,6 +665,9 @@ class Bench:
             # ... and those, which wait out --unknown-subject-hold-s on purpose
             "latency_held_s": {tier: percentiles(held_latencies[tier]) for tier in TIERS},
             "held_records": {tier: len(held_latencies[tier]) for tier in TIERS},
+            # a decision (D15, D16) from the node taking it to the municipal platform's answer
+            "decision_latency_s": percentiles(outcome["decision_latencies"]),
+            "decisions_answered": len(outcome["decision_latencies"]),
             "reconciliation": rec.as_dict(),
             "expected": dict(exp.outcomes),
             "node_answers": dict(answered),

@@ -106,6 +106,13 @@ def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: 
     assert sum(rec["decisions_applied"].values()) == expected.pop(APPLIED) > 0
     assert rec["decisions_refused"] == dict(expected) and expected
     assert {"REPAIRED", "OBJECTION_UPHELD"} <= set(rec["withdrawal_reasons"])
+    # and each answered decision's wait is reported, from the node taking it to the answer (issue 14)
+    assert results["decisions_answered"] == sum(rec["decisions_applied"].values()) + sum(
+        rec["decisions_refused"].values()
+    )
+    waits = results["decision_latency_s"]
+    assert 0 < waits["p50"] <= waits["p95"] <= waits["p99"]
+    assert "decisions, taken to answered" in done.stderr
 
 
 @pytest.mark.engine("tansu")

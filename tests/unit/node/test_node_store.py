@@ -558,3 +558,29 @@ def test_a_decision_is_sent_before_other_records_waiting_but_never_before_its_ow
     assert [e.receipt_id for e in store.pending(2)] == ["dec-c", waiting[0].receipt_id]
     store.mark_sent([(e, 10) for e in store.pending(2)])  # a's record has left: its decision goes first now
     assert [e.receipt_id for e in store.pending(10)] == ["dec-a", waiting[1].receipt_id]
+
+
+def test_a_decisions_wait_runs_from_the_node_taking_it_to_the_platforms_first_answer(
+    store: NodeStore,
+) -> None:
+    """What `sgs bench` reports as decisions' latency (issue 14): a record's receipts, a record the node rejected
+    unread and a decision not answered yet are not decisions answered."""
+    record = candidate("penalty:X:a")
+    admit(store, record)
+    with store.transaction() as tx, tx.batch() as batch:
+        for receipt_id, at in (("dec-answered", 1_000), ("dec-waiting", 1_500)):
+            batch.take_decision(
+                receipt_id, record_id=record.record_id, kind="penalty", node="310115",
+                department="310115-scjg", at=at, payload=receipt_id.encode(),
+            )  # fmt: skip
+        batch.reject("unread", kind="penalty", node="310115", department="310115-scjg", at=1_200, reasons=[])
+    store.apply_receipts(
+        [
+            ReceiptUpdate(record.receipt_id, "ACCEPTED", 900),
+            ReceiptUpdate("dec-answered", "SENT", 1_100),
+            ReceiptUpdate("dec-answered", "ACCEPTED", 4_000),
+            ReceiptUpdate("dec-answered", "ACCEPTED", 4_500, "同一决定已处理，未重复执行"),  # sent again
+            ReceiptUpdate("dec-waiting", "SENT", 1_600),
+        ]
+    )
+    assert store.decision_answers() == [(1_000, 4_000)]
