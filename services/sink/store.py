@@ -8,7 +8,6 @@ consumer seeks to the offsets stored here.
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -49,7 +49,9 @@ def _json_default(value: Any) -> Any:
 
 
 def record_json(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=_json_default)
+    """The stored copy of a record (the pages and the API read it back). orjson writes dates and times as
+    `isoformat` does, so rows stored before it read the same; it costs a sixth of `json.dumps` (issue 14)."""
+    return orjson.dumps(record, default=_json_default, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def kind_of(record_id: str) -> str:

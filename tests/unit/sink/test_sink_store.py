@@ -555,3 +555,19 @@ def test_a_store_from_before_its_indexes_gets_them_and_counts_held_records_from_
     assert "COVERING INDEX ix_sink_records_held" in plan
     assert store.held_by_kind() == {"penalty": 1}
     store.close()
+
+
+def test_the_stored_copy_keeps_every_field_with_times_dates_and_amounts_as_text(store: SinkStore) -> None:
+    """What the pages and the API read back: the record as relayed, the accepted time with its UTC offset as
+    `isoformat` writes it (rows stored before the copy was written with orjson read the same), dates as ISO
+    dates, money as its exact decimal text."""
+    import json
+
+    message = decoded(penalty_record("沪罚〔2026〕9号", "某公司"))[1]  # as the sink reads it: times to the ms
+    apply(store, message)
+    stored = json.loads(store.public_record(message["envelope"]["record_id"], TODAY).record)
+    assert stored["annotations"]["accepted_at"] == message["annotations"]["accepted_at"].isoformat()
+    assert stored["decided_on"] == message["decided_on"].isoformat()
+    assert stored["fine_amount"] == str(message["fine_amount"])
+    assert stored["counterpart"]["name"] == "某公司"
+    assert list(stored) == sorted(stored)
