@@ -18,13 +18,15 @@
   many messages) and its table writes one changelog message per record and per day row. A batch closes when it has
   `TAKE_MAX` records or `TAKE_WITHIN_S` after the agent asked for it, so at a light load a record waits at most
   that.
-- **Poll** (`POLL_MAX`). faust delivers what one fetch poll returns, topic by topic in turn, to the agents' queues,
-  and waits while a queue is full; messages of the next poll wait until then. Unbounded, a poll returned what
-  aiokafka had fetched of every partition (up to 1 MiB each: about 13,000 submitted records), so behind a backlog
-  each hop of a decision through the worker (`sgs.decisions`, then a credit repair's `<app>-repairs` and
-  `<app>-repair-outcomes`) waited until the records polled before it were queued: 30 s a hop at 420 records/s.
-  faust stops polling a partition whose queue is nearly full (`on_buffer_full`), so with small polls the next ones
-  bring the other topics' messages, and a hop waits at most for one poll's records.
+- **Decisions first** (`POLL_MAX`, `PromptFetchThread._fetch_records`). faust hands what one poll of the consumer
+  returns to the agents' queues, and waits while a queue is full; the next poll waits until then. Unbounded, a poll
+  returned everything aiokafka had fetched (up to 1 MiB a partition: about 13,000 submitted records), so behind a
+  backlog a decision waited for all of them at each hop through the worker (`sgs.decisions`, and a credit repair's
+  `<app>-repairs` and `<app>-repair-outcomes`): up to 100 s with `sgs bench --records 200000`, whose bench gave up
+  on some. Bounding the poll is not enough: aiokafka fills a bounded poll from the partitions in the order their
+  data arrived, so the submitted partitions, always holding more, came first every time. So each poll now takes
+  what is waiting on the other topics first (decisions, held records, the sweep's expiries: a few), and only when
+  there is none, at most `POLL_MAX` submitted records.
 """
 
 from __future__ import annotations
@@ -33,16 +35,37 @@ from typing import Any
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from sgs.kafka.topics import SUBMITTED
 
 FETCH_MAX_WAIT_MS = 200
 PRODUCER_LINGER_S = 0.2
 TAKE_MAX = 200
 TAKE_WITHIN_S = 0.02
 POLL_MAX = 400
+_BULK = frozenset(SUBMITTED.values())  # what a poll takes only when nothing else waits
 
 
 class PromptFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """faust's consumer thread, its aiokafka consumer waiting at most `FETCH_MAX_WAIT_MS` for a fetch."""
+    """faust's consumer thread, its aiokafka consumer waiting at most `FETCH_MAX_WAIT_MS` for a fetch, and each poll
+    taking what waits on the other topics before the submitted records (`POLL_MAX`)."""
+
+    async def _fetch_records(
+        self,
+        consumer: aiokafka.AIOKafkaConsumer,
+        active_partitions: set[TP],
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        lanes = {tp for tp in active_partitions or () if tp.topic not in _BULK}
+        if lanes and len(lanes) < len(active_partitions):
+            records = await super()._fetch_records(consumer, lanes, timeout=0, max_records=max_records)
+            if records:
+                return records
+        return await super()._fetch_records(
+            consumer, active_partitions, timeout=timeout, max_records=max_records
+        )
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
