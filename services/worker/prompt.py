@@ -44,12 +44,13 @@ PRODUCER_LINGER_S = 0.2
 TAKE_MAX = 200
 TAKE_WITHIN_S = 0.02
 POLL_MAX = 400
-_BULK = frozenset(SUBMITTED.values())  # what a poll takes only when nothing else waits
 
 
 class PromptFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
     """faust's consumer thread, its aiokafka consumer waiting at most `FETCH_MAX_WAIT_MS` for a fetch, and each poll
     taking what waits on the other topics before the submitted records (`POLL_MAX`)."""
+
+    bulk_topics = frozenset(SUBMITTED.values())  # what a poll takes only when nothing else waits
 
     async def _fetch_records(
         self,
@@ -58,7 +59,7 @@ class PromptFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
         timeout: float | None = None,
         max_records: int | None = None,
     ) -> Any:
-        lanes = {tp for tp in active_partitions or () if tp.topic not in _BULK}
+        lanes = {tp for tp in active_partitions or () if tp.topic not in self.bulk_topics}
         if lanes and len(lanes) < len(active_partitions):
             records = await super()._fetch_records(consumer, lanes, timeout=0, max_records=max_records)
             if records:
