@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
@@ -57,12 +57,16 @@ from simulators.bench.accounting import (
     read_decision_latencies,
     read_sink,
     settled,
+    sink_stores,
 )
 from simulators.bench.raw import raw_pass_through
 from simulators.bench.report import machine, percentiles, plot, render
 from simulators.decisions import DecisionLane
 from simulators.driver import encode_submitted
 from simulators.generator import FaultMix, Generator, Submission
+
+if TYPE_CHECKING:
+    from services.sink.store import SinkStore
 
 # A progress poll reads again the rows stamped this long before the previous poll began: a sink stamps a row
 # (`received_at`, `withdrawn_at`) before its transaction commits, and applies up to 500 messages in one.
@@ -340,7 +344,8 @@ class Bench:
             cluster = broker if isinstance(broker, KraftCluster) else None
             target = chaos_local.LocalTarget(children, logs, cluster)
             chaos = Runner(schedule, target, int(args.seed), self.log)
-            outcome = self._feed_and_settle(feed, decisions, items, expectation, stores, target, chaos)
+            with sink_stores(stores) as opened:
+                outcome = self._feed_and_settle(feed, decisions, items, expectation, opened, target, chaos)
             outcome["cpu_s"] = cpu_used(cpu_before, cpu_snapshot(children, broker))
             chaos.finish()  # nothing is left paused or down
             if self.interrupted.is_set():
@@ -433,7 +438,7 @@ class Bench:
         decisions: DecisionLane,
         items: list[Submission],
         exp: Expectation,
-        stores: dict[str, str],
+        stores: dict[str, SinkStore],
         target: chaos_local.LocalTarget,
         chaos: Runner,
     ) -> dict[str, Any]:
@@ -473,8 +478,8 @@ class Bench:
             started, poll_started = time.monotonic(), datetime.now(UTC).replace(tzinfo=None)
             # the first poll looks at every record: one revoked before its relay has no row to change (settled)
             changed: set[str] = set(wanted) if changed_since is None else set()
-            for tier, url in stores.items():
-                fresh = read_sink(url, changed_since=changed_since)[0]
+            for tier, store in stores.items():
+                fresh = read_sink(store, changed_since=changed_since)[0]
                 rows[tier].update(fresh)
                 changed.update(fresh)
             changed_since = poll_started - timedelta(seconds=POLL_OVERLAP_S)
@@ -560,8 +565,9 @@ class Bench:
         n = len(items)
         final: dict[str, dict[str, Row]] = {}
         twice: dict[str, int] = {}
-        for tier, url in stores.items():
-            final[tier], twice[tier] = read_sink(url, with_submission=True)
+        with sink_stores(stores) as opened:
+            for tier, store in opened.items():
+                final[tier], twice[tier] = read_sink(store, with_submission=True)
         node_rejected = {
             (item.record_id, item.version)
             for item, a in zip(items, feed.answers, strict=True)
