@@ -36,12 +36,13 @@ from sgs.kafka import topics  # noqa: E402
 from sgs.kafka.admin import ensure_federation_topics, ensure_topics  # noqa: E402
 from sgs.kafka.tansu import EmbeddedBroker  # noqa: E402
 from sgs.kafka.topics import TopicSpec  # noqa: E402
+from sgs.serialization.signing import local_keys  # noqa: E402
 from tests.support.worker_process import Submitter, WorkerProcess  # noqa: E402
 from tests.support.worker_records import record  # noqa: E402
 
 
 def produce(bootstrap: str, n: int) -> None:
-    federation = load_config()
+    federation = load_config(os.environ["SGS_CONFIG"])
     submitter = Submitter(bootstrap)
     for _ in tqdm(range(n), desc="producing", unit="rec"):
         rec = record(federation, "license", decided_on=date(2026, 10, 9), submitted_on=date(2026, 10, 12))
@@ -59,10 +60,12 @@ def produce(bootstrap: str, n: int) -> None:
                 },
             ),
         )
-        submitter.producer.send(
+        submitter.raw(  # signed by its node, as the worker requires (issue 16)
             topics.SUBMITTED["license"],
-            key=rec["envelope"]["record_id"].encode(),
-            value=submitter.codec.encode("sgs.LicenseRecord", rec),
+            rec["envelope"]["record_id"].encode(),
+            submitter.codec.encode("sgs.LicenseRecord", rec),
+            signer=f"node.{rec['envelope']['source_node']}",
+            flush=False,
         )
     submitter.producer.flush()
     submitter.close()
@@ -140,7 +143,11 @@ def main() -> None:
     args = parser.parse_args()
     n = args.records
     data_dir = Path(tempfile.mkdtemp(prefix="bench-worker-"))
-    federation = load_config()
+    # signing keys made for this run (issue 16), for the records produced here and for the worker started here
+    keys = data_dir / "keys"
+    config = local_keys(load_config(), keys)
+    os.environ.update(SGS_CONFIG=str(config), SGS_KEY_DIR=str(keys))
+    federation = load_config(config)
     try:
         with EmbeddedBroker() as broker:
             ensure_federation_topics(broker.bootstrap, federation)
