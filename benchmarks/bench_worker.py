@@ -31,7 +31,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from sgs.config import load_config  # noqa: E402
+from sgs.config import Federation, load_config  # noqa: E402
 from sgs.kafka import topics  # noqa: E402
 from sgs.kafka.admin import ensure_federation_topics, ensure_topics  # noqa: E402
 from sgs.kafka.tansu import EmbeddedBroker  # noqa: E402
@@ -41,8 +41,7 @@ from tests.support.worker_process import Submitter, WorkerProcess  # noqa: E402
 from tests.support.worker_records import record  # noqa: E402
 
 
-def produce(bootstrap: str, n: int) -> None:
-    federation = load_config(os.environ["SGS_CONFIG"])
+def produce(bootstrap: str, n: int, federation: Federation) -> None:
     submitter = Submitter(bootstrap)
     for _ in tqdm(range(n), desc="producing", unit="rec"):
         rec = record(federation, "license", decided_on=date(2026, 10, 9), submitted_on=date(2026, 10, 12))
@@ -153,7 +152,7 @@ def main() -> None:
             ensure_federation_topics(broker.bootstrap, federation)
             scratch = "bench.plain.out"
             ensure_topics(broker.bootstrap, federation.partitions, (TopicSpec(scratch),))
-            produce(broker.bootstrap, n)
+            produce(broker.bootstrap, n, federation)
 
             plain = plain_loop(broker.bootstrap, n, scratch)
 
