@@ -1,23 +1,27 @@
 """Which partition a key goes to: Kafka's default (murmur2 of the key), as every producer of the federation uses, so
-one record's versions, its table state and every stage's work on it stay in one partition (ARCHITECTURE: keys)."""
+one record's versions, its table state and every stage's work on it stay in one partition (ARCHITECTURE: keys).
+
+The hash is `murmurhash2`'s compiled MurmurHash2 with Kafka's seed: kafka-python's and aiokafka's own are pure
+Python, about 30 µs for a record id, a tenth of the node's CPU under load (issue 14, docs/bench.md); compiled it
+takes about 1 µs. `tests/unit/kafka/test_partitioner.py` holds it to both clients' own."""
 
 from __future__ import annotations
 
-import functools
 import random
 
-from aiokafka.partitioner import murmur2
+from murmurhash2 import murmurhash2
+
+KAFKA_SEED = 0x9747B28C  # the seed of Kafka's Utils.murmur2
 
 
-@functools.lru_cache(maxsize=4096)
-def _key_hash(key: bytes) -> int:
-    return murmur2(key) & 0x7FFFFFFF
+def key_hash(key: bytes) -> int:
+    """Kafka's `toPositive(murmur2(key))`."""
+    return murmurhash2(key, KAFKA_SEED) & 0x7FFFFFFF
 
 
 def partition_by_key(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-    """The producer's partitioner: Kafka's default (murmur2 of the key, as the district nodes' producers use), with
-    the hash remembered, because one record's several outputs share its key, receipts and alerts share a few
-    keys, and aiokafka's murmur2 is pure Python (~12 µs a key)."""
+    """The partitioner of every producer, kafka-python's and aiokafka's (both call it with these arguments):
+    Kafka's default, by key; a message without a key goes to any partition, an available one if there is."""
     if key is None:
         return random.choice(available or all_partitions)
-    return all_partitions[_key_hash(key) % len(all_partitions)]
+    return all_partitions[key_hash(key) % len(all_partitions)]
