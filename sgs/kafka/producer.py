@@ -13,7 +13,7 @@ from kafka.errors import (
     RecordListTooLargeError,
 )
 
-from sgs.kafka.partitioner import partition_by_key
+from sgs.kafka.partitioner import KeyPartitioner
 from sgs.kafka.security import kafka_settings
 from sgs.kafka.topics import MAX_MESSAGE_BYTES
 
@@ -21,7 +21,7 @@ from sgs.kafka.topics import MAX_MESSAGE_BYTES
 def durable_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
     """The producer every writer of the federation uses: a record counts as sent only once every in-sync replica
     has it (acks=all), and retries never duplicate or reorder within a partition (idempotence). Small batches
-    linger 5 ms so that bursts travel together. Keys are hashed by `partition_by_key` (Kafka's default, compiled).
+    linger 5 ms so that bursts travel together. Keys are hashed by `KeyPartitioner` (Kafka's default, compiled).
     It refuses a message over MAX_MESSAGE_BYTES at `send`
     (MessageSizeTooLargeError), the limit every topic has too. `overrides` tune timeouts for the caller's situation."""
     settings: dict[str, Any] = {
@@ -31,7 +31,7 @@ def durable_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
         "enable_idempotence": True,
         "linger_ms": 5,
         "batch_size": 256 * 1024,
-        "partitioner": partition_by_key,
+        "partitioner": KeyPartitioner(),
     }
     return KafkaProducer(**(settings | overrides))
 

@@ -7,8 +7,10 @@ import socket
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
 from sgs.kafka.admin import ensure_federation_topics, ensure_topics
+from sgs.kafka.producer import durable_producer
 from sgs.kafka.security import kafka_settings
 from sgs.kafka.tansu import EmbeddedBroker
 from sgs.kafka.topics import TopicSpec, federation_topics, receipts_topic
@@ -57,3 +59,18 @@ def test_stopped_broker_frees_its_port(tmp_path):
     broker.stop()
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))  # raises if still bound
+
+
+def test_the_federations_producer_puts_each_key_where_kafkas_default_partitioner_does(kafka, federation):
+    """`durable_producer` hashes with the compiled murmur2 (issue 14): every key lands in the partition Kafka's Java
+    clients, and every other producer of the federation, pick for it (ARCHITECTURE: keys)."""
+    topic = "sgs.test.broker-partitioner"
+    ensure_topics(kafka, federation.partitions, (TopicSpec(topic),))
+    producer = durable_producer(kafka)
+    keys = [f"penalty:113101010010100169:沪黄市监罚〔2026〕{i}号".encode() for i in range(40)]
+    landed = {key: producer.send(topic, key=key, value=b"v").get(10).partition for key in keys}
+    unkeyed = producer.send(topic, value=b"v").get(10).partition
+    producer.close()
+    partitions = list(range(federation.partitions))
+    assert landed == {key: (kafka_python_murmur2(key) & 0x7FFFFFFF) % len(partitions) for key in keys}
+    assert len(set(landed.values())) > 1 and unkeyed in partitions
