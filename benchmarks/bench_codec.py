@@ -1,4 +1,4 @@
-"""Encode and decode N penalty records with the project's Avro codec (fastavro); prints records per second.
+"""Encode and decode N penalty records with the project's Avro codec (compiled from the schemas); prints records per second.
 
 A benchmark script, not a test: `python benchmarks/bench_codec.py [--records 100000]`. Both framings are measured
 with the same records: single-object encoding (no server) and, with --registry-url, the Confluent wire format.
