@@ -198,7 +198,8 @@ class _Compiler:
         raise Unsupported(f"type {t!r}")
 
     def _read(self, t: Any, v: str, ind: str) -> list[str]:
-        """Statements that read a value of Avro type `t` at offset `p` of `d` into `v`, and move `p` past it."""
+        """Statements that read a value of Avro type `t` at offset `p` of `d` into `v`, and move `p` past it. The
+        writer of each field is compiled first, and refuses (`Unsupported`) what this does not read."""
         t = self._named(t)
         if isinstance(t, list):
             branch = self._var()
