@@ -4,8 +4,8 @@ Confluent wire format (0x00 + 4-byte big-endian schema id + body). A codec decod
 encodes with. Every library error becomes a `SerializationError`, so callers catch one thing.
 
 Bodies are written, and read when written with our own schema, by code compiled from each schema
-(`sgs.serialization.compiled`, three to four times faster than fastavro and byte for byte the same); fastavro reads
-what another schema version wrote (the registry's), and any schema the compiler does not take.
+(`sgs.serialization.compiled`: byte for byte fastavro's, writing two to four times and reading about twice as fast);
+fastavro reads what another schema version wrote (the registry's), and any schema the compiler does not take.
 """
 
 from __future__ import annotations
