@@ -480,6 +480,12 @@ class NodeStore:
         with self._reader_lock:
             return self._reader.execute(_DECISION_ANSWERS).fetchall()
 
+    def record_trails(self) -> list[tuple[str, int | None, int | None, int | None, int | None, int | None]]:
+        """(record id, and the first RECEIVED, SENT, ACCEPTED, RELAYED_PROVINCIAL and RELAYED_NATIONAL event, epoch
+        ms or None) of each version of a record taken here: where its time went on the way up (`sgs bench`)."""
+        with self._reader_lock:
+            return self._reader.execute(_RECORD_TRAILS).fetchall()
+
     def _history(self, receipt_id: str) -> list[dict[str, Any]]:
         rows = self._reader.execute(
             "SELECT status, at, detail, reasons FROM receipt_events WHERE receipt_id = ? ORDER BY at, rowid",
@@ -492,6 +498,15 @@ _DECISION_ANSWERS = """
 SELECT r.created_at, min(e.at) FROM receipts r JOIN receipt_events e ON e.receipt_id = r.receipt_id
 WHERE r.version IS NULL AND e.status IN ('ACCEPTED', 'REJECTED')
   AND EXISTS (SELECT 1 FROM receipt_events t WHERE t.receipt_id = r.receipt_id AND t.status = 'RECEIVED')
+GROUP BY r.receipt_id
+"""
+_RECORD_TRAILS = """
+SELECT r.record_id,
+  min(CASE WHEN e.status = 'RECEIVED' THEN e.at END), min(CASE WHEN e.status = 'SENT' THEN e.at END),
+  min(CASE WHEN e.status = 'ACCEPTED' THEN e.at END), min(CASE WHEN e.status = 'RELAYED_PROVINCIAL' THEN e.at END),
+  min(CASE WHEN e.status = 'RELAYED_NATIONAL' THEN e.at END)
+FROM receipts r JOIN receipt_events e ON e.receipt_id = r.receipt_id
+WHERE r.version IS NOT NULL
 GROUP BY r.receipt_id
 """
 _RECEIPT_COLUMNS = (

@@ -266,14 +266,53 @@ def account(
     return rec
 
 
-def read_decision_latencies(node_store: Path) -> list[float]:
-    """Seconds from the node taking each decision to the municipal platform's answer (ACCEPTED or REJECTED), from
-    the node's store: what a department waits for once its decision is in (D15, D16)."""
+# A record's way up, as the node's receipts tell it (`NodeStore.record_trails`): each hop runs from one event to the
+# next. The worker stamps ACCEPTED while it works on a batch, before the batch's outputs go out, so the rest of the
+# batch and the producer's linger fall in the sinks' hops.
+HOPS = {
+    "node": ("RECEIVED", "SENT"),  # taken, checked, stored, published to sgs.submitted.*: the broker has it
+    "worker": ("SENT", "ACCEPTED"),  # fetched, checked and annotated by the municipal platform's worker
+    "provincial": ("ACCEPTED", "RELAYED_PROVINCIAL"),  # relayed and stored by the provincial sink
+    "national": ("ACCEPTED", "RELAYED_NATIONAL"),  # ... by the national sink
+}
+_TRAIL = ("RECEIVED", "SENT", "ACCEPTED", "RELAYED_PROVINCIAL", "RELAYED_NATIONAL")
+
+
+@dataclass
+class NodeTimings:
+    """What the node's store says about waits: each answered decision's, and each record version's trail."""
+
+    decision_latencies: list[
+        float
+    ]  # seconds from the node taking a decision to the municipal platform's answer
+    trails: list[tuple[str, dict[str, int]]]  # (record id, {event: first epoch ms})
+
+    def hop_latencies(self, leave_out: set[str]) -> dict[str, list[float]]:
+        """Seconds each hop took (`HOPS`), for every record version that made it, but the records in `leave_out`
+        (those held for an unknown subject, D13, wait in the worker on purpose)."""
+        hops: dict[str, list[float]] = {hop: [] for hop in HOPS}
+        for record_id, events in self.trails:
+            if record_id in leave_out:
+                continue
+            for hop, (start, end) in HOPS.items():
+                if start in events and end in events:
+                    hops[hop].append((events[end] - events[start]) / 1000)
+        return hops
+
+
+def read_node_timings(node_store: Path) -> NodeTimings:
+    """The node's answers to decisions (D15, D16: what a department waits for once its decision is in) and the
+    trail of each record version, from the node's store."""
     from services.node.store import NodeStore
 
     store = NodeStore(node_store)
     try:
-        return [(answered - taken) / 1000 for taken, answered in store.decision_answers()]
+        decisions = [(answered - taken) / 1000 for taken, answered in store.decision_answers()]
+        trails = [
+            (record_id, {event: at for event, at in zip(_TRAIL, times, strict=True) if at is not None})
+            for record_id, *times in store.record_trails()
+        ]
+        return NodeTimings(decisions, trails)
     finally:
         store.close()
 

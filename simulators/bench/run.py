@@ -52,9 +52,10 @@ from sgs.ops.supervisor import (
 from simulators.bench.accounting import (
     Expectation,
     Held,
+    NodeTimings,
     Row,
     account,
-    read_decision_latencies,
+    read_node_timings,
     read_sink,
     settled,
     sink_stores,
@@ -353,7 +354,7 @@ class Bench:
             sink_redeliveries = self._scrape_duplicates(ports)
             stop_all(children, "sgs bench")  # the stores are final from here on
             rejected_seen, decisions_refused = rejected_on_topic(bootstrap, federation.partitions)
-            outcome["decision_latencies"] = read_decision_latencies(data_dir / "outbox.db")
+            outcome["node_timings"] = read_node_timings(data_dir / "outbox.db")
         except (StartFailed, BrokerError) as exc:
             print(f"sgs bench: {exc}", file=sys.stderr)
             return 1
@@ -632,6 +633,10 @@ class Bench:
                 latency = _epoch(row.received_at) - _epoch(row.submitted_at)
                 latencies[tier].append((_epoch(row.submitted_at), latency))
                 (held_latencies if row.subject_hold else free_latencies)[tier].append(latency)
+        timings: NodeTimings = outcome["node_timings"]
+        hops = timings.hop_latencies(
+            {rid for rows in final.values() for rid, row in rows.items() if row.subject_hold}
+        )
         failures = []
         if outcome["stalled"]:
             failures.append(f"stalled: nothing settled for {args.stall_timeout:.0f} s")
@@ -672,8 +677,10 @@ class Bench:
             "latency_held_s": {tier: percentiles(held_latencies[tier]) for tier in TIERS},
             "held_records": {tier: len(held_latencies[tier]) for tier in TIERS},
             # a decision (D15, D16) from the node taking it to the municipal platform's answer
-            "decision_latency_s": percentiles(outcome["decision_latencies"]),
-            "decisions_answered": len(outcome["decision_latencies"]),
+            "decision_latency_s": percentiles(timings.decision_latencies),
+            "decisions_answered": len(timings.decision_latencies),
+            # where a record's time went, hop by hop, for the records not held (the node's receipts, `HOPS`)
+            "latency_by_hop_s": {hop: percentiles(waits) for hop, waits in hops.items()},
             "reconciliation": rec.as_dict(),
             "expected": dict(exp.outcomes),
             "node_answers": dict(answered),

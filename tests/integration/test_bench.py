@@ -113,6 +113,12 @@ def test_small_bench_accounts_for_every_record_and_writes_its_figures(tmp_path: 
     waits = results["decision_latency_s"]
     assert 0 < waits["p50"] <= waits["p95"] <= waits["p99"]
     assert "decisions, taken to answered" in done.stderr
+    # and where a record's time went, hop by hop, from the node's receipts (issue 14)
+    hops = results["latency_by_hop_s"]
+    assert list(hops) == ["node", "worker", "provincial", "national"]
+    for hop in hops.values():
+        assert hop["p50"] is not None and 0 <= hop["p50"] <= hop["p95"] <= hop["p99"]
+    assert "by hop, not held" in done.stderr
 
 
 @pytest.mark.engine("tansu")

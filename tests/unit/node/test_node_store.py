@@ -584,3 +584,31 @@ def test_a_decisions_wait_runs_from_the_node_taking_it_to_the_platforms_first_an
         ]
     )
     assert store.decision_answers() == [(1_000, 4_000)]
+
+
+def test_a_records_trail_has_the_first_time_it_reached_each_step_on_its_way_up(store: NodeStore) -> None:
+    """What `sgs bench` reports hop by hop (issue 14): each version its own trail; a receipt delivered twice keeps
+    its first time; a step not reached yet is None; a decision has no trail."""
+    t = 1_700_000_000_000
+    first, second = candidate("penalty:X:t", 1), candidate("penalty:X:t", 2, content="b")
+    admit(store, first)
+    admit(store, second)
+    with store.transaction() as tx, tx.batch() as batch:
+        batch.take_decision(
+            "dec", record_id=first.record_id, kind="penalty", node="310115", department="310115-scjg",
+            at=t + 50, payload=b"dec",
+        )  # fmt: skip
+    store.mark_sent([(e, t + 100) for e in store.pending(10)])
+    store.apply_receipts(
+        [
+            ReceiptUpdate(first.receipt_id, "ACCEPTED", t + 300),
+            ReceiptUpdate(first.receipt_id, "RELAYED_PROVINCIAL", t + 500),
+            ReceiptUpdate(first.receipt_id, "RELAYED_NATIONAL", t + 600),
+            ReceiptUpdate(first.receipt_id, "RELAYED_PROVINCIAL", t + 900, "再次入库"),  # delivered again
+            ReceiptUpdate("dec", "ACCEPTED", t + 400),
+        ]
+    )
+    assert sorted(store.record_trails(), key=lambda trail: trail[1] or 0) == [
+        ("penalty:X:t", t + 1, t + 100, t + 300, t + 500, t + 600),
+        ("penalty:X:t", t + 2, t + 100, None, None, None),
+    ]

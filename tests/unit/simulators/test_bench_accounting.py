@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from simulators.bench.accounting import Expectation, Held, Row, account, settled
+from simulators.bench.accounting import Expectation, Held, NodeTimings, Row, account, settled
 from simulators.bench.report import percentiles
 from simulators.bench.run import build_requests
 from simulators.decisions import Observed
@@ -246,3 +246,27 @@ def test_a_withdrawal_with_the_wrong_reason_a_missing_one_or_a_wrong_mark_is_los
     rec = account(exp, stores, {}, *_all_seen(exp))
     assert rec.lost == 3, rec.samples
     assert sum(rec.revoked_before_relay.values()) == 0
+
+
+def test_hops_run_from_one_receipt_to_the_next_and_leave_out_the_records_held_on_purpose():
+    """`latency_by_hop_s` (issue 14): a hop counts the versions that made both of its ends; a record held for its
+    unknown subject (D13) is left out, as it waits in the worker on purpose."""
+    trails = [
+        (
+            "a",
+            {"RECEIVED": 0, "SENT": 100, "ACCEPTED": 400, "RELAYED_PROVINCIAL": 700, "RELAYED_NATIONAL": 900},
+        ),
+        (
+            "b",
+            {"RECEIVED": 0, "SENT": 200, "ACCEPTED": 300, "RELAYED_PROVINCIAL": 500},
+        ),  # provincial only (D11)
+        ("c", {"RECEIVED": 0, "SENT": 50}),  # rejected by the worker: no ACCEPTED
+        ("held", {"RECEIVED": 0, "SENT": 100, "ACCEPTED": 30_000, "RELAYED_PROVINCIAL": 30_200}),
+    ]
+    hops = NodeTimings([], trails).hop_latencies({"held"})
+    assert hops == {
+        "node": [0.1, 0.2, 0.05],
+        "worker": [0.3, 0.1],
+        "provincial": [0.3, 0.2],
+        "national": [0.5],
+    }
