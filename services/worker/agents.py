@@ -99,4 +99,4 @@ def register(ctx: Context, refs: ReferenceBases) -> None:
         if accepted is None:
             return
         step.enter("route")
-        await route.relay(ctx, accepted)
+        await route.relay(ctx, *accepted)

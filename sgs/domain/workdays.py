@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -141,6 +142,8 @@ class Calendar:
         self.overrides_path = overrides
         self.overrides: dict[int, YearSchedule] = load_overrides(overrides) if overrides else {}
         self._cum: dict[int, list[int]] = {}
+        # a worker counts for every record, and a day's records share their decision dates and their day
+        self.working_days_between = lru_cache(maxsize=4096)(self._working_days_between)
 
     @classmethod
     def for_federation(cls, federation: Federation, overrides: Path | str | None = None) -> Calendar:
@@ -182,7 +185,7 @@ class Calendar:
         """Working days from 1 January of d's year through d."""
         return self._cumulative(d.year)[d.timetuple().tm_yday]
 
-    def working_days_between(self, start: date, end: date) -> tuple[int, bool]:
+    def _working_days_between(self, start: date, end: date) -> tuple[int, bool]:
         """Working days in (start, end]: D5 counts from the day after the decision, so a record submitted on the
         decision day has used 0. Also whether any counted day lies in a provisional year. `end <= start` is 0."""
         if end <= start:

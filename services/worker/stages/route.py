@@ -34,8 +34,9 @@ from sgs.domain.rulebook import END_FIELDS, Ruling
 from sgs.domain.workdays import china_date
 
 
-async def relay(ctx: Context, record: dict[str, Any]) -> None:
-    """Relay the accepted, annotated record to its tiers, or withdraw it from every tier that holds it."""
+async def relay(ctx: Context, record: dict[str, Any], ruling: Ruling) -> None:
+    """Relay the accepted, annotated record to the tiers of its `ruling` (D11), or withdraw it from every tier that
+    holds it."""
     env = record["envelope"]
     kind = env["kind"].lower()
     record_id, version = env["record_id"], env["version"]
@@ -49,7 +50,7 @@ async def relay(ctx: Context, record: dict[str, Any]) -> None:
     if env["operation"] == "REVOKE" or record.get("status") == "REVOKED":
         await withdraw(ctx, _state(env, labels, annotations, []), holding, "REVOKED")
         return
-    tiers = ctx.settings.federation.rules.ruling(kind, record).relay
+    tiers = ruling.relay
     if state is not None:
         await _drop_tiers(ctx, state, tiers)
     encoded: dict[bool, bytes] = {}  # for publication or not: the same bytes for every tier that gets them

@@ -22,8 +22,11 @@ from sgs.domain.workdays import china_date
 from sgs.kafka import topics
 
 
-async def annotate(ctx: Context, record: dict[str, Any], checked: Reconciliation) -> dict[str, Any] | None:
-    """The record with its `annotations`, accepted; None when a newer version overtook it while it was held."""
+async def annotate(
+    ctx: Context, record: dict[str, Any], checked: Reconciliation
+) -> tuple[dict[str, Any], Ruling] | None:
+    """The record with its `annotations`, accepted, and the rule book's ruling on it (which the route stage relays
+    by); None when a newer version overtook it while it was held."""
     env = record["envelope"]
     kind = env["kind"].lower()
     labels = ctx.labels(kind, env)
@@ -84,7 +87,7 @@ async def annotate(ctx: Context, record: dict[str, Any], checked: Reconciliation
     await ctx.receipt(
         env, "ACCEPTED", detail=_detail(outcome, checked.registered_name, days, late, provisional, ruling)
     )
-    return record
+    return record, ruling
 
 
 async def _late(
