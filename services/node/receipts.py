@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import Counter
 from datetime import datetime
 
 import structlog
@@ -175,5 +176,9 @@ class ReceiptListener(threading.Thread):
         if not updates:
             return
         known = self.store.apply_receipts([u for _, u in updates])
-        for (node, update), is_known in zip(updates, known, strict=True):
-            self.metrics.receipts_applied.labels(node, update.status.lower() if is_known else "unknown").inc()
+        applied = Counter(
+            (node, update.status.lower() if is_known else "unknown")
+            for (node, update), is_known in zip(updates, known, strict=True)
+        )
+        for labels, count in applied.items():  # a labelled child's lookup costs more than the count itself
+            self.metrics.receipts_applied.labels(*labels).inc(count)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -150,12 +151,16 @@ class OutboxSender(threading.Thread):
             else:
                 failed = failed or future.exception
         self.store.mark_sent(acked)
-        for entry, at in acked:
-            self._last_sent_at = at
-            if not entry.is_record:
-                continue
-            self.metrics.sent.labels(entry.node, entry.kind).inc()
-            self.metrics.send_latency.labels(entry.node).observe(max(0.0, (at - entry.enqueued_at) / 1000))
+        if acked:
+            self._last_sent_at = acked[-1][1]
+        records = [(entry, at) for entry, at in acked if entry.is_record]
+        # counted per label set: a labelled child's lookup costs more than the count itself
+        for (node, kind), count in Counter((entry.node, entry.kind) for entry, _ in records).items():
+            self.metrics.sent.labels(node, kind).inc(count)
+        nodes = {entry.node for entry, _ in records}
+        latency = {node: self.metrics.send_latency.labels(node) for node in nodes}
+        for entry, at in records:
+            latency[entry.node].observe(max(0.0, (at - entry.enqueued_at) / 1000))
         if failed is not None or len(acked) + parked < len(entries):
             self.metrics.broker_errors.labels("send").inc()
             self._failed(f"send: {failed}")
