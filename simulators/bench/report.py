@@ -106,9 +106,9 @@ def render(results: dict[str, Any], rec: Accounting) -> str:
         f"  (c) decisions, taken to answered  p50 {_s(d['p50'])}  p95 {_s(d['p95'])}  p99 {_s(d['p99'])}"
         f"   ({results['decisions_answered']:,} answered)"
     )
-    for n, (hop, h) in enumerate(results["latency_by_hop_s"].items()):
-        head = "(c) by hop, not held:" if n == 0 else ""
-        lines.append(f"  {head:<22}{hop:<10}p50 {_s(h['p50'])}  p95 {_s(h['p95'])}  p99 {_s(h['p99'])}")
+    lines.append("  (c) by hop, not held (from the node's receipts)")
+    for hop, h in results["latency_by_hop_s"].items():
+        lines.append(f"      {hop:<24}p50 {_s(h['p50'])}  p95 {_s(h['p95'])}  p99 {_s(h['p99'])}")
     lines += [
         f"  (d) relayed                 provincial {rec.relayed.get('provincial', 0):,}  national "
         f"{rec.relayed.get('national', 0):,}  withdrawn {sum(rec.withdrawn.values()):,}  "
