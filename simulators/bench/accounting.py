@@ -282,9 +282,8 @@ _TRAIL = ("RECEIVED", "SENT", "ACCEPTED", "RELAYED_PROVINCIAL", "RELAYED_NATIONA
 class NodeTimings:
     """What the node's store says about waits: each answered decision's, and each record version's trail."""
 
-    decision_latencies: list[
-        float
-    ]  # seconds from the node taking a decision to the municipal platform's answer
+    # seconds from the node taking a decision to the municipal platform's answer
+    decision_latencies: list[float]
     trails: list[tuple[str, dict[str, int]]]  # (record id, {event: first epoch ms})
 
     def hop_latencies(self, leave_out: set[str]) -> dict[str, list[float]]:
