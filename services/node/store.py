@@ -480,11 +480,15 @@ class NodeStore:
         with self._reader_lock:
             return self._reader.execute(_DECISION_ANSWERS).fetchall()
 
-    def record_trails(self) -> list[tuple[str, int | None, int | None, int | None, int | None, int | None]]:
-        """(record id, and the first RECEIVED, SENT, ACCEPTED, RELAYED_PROVINCIAL and RELAYED_NATIONAL event, epoch
-        ms or None) of each version of a record taken here: where its time went on the way up (`sgs bench`)."""
+    def record_trails(self) -> list[tuple[str, dict[str, int]]]:
+        """(record id, {event: first time, epoch ms}) of each version of a record taken here, for the events of
+        `TRAIL_EVENTS` it has reached: where its time went on the way up (`sgs bench`)."""
         with self._reader_lock:
-            return self._reader.execute(_RECORD_TRAILS).fetchall()
+            rows = self._reader.execute(_RECORD_TRAILS).fetchall()
+        return [
+            (record_id, {event: at for event, at in zip(TRAIL_EVENTS, times, strict=True) if at is not None})
+            for record_id, *times in rows
+        ]
 
     def _history(self, receipt_id: str) -> list[dict[str, Any]]:
         rows = self._reader.execute(
@@ -500,15 +504,14 @@ WHERE r.version IS NULL AND e.status IN ('ACCEPTED', 'REJECTED')
   AND EXISTS (SELECT 1 FROM receipt_events t WHERE t.receipt_id = r.receipt_id AND t.status = 'RECEIVED')
 GROUP BY r.receipt_id
 """
-_RECORD_TRAILS = """
-SELECT r.record_id,
-  min(CASE WHEN e.status = 'RECEIVED' THEN e.at END), min(CASE WHEN e.status = 'SENT' THEN e.at END),
-  min(CASE WHEN e.status = 'ACCEPTED' THEN e.at END), min(CASE WHEN e.status = 'RELAYED_PROVINCIAL' THEN e.at END),
-  min(CASE WHEN e.status = 'RELAYED_NATIONAL' THEN e.at END)
-FROM receipts r JOIN receipt_events e ON e.receipt_id = r.receipt_id
-WHERE r.version IS NOT NULL
-GROUP BY r.receipt_id
-"""
+# The events `record_trails` gives the first time of, for each record version.
+TRAIL_EVENTS = ("RECEIVED", "SENT", "ACCEPTED", "RELAYED_PROVINCIAL", "RELAYED_NATIONAL")
+_RECORD_TRAILS = (
+    "SELECT r.record_id, "
+    + ", ".join(f"min(CASE WHEN e.status = '{event}' THEN e.at END)" for event in TRAIL_EVENTS)
+    + " FROM receipts r JOIN receipt_events e ON e.receipt_id = r.receipt_id"
+    " WHERE r.version IS NOT NULL GROUP BY r.receipt_id"
+)
 _RECEIPT_COLUMNS = (
     "receipt_id, record_id, version, kind, node, department, status, created_at, updated_at, "
     "portal_to_submit_working_days, calendar_provisional"

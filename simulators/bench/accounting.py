@@ -275,7 +275,6 @@ HOPS = {
     "provincial": ("ACCEPTED", "RELAYED_PROVINCIAL"),  # relayed and stored by the provincial sink
     "national": ("ACCEPTED", "RELAYED_NATIONAL"),  # ... by the national sink
 }
-_TRAIL = ("RECEIVED", "SENT", "ACCEPTED", "RELAYED_PROVINCIAL", "RELAYED_NATIONAL")
 
 
 @dataclass
@@ -307,11 +306,7 @@ def read_node_timings(node_store: Path) -> NodeTimings:
     store = NodeStore(node_store)
     try:
         decisions = [(answered - taken) / 1000 for taken, answered in store.decision_answers()]
-        trails = [
-            (record_id, {event: at for event, at in zip(_TRAIL, times, strict=True) if at is not None})
-            for record_id, *times in store.record_trails()
-        ]
-        return NodeTimings(decisions, trails)
+        return NodeTimings(decisions, store.record_trails())
     finally:
         store.close()
 
