@@ -31,7 +31,7 @@ import faust
 import faust.streams as faust_streams
 import structlog
 
-from services.worker import metrics
+from services.worker import metrics, prompt
 from services.worker.exactly_once import CommitGate
 from services.worker.settings import WorkerSettings
 from sgs.config import Department
@@ -442,11 +442,12 @@ def _make_current(event: faust.EventT) -> None:
 
 
 @asynccontextmanager
-async def _batch(ctx: Context) -> AsyncIterator[None]:
+async def _batch(ctx: Context, size: int = 1) -> AsyncIterator[None]:
     """Messages taken through their stages together: their outputs are handed to the producer under one signature
     when they are all done, then what they changed in the tables is written (`flush`, `settle`), so a decision
-    that reads a record's new state finds its relay already sent. A commit under transactions waits for the whole
-    batch (`exactly_once.CommitGate`)."""
+    that reads a record's new state finds its relay already sent. A batch of `size` >= `prompt.SEND_NOW_AT`
+    messages sends its outputs at once rather than after the producer's linger. A commit under transactions waits
+    for the whole batch (`exactly_once.CommitGate`)."""
     await ctx.gate.enter()
     work = _WORK.set(_Work())
     try:
@@ -460,6 +461,8 @@ async def _batch(ctx: Context) -> AsyncIterator[None]:
             ctx.settle()
         except Exception:
             log.exception("aggregates.settle_failed")
+        if size >= prompt.SEND_NOW_AT:
+            prompt.send_now(ctx.app.producer)
         _WORK.reset(work)
         ctx.gate.leave()
 
@@ -485,7 +488,7 @@ async def guarded_batch(
 ) -> None:
     """Take a batch of messages (`Stream.take_events`) through their stages, one after the other, in order
     (issue 14: what a batch shares, its signature and its table writes, is paid once)."""
-    async with _batch(ctx):
+    async with _batch(ctx, len(events)):
         for event in events:
             _make_current(event)
             await _guarded_one(ctx, stage, event, kind_of(event), handler)

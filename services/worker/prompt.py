@@ -13,6 +13,11 @@
   broker, and smaller relay batches cost the sinks more per record: at 500 records/s offered, 5 ms (with a 50 ms
   fetch wait) cost 10.7 CPU ms a record instead of 6.8, and 50 ms cost 8.0, for 0.1 s less at a light load
   (docs/bench.md, "Latency at a light load").
+- **Send now** (`SEND_NOW_AT`, `send_now`). The linger is for a light load, where a batch holds a few records and
+  their messages gather over the linger into one produce request. A batch of `SEND_NOW_AT` records or more (a
+  backlog, a burst of requests at the node) fills produce requests on its own, so its messages leave as soon as
+  the batch is done rather than waiting out the linger: in `sgs bench --rate 500` the records at the tail of a
+  burst waited that linger on top of the burst (docs/bench.md, issue 14, seventh step).
 - **Batch** (`TAKE_MAX`, `TAKE_WITHIN_S`). The agent of submitted records takes them in batches
   (`Stream.take_events`): a batch's outputs share one signature (a sink or a node then checks one signature for
   many messages) and its table writes one changelog message per record and per day row. A batch closes when it has
@@ -44,6 +49,21 @@ PRODUCER_LINGER_S = 0.2
 TAKE_MAX = 200
 TAKE_WITHIN_S = 0.02
 POLL_MAX = 400
+SEND_NOW_AT = 50
+
+
+def send_now(producer: Any) -> None:
+    """Let the messages handed to faust's default producer (`producer`, a `faust_aiokafka.Producer`) leave now
+    instead of after the linger, without waiting for the broker: what aiokafka's `flush_for_commit` does before it
+    waits (close the open batches, wake the sender). aiokafka has no public call for it."""
+    accumulator = producer._producer._message_accumulator if producer._producer else None  # noqa: SLF001
+    if accumulator is None:
+        return
+    for batches in accumulator._batches.values():  # noqa: SLF001
+        for batch in batches:
+            batch._builder.close()  # noqa: SLF001 - a closed batch lingers no more (`MessageBatch.remaining_linger`)
+    if not accumulator._waiter_future.done():  # noqa: SLF001
+        accumulator._waiter_future.set_result(None)  # noqa: SLF001 - the sender waits on it between drains
 
 
 class PromptFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
