@@ -29,7 +29,7 @@ def test_send_now_delivers_what_waits_for_the_linger_without_waiting_out_the_lin
         try:
             sent = [await producer.send(topic, f"m{i}".encode(), key=f"k{i}".encode()) for i in range(20)]
             await asyncio.sleep(1.0)
-            assert not any(f.done() for f in sent), "the messages left before the linger: the test shows nothing"
+            assert not any(f.done() for f in sent), "they left before the linger"
             send_now(SimpleNamespace(_producer=producer))  # as faust's producer holds aiokafka's
             await asyncio.wait_for(asyncio.gather(*sent), timeout=30)
             after = await producer.send(topic, b"after", key=b"k0")  # the producer goes on taking messages
@@ -52,4 +52,3 @@ def test_send_now_delivers_what_waits_for_the_linger_without_waiting_out_the_lin
             await consumer.stop()
 
     assert sorted(asyncio.run(run())) == sorted([f"m{i}".encode() for i in range(20)] + [b"after"])
-
