@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import threading
 import uuid
 from pathlib import Path
 
@@ -76,6 +77,33 @@ def test_mark_sent_removes_only_acknowledged_records_and_moves_their_receipt_to_
     assert store.receipt(first.receipt_id).status == "SENT"
     assert store.receipt(second.receipt_id).status == "RECEIVED"
     assert [e["status"] for e in store.receipt(first.receipt_id).history] == ["RECEIVED", "SENT"]
+
+
+def test_the_sender_reads_the_last_commit_while_a_writer_holds_the_store(store: NodeStore) -> None:
+    """Issue 14: the sender waited half its time behind intake's and the receipt listener's transactions; it reads
+    the outbox without them, and never sees what they have not committed."""
+    admit(store, candidate("penalty:X:1"))
+    writing, release = threading.Event(), threading.Event()
+
+    def intake() -> None:
+        with store.transaction() as tx:
+            tx.admit(candidate("penalty:X:2"))
+            writing.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=intake)
+    writer.start()
+    try:
+        assert writing.wait(30)
+        read: list[list[str]] = []
+        reader = threading.Thread(target=lambda: read.append([p.record_id for p in store.pending(10)]))
+        reader.start()
+        reader.join(10)
+        assert read == [["penalty:X:1"]], "pending waited for the writer, or saw its uncommitted record"
+    finally:
+        release.set()
+        writer.join(30)
+    assert [p.record_id for p in store.pending(10)] == ["penalty:X:1", "penalty:X:2"]
 
 
 def test_a_failed_transaction_takes_nothing(store: NodeStore) -> None:
