@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -196,8 +196,7 @@ class RelayConsumer:
                 log.warning("sink.broker_unreachable", error=str(exc))
                 stop.wait(1.0)
                 continue
-            for tp, messages in batches.items():
-                self.process(tp, messages, stop)
+            self.process(batches, stop)
             self.send_receipts()
             self.refresh_held()
             if time.monotonic() - last_progress >= 10:
@@ -273,10 +272,15 @@ class RelayConsumer:
             )
             return None
 
-    def process(self, tp: TopicPartition, messages: list[Any], stop: threading.Event) -> None:
-        """Apply one partition's polled messages; the store's offset moves past every one of them."""
+    def process(self, batches: Mapping[TopicPartition, list[Any]], stop: threading.Event) -> None:
+        """Apply one poll's messages, every partition's in one transaction (issue 14: one commit, one fsync a poll,
+        not one a partition; a record's messages are all in one partition, so their order is kept); the store's
+        offsets move past every one of them."""
+        ends = {tp: messages[-1].offset + 1 for tp, messages in batches.items() if messages}
+        if not ends:
+            return
         good: list[Relayed] = []
-        for message in messages:
+        for message in (m for messages in batches.values() for m in messages):
             decoded = self._decode(message)
             if decoded is None:
                 continue
@@ -286,14 +290,13 @@ class RelayConsumer:
                 log.warning("sink.refused", record_id=decoded[1]["envelope"]["record_id"], rule=rule)
                 continue
             good.append(decoded)
-        offsets = {(tp.topic, tp.partition): messages[-1].offset + 1}
-        outcome = self._apply(good, offsets, stop)
+        outcome = self._apply(good, {(tp.topic, tp.partition): end for tp, end in ends.items()}, stop)
         if outcome is None:
             return
-        self.processed += len(messages)
+        self.processed += sum(len(messages) for messages in batches.values())
         self.account(outcome)
         try:
-            self.consumer.commit({tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)})
+            self.consumer.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()})
         except KafkaError as exc:  # the store holds the truth; the group offset is only a hint
             log.info("sink.commit_failed", error=str(exc))
 
