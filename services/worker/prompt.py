@@ -56,9 +56,10 @@ def send_now(producer: Any) -> None:
     """Let the messages handed to faust's default producer (`producer`, a `faust_aiokafka.Producer`) leave now
     instead of after the linger, without waiting for the broker: what aiokafka's `flush_for_commit` does before it
     waits (close the open batches, wake the sender). aiokafka has no public call for it."""
-    accumulator = producer._producer._message_accumulator if producer._producer else None  # noqa: SLF001
-    if accumulator is None:
+    client = producer._producer  # noqa: SLF001 - None until faust has started the producer
+    if client is None:
         return
+    accumulator = client._message_accumulator  # noqa: SLF001
     for batches in accumulator._batches.values():  # noqa: SLF001
         for batch in batches:
             batch._builder.close()  # noqa: SLF001 - a closed batch lingers no more (`MessageBatch.remaining_linger`)
