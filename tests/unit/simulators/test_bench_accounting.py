@@ -4,12 +4,15 @@ expected end are counted (simulators/bench/accounting.py), plus how the posts ar
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from simulators.bench.accounting import Expectation, Held, NodeTimings, Row, account, settled
 from simulators.bench.report import percentiles
-from simulators.bench.run import build_requests
+from simulators.bench.run import Request, build_requests, send_times
 from simulators.decisions import Observed
 from simulators.generator import APPLIED, DUPLICATE, REJECTED, WITHDRAWN, FaultMix, Generator
 
@@ -144,6 +147,19 @@ def test_posts_keep_each_departments_records_in_order_on_one_connection(federati
                 assert lane_of.setdefault(item.department.id, n) == n
                 assert last_index.get(item.record_id, -1) < i  # D4: versions in sending order
                 last_index[item.record_id] = i
+
+
+def test_the_lanes_offer_the_rate_out_of_step_not_all_at_once():
+    """At `--rate 500` on 4 connections, 200-record posts go one every 0.4 s, not four together every 1.6 s."""
+    lanes = [[Request("penalty", "token", b"[]", list(range(200))) for _ in range(5)] for _ in range(4)]
+    times = send_times(lanes, rate=500)
+    assert [lane[:2] for lane in times] == [
+        pytest.approx([start, start + 1.6]) for start in (0.0, 0.4, 0.8, 1.2)
+    ]
+    instants = sorted(t for lane in times for t in lane)
+    assert len(instants) == 20 and instants[-1] - instants[0] == pytest.approx(19 * 0.4)
+    assert all(b - a == pytest.approx(0.4) for a, b in itertools.pairwise(instants))
+    assert send_times(lanes, rate=0) == [[0.0] * 5] * 4  # as fast as possible
 
 
 def test_percentiles_by_nearest_rank():
